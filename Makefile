@@ -1,0 +1,29 @@
+# Two set-up commands for a fresh machine (see README):  make demo   and   make test
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint install bench
+
+$(BIN)/nbmf: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first (from local disk here), so the project's torch range pulls no CUDA build
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(BIN)/nbmf
+
+install: $(BIN)/nbmf
+
+demo: install
+	$(BIN)/nbmf demo
+
+test: install
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check nbmf jobs serve tests bench
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/codec_bench.py

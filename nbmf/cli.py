@@ -1,0 +1,167 @@
+"""The ``nbmf`` command: encode / decode records, train a zstd dictionary, benchmark codecs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from nbmf.errors import NBMFError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+Registry_ = Annotated[Optional[str], typer.Option("--registry", help="Registry root URI (local dir or s3://bucket/prefix).")]
+Domain_ = Annotated[Optional[str], typer.Option("--domain", help="Domain whose production model encodes.")]
+
+
+def _fail(exc: Exception) -> None:
+    typer.echo(f"error: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _read_input(path: Optional[Path]) -> bytes:
+    return sys.stdin.buffer.read() if path is None or str(path) == "-" else path.read_bytes()
+
+
+def _write_output(path: Optional[Path], data: bytes) -> None:
+    if path is None or str(path) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        path.write_bytes(data)
+
+
+@app.command()
+def encode(
+    input: Annotated[Optional[Path], typer.Argument(help="File to encode (default: stdin).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Frame file (default: stdout).")] = None,
+    domain: Domain_ = None,
+    fidelity: Annotated[str, typer.Option(help="lossless | semantic")] = "lossless",
+    payload_type: Annotated[str, typer.Option("--type", help="str (UTF-8 text) | json | bytes")] = "str",
+    registry: Registry_ = None,
+) -> None:
+    """Encode one record into an NBMF frame. Text is read as UTF-8 bytes and comes back exactly."""
+    from nbmf.codec import NBMF
+    from nbmf.payload import PayloadType
+
+    try:
+        raw = _read_input(input)
+        ptype = PayloadType.parse(payload_type)
+        if ptype is PayloadType.STR:
+            value: object = raw.decode("utf-8") if _is_utf8(raw) else raw
+            if isinstance(value, bytes):
+                typer.echo("warning: input is not valid UTF-8; coding it as bytes so nothing is lost", err=True)
+                ptype = PayloadType.BYTES
+        elif ptype is PayloadType.JSON:
+            value = json.loads(raw)
+        else:
+            value = raw
+        enc = NBMF(registry).encode_record(value, fidelity, ptype, domain)
+        _write_output(output, enc.frame)
+        typer.echo(f"{enc.original_size} -> {len(enc.frame)} bytes ({enc.codec.name.lower()})", err=True)
+    except (NBMFError, ValueError, OSError) as exc:
+        _fail(exc)
+
+
+def _is_utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+@app.command()
+def decode(
+    input: Annotated[Optional[Path], typer.Argument(help="Frame file or old stub blob (JSON) (default: stdin).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Payload file (default: stdout).")] = None,
+    registry: Registry_ = None,
+) -> None:
+    """Decode a frame (or an old stub blob): text and bytes exactly, JSON values as JSON."""
+    from nbmf.codec import NBMF
+    from nbmf.payload import PayloadType
+
+    try:
+        d = NBMF(registry).decode_record(_read_input(input))
+        if d.payload_type is PayloadType.JSON and not isinstance(d.value, str):
+            data = json.dumps(d.value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        elif isinstance(d.value, str):
+            data = d.value.encode("utf-8", "surrogatepass")
+        else:
+            data = bytes(d.value)  # type: ignore[arg-type]
+        if d.truncated:
+            typer.echo("warning: old semantic stub blob was cut at 2 KB; this is its preview only", err=True)
+        _write_output(output, data)
+    except (NBMFError, OSError) as exc:
+        _fail(exc)
+
+
+@app.command("dict-train")
+def dict_train(
+    data: Annotated[str, typer.Option("--data", help="JSONL or Parquet sample (local or s3://).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Where to write the dictionary.")],
+    size: Annotated[int, typer.Option(help="Dictionary size in bytes.")] = 112 * 1024,
+) -> None:
+    """Train a zstd dictionary for a domain from a sample of its records."""
+    from nbmf.codecs.zstd_dict import train_dictionary
+    from nbmf.payload import Fidelity, to_bytes
+    from nbmf.records import read_records
+
+    try:
+        samples = [to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS) for r in read_records(data)]
+        d = train_dictionary(samples, size)
+        output.write_bytes(d)
+        typer.echo(f"trained a {len(d)}-byte dictionary from {len(samples)} records -> {output}")
+    except (NBMFError, OSError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def corpus(
+    out: Annotated[Path, typer.Option("--out", help="Directory for <domain>.jsonl files.")],
+    domains: Annotated[str, typer.Option(help="Comma-separated built-in domains.")] = "technical,legal",
+    limit: Annotated[Optional[int], typer.Option(help="Records per domain at most.")] = None,
+) -> None:
+    """Write the built-in corpus (real text on this machine) as JSONL, one file per domain."""
+    from nbmf.corpus import write_jsonl
+
+    out.mkdir(parents=True, exist_ok=True)
+    for d in domains.split(","):
+        n = write_jsonl(d, str(out / f"{d}.jsonl"), limit)
+        typer.echo(f"{d}: {n} records -> {out / f'{d}.jsonl'}" + ("" if n else " (no source text on this machine)"))
+
+
+@app.command()
+def bench(
+    data: Annotated[str, typer.Option("--data", help="JSONL or Parquet records (local or s3://).")],
+    domain: Annotated[str, typer.Option("--domain")],
+    registry: Registry_ = None,
+    version: Annotated[Optional[int], typer.Option(help="Model version (default: production).")] = None,
+    max_test: Annotated[int, typer.Option(help="Held-out records measured at most.")] = 1000,
+    ppmd: Annotated[bool, typer.Option("--ppmd/--no-ppmd", help="Also measure PPMd primed on the train split.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Measure zlib (stub), zstd-19, zstd-19+dict and nbmf on held-out records (split by source)."""
+    from nbmf.bench import format_table, run_bench
+    from nbmf.records import read_records
+    from nbmf.registry import Registry
+
+    try:
+        recs = list(read_records(data))
+        reg = Registry(registry) if registry else None
+        report = run_bench(recs, domain, reg, version, max_test, ppmd=ppmd, progress=lambda s: typer.echo(s, err=True))
+    except (NBMFError, ValueError, OSError) as exc:
+        _fail(exc)
+        return
+    typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

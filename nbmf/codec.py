@@ -1,0 +1,214 @@
+"""The nbmf codec: payload -> frame -> payload, best-of per record, never losing a record.
+
+    encode: value --payload.to_bytes--> bytes --[stored, zlib, zstd+dict, neural] smallest--> frame
+            (the winner is decoded again and compared before it is returned; on any failure the
+             next smallest candidate is used, down to ``stored``, which cannot fail)
+    decode: frame --header--> codec (model version named in the frame, from the registry)
+            --> bytes --checksum--> value           old stub blobs (JSON) decode too
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nbmf import frame as fr
+from nbmf.artifact import DomainModel
+from nbmf.codecs.base import Codec, StoredCodec
+from nbmf.codecs.stub import StubCodec, decode_legacy_blob
+from nbmf.errors import CodecError, FrameError, ModelNotFoundError, NBMFError, OversizeError
+from nbmf.frame import CodecId, ModelRef
+from nbmf.payload import Fidelity, Payload, PayloadType, from_bytes, infer_type, to_bytes
+from nbmf.registry import Registry
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_RECORD_BYTES = 1 << 20  # the memory service's records are 200 B - 4 KB; refuse 1 MiB+
+
+
+@dataclass(frozen=True)
+class Decoded:
+    value: Payload
+    payload_type: PayloadType
+    fidelity: Fidelity
+    codec: str  # codec name, or "legacy-stub"
+    model: ModelRef | None = None
+    truncated: bool = False  # only old semantic stub blobs cut at 2 KB
+
+
+@dataclass(frozen=True)
+class Encoded:
+    frame: bytes
+    codec: CodecId
+    original_size: int
+    model: ModelRef | None
+
+
+_STORED, _STUB = StoredCodec(), StubCodec()
+
+
+class NBMF:
+    """Encode and decode records of one or more domains.
+
+    ``registry`` gives models by domain (the ``production`` channel, or the canary by its percent)
+    and by frame reference on decode; ``model`` pins one loaded version instead. With neither, the
+    stub codec answers and every frame still decodes.
+    """
+
+    def __init__(
+        self,
+        registry: Registry | str | None = None,
+        model: DomainModel | None = None,
+        verify: bool = True,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
+        cache_size: int = 8,
+        channel_ttl_s: float = 30.0,
+    ) -> None:
+        self.registry = Registry(registry) if isinstance(registry, str) else registry
+        self.model = model
+        self.verify = verify
+        self.max_record_bytes = max_record_bytes
+        self._cache: OrderedDict[tuple[str, int], DomainModel] = OrderedDict()
+        self._cache_size = cache_size
+        self._serving: dict[str, tuple[float, int | None]] = {}
+        self._channel_ttl = channel_ttl_s
+        if model is not None:
+            self._remember(model)
+
+    # ---- models -------------------------------------------------------------------------------
+    def _remember(self, model: DomainModel) -> DomainModel:
+        key = (model.domain, model.version)
+        self._cache[key] = model
+        self._cache.move_to_end(key)
+        while len(self._cache) > max(self._cache_size, 1):
+            self._cache.popitem(last=False)
+        return model
+
+    def load(self, domain: str, version: int) -> DomainModel:
+        """A model version, from the LRU cache or the registry (sha256-checked)."""
+        hit = self._cache.get((domain, version))
+        if hit is not None:
+            self._cache.move_to_end((domain, version))
+            return hit
+        if self.registry is None:
+            raise ModelNotFoundError(f"model {domain}@{version} is needed but no registry is configured")
+        return self._remember(DomainModel.load(self.registry, domain, version))
+
+    def model_for(self, domain: str | None) -> DomainModel | None:
+        """The model that encodes ``domain`` now; None means the stub codec answers."""
+        if self.model is not None and (domain is None or domain == self.model.domain):
+            return self.model
+        if domain is None or self.registry is None:
+            return None
+        now = time.monotonic()
+        cached = self._serving.get(domain)
+        if cached is None or now - cached[0] > self._channel_ttl:
+            cached = (now, self.registry.serving_version(domain))
+            self._serving[domain] = cached
+        return None if cached[1] is None else self.load(domain, cached[1])
+
+    def _model_by_ref(self, ref: ModelRef) -> DomainModel:
+        for m in self._cache.values():
+            if m.ref == ref:
+                return m
+        if self.registry is None:
+            raise ModelNotFoundError(f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured")
+        man = self.registry.find(ref)
+        return self.load(man.domain, man.version)
+
+    # ---- encode -------------------------------------------------------------------------------
+    def encode_bytes(self, data: bytes, fidelity: Fidelity, ptype: PayloadType, model: DomainModel | None) -> Encoded:
+        """Best-of over every codec available: smallest verified payload wins."""
+        if len(data) > self.max_record_bytes:
+            raise OversizeError(f"record of {len(data)} bytes is over the {self.max_record_bytes}-byte limit")
+        codecs: list[Codec] = [_STUB] + (list(model.codecs.values()) if model else [])
+        candidates: list[tuple[int, int, Codec, bytes]] = []
+        for order, codec in enumerate(codecs):
+            try:
+                payload = codec.compress(data)
+            except Exception as exc:  # a failing codec must never lose the record
+                log.warning("codec %s failed to encode a %d-byte record: %s", codec.codec_id.name, len(data), exc)
+                continue
+            candidates.append((len(payload), order, codec, payload))
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        crc = fr.checksum(data)
+        for _, _, codec, payload in candidates:
+            if len(payload) >= len(data):
+                break  # nothing beats storing it as is
+            if self.verify:
+                try:
+                    ok = codec.decompress(payload, len(data)) == data
+                except Exception as exc:
+                    log.warning("codec %s failed to decode its own output: %s", codec.codec_id.name, exc)
+                    ok = False
+                if not ok:
+                    log.error("codec %s round trip mismatch; falling back", codec.codec_id.name)
+                    continue
+            header = fr.Header(codec.codec_id, fidelity, ptype, len(data), crc, codec.model)
+            return Encoded(fr.pack(header, payload), codec.codec_id, len(data), codec.model)
+        header = fr.Header(CodecId.STORED, fidelity, ptype, len(data), crc)
+        return Encoded(fr.pack(header, data), CodecId.STORED, len(data), None)
+
+    def encode_record(
+        self, value: Any, fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None
+    ) -> Encoded:
+        fid = Fidelity.parse(fidelity)
+        ptype = infer_type(value) if payload_type is None else PayloadType.parse(payload_type)
+        data = to_bytes(value, ptype, fid)
+        return self.encode_bytes(data, fid, ptype, self.model_for(domain))
+
+    def encode(self, value: Any, fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None) -> bytes:
+        return self.encode_record(value, fidelity, payload_type, domain).frame
+
+    def encode_many(self, values: Iterable[Any], fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None) -> list[bytes]:
+        return [self.encode(v, fidelity, payload_type, domain) for v in values]
+
+    # ---- decode -------------------------------------------------------------------------------
+    def decode_bytes(self, frame: bytes) -> tuple[fr.Header, bytes]:
+        header, payload = fr.unpack(frame)
+        codec: Codec
+        if header.codec is CodecId.STORED:
+            codec = _STORED
+        elif header.codec is CodecId.STUB_ZLIB:
+            codec = _STUB
+        else:
+            assert header.model is not None
+            model = self._model_by_ref(header.model)
+            found = model.codecs.get(header.codec)
+            if found is None:
+                raise ModelNotFoundError(f"model {model.domain}@{model.version} has no {header.codec.name} codec")
+            codec = found
+        try:
+            data = codec.decompress(payload, header.length)
+        except NBMFError:
+            raise
+        except Exception as exc:  # any codec failure on malformed input becomes a typed error
+            raise CodecError(f"{header.codec.name} payload failed to decode: {exc}") from None
+        return header, fr.verify(header, data)
+
+    def decode_record(self, frame: bytes | str | dict[str, Any]) -> Decoded:
+        """Frame (or old stub blob, as JSON text/bytes or a dict) -> value with its metadata."""
+        if isinstance(frame, (bytes, bytearray, memoryview)):
+            frame = bytes(frame)
+            is_legacy = frame[:1] == b"{" or frame[:1].isspace()  # a v1 frame starts with a byte >= 0x80
+        elif isinstance(frame, (str, dict)):
+            is_legacy = True
+        else:
+            raise FrameError(f"a frame is bytes (or an old stub blob as JSON), got {type(frame).__name__}")
+        if is_legacy:
+            old = decode_legacy_blob(frame)
+            return Decoded(old.value, old.payload_type, old.fidelity, "legacy-stub", None, old.truncated)
+        assert isinstance(frame, bytes)
+        header, data = self.decode_bytes(bytes(frame))
+        value = from_bytes(data, header.payload_type)
+        return Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model)
+
+    def decode(self, frame: bytes | str | dict[str, Any]) -> Payload:
+        return self.decode_record(frame).value
+
+    def decode_many(self, frames: Sequence[bytes]) -> list[Payload]:
+        return [self.decode(f) for f in frames]

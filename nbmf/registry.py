@@ -1,0 +1,252 @@
+"""Versioned model registry on object storage.
+
+    models/<domain>/<version>/manifest.json   config, metrics, data manifest, sha256 of every file
+    models/<domain>/<version>/<files>         weights (safetensors), zstd dictionary, reference text
+    models/<domain>/channels.json             production, optional canary (+ percent), history
+
+Publish claims a version number with a create-only write, writes the files, then the manifest (its
+presence is what makes a version exist). Channel moves are compare-and-swap with retries, so
+concurrent promoters never lose an update. Every version ever published stays loadable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from nbmf import __version__
+from nbmf.errors import ConflictError, IntegrityError, ModelNotFoundError, RegistryError
+from nbmf.frame import ModelRef, domain_tag
+from nbmf.storage import S3Options, Store
+
+_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def check_domain(domain: str) -> str:
+    if not _DOMAIN_RE.match(domain):
+        raise RegistryError(f"bad domain name {domain!r}: use lowercase letters, digits, '-' and '_'")
+    return domain
+
+
+def artifact_hash(files: dict[str, str]) -> str:
+    """One sha256 naming a version's content: over the sorted (name, sha256) pairs."""
+    return hashlib.sha256("".join(f"{n}:{h}\n" for n, h in sorted(files.items())).encode()).hexdigest()
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Manifest(BaseModel):
+    domain: str
+    version: int
+    created_at: str
+    code_version: str = __version__
+    config: dict[str, Any] = Field(default_factory=dict)
+    data_manifest: dict[str, Any] | None = None
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    files: dict[str, str]  # name -> sha256
+    artifact_hash: str
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef.of(self.domain, self.version, self.artifact_hash)
+
+
+class Canary(BaseModel):
+    version: int
+    percent: float = Field(gt=0, le=100)
+
+
+class HistoryEntry(BaseModel):
+    at: str
+    action: str  # promote | canary | rollback
+    version: int | None
+    percent: float | None = None
+    reason: str | None = None
+    forced: bool = False
+
+
+class Channels(BaseModel):
+    production: int | None = None
+    canary: Canary | None = None
+    previous: list[int] = Field(default_factory=list)  # earlier productions, for rollback
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class Registry:
+    """Models per domain under ``<root>/models``; ``root`` is any storage URI."""
+
+    CAS_RETRIES = 20
+
+    def __init__(self, root: str | Store, s3: S3Options | None = None) -> None:
+        self.store = root if isinstance(root, Store) else Store(root, s3)
+        self.models = self.store.child("models")
+
+    # ---- reading ------------------------------------------------------------------------------
+    def domains(self) -> list[str]:
+        return [d for d in self.models.list() if _DOMAIN_RE.match(d)]
+
+    def versions(self, domain: str) -> list[int]:
+        """Published versions (those with a manifest), ascending."""
+        out = []
+        for name in self.models.list(check_domain(domain)):
+            if name.isdigit() and self.models.exists(f"{domain}/{name}/manifest.json"):
+                out.append(int(name))
+        return sorted(out)
+
+    def manifest(self, domain: str, version: int) -> Manifest:
+        rel = f"{check_domain(domain)}/{version}/manifest.json"
+        if not self.models.exists(rel):
+            known = self.versions(domain) if self.models.exists(domain) else []
+            raise ModelNotFoundError(f"no model {domain}@{version} in {self.store.uri} (versions: {known or 'none'})")
+        try:
+            return Manifest.model_validate_json(self.models.read_bytes(rel))
+        except ValueError as exc:
+            raise RegistryError(f"manifest of {domain}@{version} is unreadable: {exc}") from None
+
+    def load_files(self, domain: str, version: int) -> tuple[Manifest, dict[str, bytes]]:
+        """A version's manifest and files, each checked against its recorded sha256."""
+        man = self.manifest(domain, version)
+        files = {}
+        for name, want in man.files.items():
+            data = self.models.read_bytes(f"{domain}/{version}/{name}")
+            got = hashlib.sha256(data).hexdigest()
+            if got != want:
+                raise IntegrityError(
+                    f"{domain}@{version}/{name}: sha256 {got[:12]}… does not match manifest {want[:12]}…; "
+                    "the artifact was modified or corrupted — refusing to load it"
+                )
+            files[name] = data
+        if artifact_hash(man.files) != man.artifact_hash:
+            raise IntegrityError(f"{domain}@{version}: manifest artifact_hash does not match its file list")
+        return man, files
+
+    def find(self, ref: ModelRef) -> Manifest:
+        """The manifest a frame's model reference names (domain tag + version + hash prefix)."""
+        for domain in self.domains():
+            if domain_tag(domain) != ref.domain_tag:
+                continue
+            try:
+                man = self.manifest(domain, ref.version)
+            except ModelNotFoundError:
+                continue
+            if man.ref == ref:
+                return man
+        raise ModelNotFoundError(
+            f"no model in {self.store.uri} matches the frame's reference "
+            f"(domain tag {ref.domain_tag}, version {ref.version}, hash {ref.hash_prefix.hex()})"
+        )
+
+    def channels(self, domain: str) -> Channels:
+        data, _ = self.models.read_versioned(f"{check_domain(domain)}/channels.json")
+        return Channels.model_validate_json(data) if data else Channels()
+
+    def serving_version(self, domain: str, draw: float | None = None) -> int | None:
+        """Production, or the canary for a ``draw`` in [0, 100) below its percent."""
+        ch = self.channels(domain)
+        if ch.canary is not None:
+            draw = random.uniform(0, 100) if draw is None else draw
+            if draw < ch.canary.percent:
+                return ch.canary.version
+        return ch.production
+
+    # ---- writing ------------------------------------------------------------------------------
+    def publish(
+        self,
+        domain: str,
+        files: dict[str, bytes],
+        config: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        data_manifest: dict[str, Any] | None = None,
+    ) -> Manifest:
+        """Publish a new candidate version: files first, manifest last. Returns its manifest."""
+        check_domain(domain)
+        if not files or any("/" in n or n in ("manifest.json", ".claim") for n in files):
+            raise RegistryError(f"bad artifact file names: {sorted(files)}")
+        existing = [int(n) for n in self.models.list(domain) if n.isdigit()]
+        version = max(existing, default=0) + 1
+        while not self.models.put_if_absent(f"{domain}/{version}/.claim", _now().encode()):
+            version += 1  # another publisher took it
+        hashes = {}
+        for name, data in sorted(files.items()):
+            self.models.write_bytes(f"{domain}/{version}/{name}", data)
+            hashes[name] = hashlib.sha256(data).hexdigest()
+        man = Manifest(
+            domain=domain,
+            version=version,
+            created_at=_now(),
+            config=config or {},
+            metrics=metrics or {},
+            data_manifest=data_manifest,
+            files=hashes,
+            artifact_hash=artifact_hash(hashes),
+        )
+        self.models.write_bytes(f"{domain}/{version}/manifest.json", man.model_dump_json(indent=2).encode())
+        return man
+
+    def update_channels(self, domain: str, change: Callable[[Channels], Channels]) -> Channels:
+        """Read-modify-write ``channels.json`` with compare-and-swap; retries lost races."""
+        rel = f"{check_domain(domain)}/channels.json"
+        for attempt in range(self.CAS_RETRIES):
+            data, tag = self.models.read_versioned(rel)
+            current = Channels.model_validate_json(data) if data else Channels()
+            new = change(current.model_copy(deep=True))
+            try:
+                self.models.compare_and_swap(rel, new.model_dump_json(indent=2).encode(), tag)
+                return new
+            except ConflictError:
+                time.sleep(min(0.5, 0.01 * 2**attempt) * random.random())
+        raise ConflictError(f"could not update {domain}/channels.json after {self.CAS_RETRIES} tries")
+
+    def promote(
+        self, domain: str, version: int, canary_percent: float | None = None, reason: str | None = None, forced: bool = False
+    ) -> Channels:
+        self.manifest(domain, version)  # must exist
+
+        def change(ch: Channels) -> Channels:
+            if canary_percent:
+                ch.canary = Canary(version=version, percent=canary_percent)
+                action = "canary"
+            else:
+                if ch.production is not None and ch.production != version:
+                    ch.previous.append(ch.production)
+                ch.production = version
+                if ch.canary is not None and ch.canary.version == version:
+                    ch.canary = None
+                action = "promote"
+            ch.history.append(HistoryEntry(at=_now(), action=action, version=version, percent=canary_percent, reason=reason, forced=forced))
+            return ch
+
+        return self.update_channels(domain, change)
+
+    def rollback(self, domain: str, reason: str | None = None) -> Channels:
+        """Drop the canary if there is one, else return production to the version before it."""
+
+        def change(ch: Channels) -> Channels:
+            if ch.canary is not None:
+                ch.canary = None
+                ch.history.append(HistoryEntry(at=_now(), action="rollback", version=ch.production, reason=reason))
+                return ch
+            if not ch.previous:
+                raise RegistryError(f"{domain}: nothing to roll back to (production {ch.production}, no earlier version)")
+            ch.production = ch.previous.pop()
+            ch.history.append(HistoryEntry(at=_now(), action="rollback", version=ch.production, reason=reason))
+            return ch
+
+        return self.update_channels(domain, change)
+
+    def describe(self) -> dict[str, Any]:
+        """Every domain with its channels and versions (what ``GET /v1/models`` returns)."""
+        return {
+            d: {"versions": self.versions(d), **json.loads(self.channels(d).model_dump_json(exclude={"history", "previous"}))}
+            for d in self.domains()
+        }

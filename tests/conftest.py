@@ -1,0 +1,51 @@
+"""Shared fixtures: real local services on 127.0.0.1 (moto's S3 server), temp registries."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    """moto's S3 server (real S3 wire protocol) on loopback; yields its endpoint URL."""
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: str, request: pytest.FixtureRequest) -> str:
+    """A fresh bucket; yields ``s3://bucket/root`` addressing the moto server."""
+    import boto3
+
+    name = "b" + str(abs(hash(request.node.nodeid)) % 10**10)
+    boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1").create_bucket(Bucket=name)
+    return f"s3://{name}/root?endpoint_override={s3_server}"
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_uri(request: pytest.FixtureRequest, tmp_path: object) -> str:
+    if request.param == "local":
+        return str(tmp_path)
+    return str(request.getfixturevalue("s3_bucket"))

@@ -1,0 +1,76 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from nbmf.cli import app
+from nbmf.codecs.stub import encode_legacy_blob
+from nbmf.registry import Registry
+
+runner = CliRunner()
+TEXT = "Ünïcode line one\r\nline two\twith tab  \n".encode()
+
+
+def _nbmf(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "nbmf.cli", *args], input=stdin, capture_output=True, timeout=120)
+
+
+def test_encode_decode_stdin_stdout_exact_bytes() -> None:
+    enc = _nbmf("encode", stdin=TEXT)
+    assert enc.returncode == 0, enc.stderr
+    dec = _nbmf("decode", stdin=enc.stdout)
+    assert dec.returncode == 0 and dec.stdout == TEXT
+
+
+def test_files_json_and_registry(tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    records.write_text("\n".join(json.dumps({"text": f"clause {i}: the licensee shall keep every notice intact " * 3}) for i in range(120)))
+    d = tmp_path / "d.dict"
+    assert runner.invoke(app, ["dict-train", "--data", str(records), "-o", str(d), "--size", "2048"]).exit_code == 0
+    reg = Registry(str(tmp_path / "reg"))
+    reg.publish("legal", {"zstd.dict": d.read_bytes()})
+    reg.promote("legal", 1)
+    src = tmp_path / "in.json"
+    src.write_text('{"b": [1, 2.5], "a": "clause 7: the licensee shall keep every notice intact"}')
+    out = tmp_path / "f.nbmf"
+    r = runner.invoke(app, ["encode", str(src), "-o", str(out), "--type", "json", "--domain", "legal", "--registry", str(tmp_path / "reg")])
+    assert r.exit_code == 0, r.output
+    back = tmp_path / "back.json"
+    r = runner.invoke(app, ["decode", str(out), "-o", str(back), "--registry", str(tmp_path / "reg")])
+    assert r.exit_code == 0, r.output
+    assert json.loads(back.read_text()) == json.loads(src.read_text())
+    # without the registry, the frame's model cannot be found: a clear error, exit 2
+    r = runner.invoke(app, ["decode", str(out)])
+    assert r.exit_code == 2 and "registry" in r.output
+
+
+def test_decode_old_stub_blob_and_invalid_utf8(tmp_path: Path) -> None:
+    blob = tmp_path / "old.json"
+    blob.write_text(json.dumps(encode_legacy_blob({"k": [1, 2]})))
+    r = _nbmf("decode", str(blob))
+    assert r.returncode == 0 and json.loads(r.stdout) == {"k": [1, 2]}
+    raw = b"\xff\xfe not utf-8"
+    enc = _nbmf("encode", stdin=raw)
+    assert b"not valid UTF-8" in enc.stderr
+    assert _nbmf("decode", stdin=enc.stdout).stdout == raw
+
+
+def test_bad_frame_is_a_clear_error() -> None:
+    r = _nbmf("decode", stdin=b"\x9f\x00garbage")
+    assert r.returncode == 2 and b"unknown codec" in r.stderr
+
+
+def test_bench_json(tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    rows = [{"source": f"doc{i % 40}", "text": f"section {i}: the licensee shall keep notice {i % 7} intact " * 4} for i in range(400)]
+    records.write_text("\n".join(json.dumps(r) for r in rows))
+    r = runner.invoke(app, ["bench", "--data", str(records), "--domain", "legal", "--json"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout[r.stdout.index("{") :])
+    names = [x["name"] for x in report["results"]]
+    assert names[:3] == ["zlib-9 (stub)", "zstd-19", "zstd-19+dict"]
+    for x in report["results"]:
+        assert x["exact"] == 1.0
+        assert abs(x["total_ratio"] - x["original_bytes"] / x["coded_bytes"]) < 1e-9

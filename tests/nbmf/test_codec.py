@@ -1,0 +1,130 @@
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nbmf.codec import NBMF
+from nbmf.codecs.stub import LEGACY_PREVIEW_CHARS, encode_legacy_blob
+from nbmf.errors import ChecksumError, FrameError, ModelNotFoundError, NBMFError, OversizeError
+from nbmf.frame import CodecId
+from nbmf.payload import Fidelity, PayloadType, canonical
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "golden"))
+from make_golden import CASES, golden_model  # noqa: E402
+
+GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "frames.json").read_text())
+codec = NBMF(model=golden_model())
+plain = NBMF()
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+    max_leaves=15,
+)
+payloads = st.one_of(
+    st.tuples(st.just(PayloadType.STR), st.text()),
+    st.tuples(st.just(PayloadType.BYTES), st.binary()),
+    st.tuples(st.just(PayloadType.JSON), json_values),
+)
+
+
+@settings(max_examples=150)
+@given(payloads, st.sampled_from(list(Fidelity)))
+def test_round_trip_every_type_and_fidelity(tv: tuple[PayloadType, object], fid: Fidelity) -> None:
+    ptype, value = tv
+    for c in (codec, plain):
+        frame = c.encode(value, fid, ptype, "golden")
+        d = c.decode_record(frame)
+        assert d.value == canonical(value, ptype, fid)
+        assert d.payload_type is ptype and d.fidelity is fid
+        if fid is Fidelity.LOSSLESS:
+            assert d.value == value and type(d.value) is type(value)
+
+
+def test_golden_frames_still_decode_and_encode_the_same_header() -> None:
+    assert len(GOLDEN) == len(CASES)
+    for g in GOLDEN:
+        value = bytes.fromhex(g["value"]) if g["type"] == "bytes" else g["value"]
+        frame = bytes.fromhex(g["frame"])
+        assert codec.decode(frame) == canonical(value, PayloadType.parse(g["type"]), Fidelity.parse(g["fidelity"]))
+        again = codec.encode(value, g["fidelity"], g["type"], "golden")
+        assert again[:12] == frame[:12], "frame header layout changed: bump FORMAT_VERSION and document it"
+
+
+def test_best_of_uses_dictionary_and_never_expands() -> None:
+    text = "the party agreement license shall any software notice " * 10
+    enc = codec.encode_record(text, domain="golden")
+    assert enc.codec is CodecId.ZSTD_DICT and len(enc.frame) < len(plain.encode(text))
+    noise = bytes(range(256))
+    assert len(codec.encode(noise)) <= len(noise) + 8
+
+
+def test_a_failing_codec_falls_back_without_losing_the_record() -> None:
+    model = golden_model()
+
+    class Broken:
+        codec_id = CodecId.NEURAL
+        model = golden_model().ref
+
+        def compress(self, data: bytes) -> bytes:
+            return b"x"  # tiny, wins best-of, but does not decode
+
+        def decompress(self, payload: bytes, length: int) -> bytes:
+            raise ValueError("boom")
+
+    model.codecs[CodecId.NEURAL] = Broken()  # type: ignore[assignment]
+    c = NBMF(model=model)
+    text = "license " * 50
+    enc = c.encode_record(text)
+    assert enc.codec is not CodecId.NEURAL
+    assert c.decode(enc.frame) == text
+
+
+def test_decode_needs_the_frames_model() -> None:
+    frame = codec.encode("the party agreement license shall " * 10)
+    with pytest.raises(ModelNotFoundError):
+        plain.decode(frame)
+
+
+def test_corrupted_payload_is_caught() -> None:
+    frame = bytearray(plain.encode("some text that compresses " * 10))
+    frame[-3] ^= 0x40
+    with pytest.raises(NBMFError):
+        plain.decode(bytes(frame))
+
+
+def test_oversize_record_refused() -> None:
+    with pytest.raises(OversizeError):
+        NBMF(max_record_bytes=100).encode("x" * 101)
+
+
+def test_batch_api() -> None:
+    values = ["a record", "another record " * 5, ""]
+    assert codec.decode_many(codec.encode_many(values)) == values
+
+
+@pytest.mark.parametrize("fidelity", ["lossless", "semantic"])
+@pytest.mark.parametrize("value", ["Some   text\n with  space", {"b": 2, "a": [1, 2.5]}, "long  text " * 400])
+def test_legacy_stub_blobs_decode(value: object, fidelity: str) -> None:
+    blob = encode_legacy_blob(value, fidelity)
+    for form in (blob, json.dumps(blob), json.dumps(blob).encode()):
+        d = plain.decode_record(form)
+        assert d.codec == "legacy-stub"
+        if fidelity == "lossless":
+            assert d.value == value and not d.truncated
+        else:
+            folded = " ".join((value if isinstance(value, str) else json.dumps(value)).split())
+            assert d.truncated == (len(folded) > LEGACY_PREVIEW_CHARS)
+            assert d.value == folded[:LEGACY_PREVIEW_CHARS]
+
+
+def test_legacy_blob_with_bad_signature_is_refused() -> None:
+    blob = encode_legacy_blob("hello world")
+    blob["sig"] = "0" * 64
+    with pytest.raises(ChecksumError):
+        plain.decode(blob)
+    with pytest.raises(FrameError):
+        plain.decode(b'{"meta": {}, "code": "zz", "sig": "00"}')

@@ -1,0 +1,68 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nbmf import frame as fr
+from nbmf.errors import ChecksumError, FrameError
+from nbmf.frame import CodecId, Header, ModelRef
+from nbmf.payload import Fidelity, PayloadType
+
+REF = ModelRef.of("legal", 3, "ab" * 32)
+
+
+@given(
+    st.sampled_from(list(CodecId)),
+    st.sampled_from(list(Fidelity)),
+    st.sampled_from(list(PayloadType)),
+    st.integers(0, fr.MAX_RECORD_BYTES),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**28),
+    st.binary(max_size=40),
+)
+def test_header_round_trip(codec: CodecId, fid: Fidelity, pt: PayloadType, n: int, crc: int, ver: int, payload: bytes) -> None:
+    model = ModelRef(REF.domain_tag, ver, REF.hash_prefix) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
+    h = Header(codec, fid, pt, n, crc, model)
+    back, rest = fr.unpack(fr.pack(h, payload))
+    assert back == h and rest == payload
+
+
+def test_typical_header_is_at_most_12_bytes() -> None:
+    for n in (200, 1024, 4096, 16383):
+        h = Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.STR, n, 0xDEADBEEF, ModelRef.of("technical", 12, "cd" * 32))
+        assert len(fr.pack(h, b"")) <= 12
+        assert len(fr.pack(Header(CodecId.STUB_ZLIB, Fidelity.LOSSLESS, PayloadType.STR, n, 1), b"")) <= 8
+
+
+@pytest.mark.parametrize(
+    "frame, msg",
+    [
+        (b"", "too short"),
+        (b"{}", "marker"),
+        (bytes([0x80 | (2 << 4), 0]), "version"),
+        (bytes([0x9F, 0]), "unknown codec"),
+        (bytes([0x90, 0x01]), "reserved"),
+        (bytes([0x90, 0x60, 5]), "payload type"),
+        (bytes([0x92, 0x00, 5, 0, 0, 0, 0]), "without a model"),
+        (bytes([0x90, 0x00, 0x85]), "truncated inside length"),
+        (bytes([0x90, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]), "limit"),
+        (bytes([0x90, 0x00, 5, 1, 2]), "checksum"),
+    ],
+)
+def test_malformed_headers_raise_frame_error(frame: bytes, msg: str) -> None:
+    with pytest.raises(FrameError, match=msg):
+        fr.unpack(frame)
+
+
+def test_verify_checks_length_and_checksum() -> None:
+    h = Header(CodecId.STORED, Fidelity.LOSSLESS, PayloadType.BYTES, 3, fr.checksum(b"abc"))
+    assert fr.verify(h, b"abc") == b"abc"
+    with pytest.raises(ChecksumError):
+        fr.verify(h, b"abd")
+    with pytest.raises(ChecksumError):
+        fr.verify(h, b"ab")
+
+
+def test_model_ref_matches() -> None:
+    assert REF.matches("legal", 3, "ab" * 32)
+    assert not REF.matches("legal", 4, "ab" * 32)
+    assert fr.domain_tag("legal") == REF.domain_tag
