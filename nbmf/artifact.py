@@ -25,7 +25,7 @@ class DomainModel:
     manifest: Manifest | None = None
 
     @classmethod
-    def from_files(cls, manifest: Manifest, files: dict[str, bytes]) -> "DomainModel":
+    def from_files(cls, manifest: Manifest, files: dict[str, bytes]) -> DomainModel:
         ref = manifest.ref
         codecs: dict[CodecId, Codec] = {}
         if ZSTD_DICT_FILE in files:
@@ -41,7 +41,7 @@ class DomainModel:
         return cls(manifest.domain, manifest.version, ref, codecs, manifest)
 
     @classmethod
-    def load(cls, registry: Registry, domain: str, version: int) -> "DomainModel":
+    def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)
         return cls.from_files(manifest, files)
 

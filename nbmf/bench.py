@@ -1,8 +1,8 @@
 """``nbmf bench``: every codec on the same held-out records, headers included.
 
-    records --split by source document--> train (dictionary, priming) | test (measured)
-    per codec: total ratio = sum(original) / sum(coded), per-record p5/p50/p95 ratio,
-               encode/decode MB/s and ms per record (median, p95), byte-exact round trips
+records --split by source document--> train (dictionary, priming) | test (measured)
+per codec: total ratio = sum(original) / sum(coded), per-record p5/p50/p95 ratio,
+           encode/decode MB/s and ms per record (median, p95), byte-exact round trips
 """
 
 from __future__ import annotations
@@ -55,6 +55,10 @@ class Result:
     decode_ms_p50: float | None
     decode_ms_p95: float | None
     exact: float | None  # fraction of byte-exact round trips
+    encode_ms_per_kb_p50: float = 0.0  # time / (record bytes / 1024): "per 1 KB record"
+    encode_ms_per_kb_p95: float = 0.0
+    decode_ms_per_kb_p50: float | None = None
+    decode_ms_per_kb_p95: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -79,6 +83,8 @@ def measure(c: Contender, data: Sequence[bytes]) -> Result:
     coded_total = sum(sizes)
     ratios = [len(d) / max(1, s) for d, s in zip(data, sizes)]
     has_dec = c.decode is not None
+    enc_kb = [1e3 * t * 1024 / max(1, len(d)) for t, d in zip(enc_t, data)]
+    dec_kb = [1e3 * t * 1024 / max(1, len(d)) for t, d in zip(dec_t, data)]
     return Result(
         name=c.name,
         records=len(data),
@@ -96,6 +102,10 @@ def measure(c: Contender, data: Sequence[bytes]) -> Result:
         decode_ms_p50=1e3 * _pct(dec_t, 0.5) if has_dec else None,
         decode_ms_p95=1e3 * _pct(dec_t, 0.95) if has_dec else None,
         exact=exact / len(data) if has_dec else None,
+        encode_ms_per_kb_p50=_pct(enc_kb, 0.5),
+        encode_ms_per_kb_p95=_pct(enc_kb, 0.95),
+        decode_ms_per_kb_p50=_pct(dec_kb, 0.5) if has_dec else None,
+        decode_ms_per_kb_p95=_pct(dec_kb, 0.95) if has_dec else None,
     )
 
 
@@ -144,11 +154,25 @@ def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLES
 def codec_only_contender(name: str, model: DomainModel, codec_id: CodecId) -> Contender:
     """One codec of a model alone, with the 12-byte frame header it would carry counted in."""
     c = model.codecs[codec_id]
-    return Contender(name, lambda d: b"\0" * 12 + c.compress(d), lambda b, n: c.decompress(b[12:], n))
+    enc = getattr(c, "compress_unbounded", c.compress)
+    return Contender(name, lambda d: b"\0" * 12 + enc(d), lambda b, n: c.decompress(b[12:], n))
+
+
+def _reference_for(model: DomainModel, train_b: Sequence[bytes], registry: Registry | None, domain: str) -> bytes:
+    """PPMd is primed on the same reference the neural model was primed with (or 1 MiB of train)."""
+    if CodecId.NEURAL in model.codecs and registry is not None:
+        from nbmf.neural.codec import unpack_files
+
+        _, files = registry.load_files(domain, model.version)
+        return unpack_files(files)[1]
+    from nbmf.neural.build import select_reference
+
+    return select_reference(train_b, 1 << 20)
 
 
 def split_records(records: Sequence[Record], seed: int = 0) -> tuple[list[Record], list[Record]]:
-    train, test = [], []
+    train: list[Record] = []
+    test: list[Record] = []
     for r in records:
         key = r.source or r.id or hashlib.sha256(repr(r.value).encode()).hexdigest()
         (test if split_of(key, seed) == "test" else train).append(r)
@@ -169,9 +193,8 @@ def run_bench(
     train, test = split_records(records, seed)
     if not test or len(train) < 8:
         raise ValueError(f"need records from several source documents: got {len(train)} train / {len(test)} test")
-    to_b = lambda r: to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS)  # noqa: E731
-    train_b = [to_b(r) for r in train]
-    test_b = [to_b(r) for r in test][:max_test]
+    train_b = [to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS) for r in train]
+    test_b = [to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS) for r in test][:max_test]
     progress(f"{domain}: {len(train_b)} train / {len(test_b)} test records (split by source document, seed {seed})")
     dictionary = train_dictionary(train_b, dict_bytes)
     contenders = baseline_contenders(dictionary)
@@ -183,10 +206,20 @@ def run_bench(
         ref = ModelRef.of(domain, 0, hashlib.sha256(dictionary).hexdigest())
         model = DomainModel(domain, 0, ref, {CodecId.ZSTD_DICT: ZstdDictCodec(dictionary, ref)})
     contenders.append(nbmf_contender(f"nbmf {domain}@{model.version} (best-of)", NBMF(model=model)))
-    if CodecId.NEURAL in model.codecs:
-        contenders.append(codec_only_contender("neural alone", model, CodecId.NEURAL))
+    if CodecId.NEURAL in model.codecs and registry is not None:
+        from nbmf.neural.codec import NeuralCodec
+
+        _, files = registry.load_files(domain, model.version)
+        contenders.append(codec_only_contender("nbmf neural codec only", model, CodecId.NEURAL))
+        variants = {"mix without neural": NeuralCodec.from_files(files, use_neural=False)}
+        if model.codecs[CodecId.NEURAL].state.nn.m2:  # type: ignore[attr-defined]
+            variants["neural predictor alone"] = NeuralCodec.from_files(files, nn_only=True)
+        for name, nc in variants.items():
+            contenders.append(
+                codec_only_contender(name, DomainModel(domain, model.version, model.ref, {CodecId.NEURAL: nc}), CodecId.NEURAL)
+            )
     if ppmd:
-        ref_text = b"".join(train_b)[: 1 << 20]
+        ref_text = _reference_for(model, train_b, registry, domain)
         pc = ppmd_primed_contender(ref_text)
         if pc is not None:
             contenders.append(pc)
@@ -206,15 +239,18 @@ def run_bench(
 
 
 def format_table(report: dict[str, Any]) -> str:
-    head = f"{'codec':<28} {'ratio':>6} {'bpb':>5} {'p5':>5} {'p50':>5} {'p95':>5} {'enc MB/s':>9} {'dec MB/s':>9} {'dec ms p50/p95':>15} {'exact':>6}"
+    head = (
+        f"{'codec':<28} {'ratio':>6} {'bpb':>5} {'p5':>5} {'p50':>5} {'p95':>5} "
+        f"{'enc MB/s':>9} {'dec MB/s':>9} {'dec ms/KB p50/p95':>18} {'exact':>6}"
+    )
     lines = [f"domain {report['domain']}: {report['test_records']} held-out records, {report['test_bytes']} bytes", head]
     for r in report["results"]:
         dec = f"{r['decode_mb_s']:9.2f}" if r["decode_mb_s"] is not None else f"{'-':>9}"
-        dms = f"{r['decode_ms_p50']:.2f}/{r['decode_ms_p95']:.2f}" if r["decode_ms_p50"] is not None else "-"
+        dms = f"{r['decode_ms_per_kb_p50']:.2f}/{r['decode_ms_per_kb_p95']:.2f}" if r["decode_ms_p50"] is not None else "-"
         ex = f"{100 * r['exact']:5.1f}%" if r["exact"] is not None else "-"
         lines.append(
             f"{r['name']:<28} {r['total_ratio']:6.2f} {r['bits_per_byte']:5.2f} {r['ratio_p5']:5.2f} {r['ratio_p50']:5.2f} "
-            f"{r['ratio_p95']:5.2f} {r['encode_mb_s']:9.2f} {dec} {dms:>15} {ex:>6}"
+            f"{r['ratio_p95']:5.2f} {r['encode_mb_s']:9.2f} {dec} {dms:>18} {ex:>6}"
         )
     return "\n".join(lines)
 

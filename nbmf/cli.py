@@ -159,6 +159,41 @@ def bench(
     typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
 
 
+@app.command()
+def build(
+    data: Annotated[str, typer.Option("--data", help="JSONL or Parquet records of the domain (local or s3://).")],
+    domain: Annotated[str, typer.Option("--domain")],
+    registry: Annotated[str, typer.Option("--registry", help="Registry root URI to publish the candidate to.")],
+    time_budget: Annotated[float, typer.Option(help="Seconds of neural training.")] = 120.0,
+    reference_mb: Annotated[float, typer.Option(help="MiB of domain text the model is primed with.")] = 8.0,
+    no_neural: Annotated[bool, typer.Option("--no-neural", help="Context mixing without the neural predictor.")] = False,
+    promote: Annotated[bool, typer.Option(help="Also make it production (no gates: use `nbmf validate` for those).")] = False,
+) -> None:
+    """Build a domain model on one machine (no Ray) and publish it as a candidate version."""
+    from nbmf.config import ModelConfig, NeuralConfig
+    from nbmf.neural.build import build_files, measure_val, publish, split_bytes
+    from nbmf.records import read_records
+    from nbmf.registry import Registry
+
+    try:
+        splits = split_bytes(list(read_records(data)))
+        typer.echo(f"{domain}: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} records (split by source document)", err=True)
+        cfg = ModelConfig(
+            reference_bytes=int(reference_mb * (1 << 20)),
+            neural=NeuralConfig(time_budget_s=time_budget, max_steps=10**9),
+            use_neural=not no_neural,
+        )
+        files, metrics = build_files(splits["train"], splits["val"], cfg, progress=lambda s: typer.echo(s, err=True))
+        metrics.update(measure_val(files, splits["val"]))
+        reg = Registry(registry)
+        man = publish(reg, domain, files, cfg, metrics)
+        if promote:
+            reg.promote(domain, man.version, reason="nbmf build --promote")
+        typer.echo(json.dumps({"domain": domain, "version": man.version, "metrics": metrics}, indent=2))
+    except (NBMFError, ValueError, OSError) as exc:
+        _fail(exc)
+
+
 def main() -> None:
     app()
 

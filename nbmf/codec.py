@@ -1,10 +1,10 @@
 """The nbmf codec: payload -> frame -> payload, best-of per record, never losing a record.
 
-    encode: value --payload.to_bytes--> bytes --[stored, zlib, zstd+dict, neural] smallest--> frame
-            (the winner is decoded again and compared before it is returned; on any failure the
-             next smallest candidate is used, down to ``stored``, which cannot fail)
-    decode: frame --header--> codec (model version named in the frame, from the registry)
-            --> bytes --checksum--> value           old stub blobs (JSON) decode too
+encode: value --payload.to_bytes--> bytes --[stored, zlib, zstd+dict, neural] smallest--> frame
+        (the winner is decoded again and compared before it is returned; on any failure the
+         next smallest candidate is used, down to ``stored``, which cannot fail)
+decode: frame --header--> codec (model version named in the frame, from the registry)
+        --> bytes --checksum--> value           old stub blobs (JSON) decode too
 """
 
 from __future__ import annotations
@@ -116,7 +116,9 @@ class NBMF:
             if m.ref == ref:
                 return m
         if self.registry is None:
-            raise ModelNotFoundError(f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured")
+            raise ModelNotFoundError(
+                f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured"
+            )
         man = self.registry.find(ref)
         return self.load(man.domain, man.version)
 
@@ -161,10 +163,18 @@ class NBMF:
         data = to_bytes(value, ptype, fid)
         return self.encode_bytes(data, fid, ptype, self.model_for(domain))
 
-    def encode(self, value: Any, fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None) -> bytes:
+    def encode(
+        self, value: Any, fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None
+    ) -> bytes:
         return self.encode_record(value, fidelity, payload_type, domain).frame
 
-    def encode_many(self, values: Iterable[Any], fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None) -> list[bytes]:
+    def encode_many(
+        self,
+        values: Iterable[Any],
+        fidelity: str | Fidelity = "lossless",
+        payload_type: str | PayloadType | None = None,
+        domain: str | None = None,
+    ) -> list[bytes]:
         return [self.encode(v, fidelity, payload_type, domain) for v in values]
 
     # ---- decode -------------------------------------------------------------------------------

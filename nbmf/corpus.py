@@ -57,7 +57,9 @@ def split_document(text: str, min_bytes: int = DEFAULT_MIN, max_bytes: int = DEF
         yield buf
 
 
-def local_records(domain: str, limit: int | None = None, min_bytes: int = DEFAULT_MIN, max_bytes: int = DEFAULT_MAX) -> Iterator[dict[str, str]]:
+def local_records(
+    domain: str, limit: int | None = None, min_bytes: int = DEFAULT_MIN, max_bytes: int = DEFAULT_MAX
+) -> Iterator[dict[str, str]]:
     """Records ``{"id", "domain", "source", "text"}`` of a built-in domain, deduplicated."""
     seen: set[bytes] = set()
     count = 0

@@ -1,11 +1,11 @@
 """NBMF frame v1: a few self-describing bytes in front of every coded record (see docs/FORMAT.md).
 
-    byte 0   1VVV CCCC   marker bit, format version (1..7), codec id (0..15)
-    byte 1   FTTM 0000   fidelity, payload type, model-reference present, reserved (zero)
-    varint   original length in bytes (LEB128)
-    4 bytes  xxh32 of the decoded bytes, little endian
-    [M]      domain tag (1 byte), model version (varint), artifact hash prefix (2 bytes)
-    rest     codec payload
+byte 0   1VVV CCCC   marker bit, format version (1..7), codec id (0..15)
+byte 1   FTTM 0000   fidelity, payload type, model-reference present, reserved (zero)
+varint   original length in bytes (LEB128)
+4 bytes  xxh32 of the decoded bytes, little endian
+[M]      domain tag (1 byte), model version (varint), artifact hash prefix (2 bytes)
+rest     codec payload
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ class ModelRef:
     hash_prefix: bytes
 
     @classmethod
-    def of(cls, domain: str, version: int, artifact_hash: str) -> "ModelRef":
+    def of(cls, domain: str, version: int, artifact_hash: str) -> ModelRef:
         return cls(domain_tag(domain), version, bytes.fromhex(artifact_hash)[:HASH_PREFIX_BYTES])
 
     def matches(self, domain: str, version: int, artifact_hash: str) -> bool:

@@ -28,7 +28,7 @@ class Fidelity(enum.IntEnum):
     SEMANTIC = 1
 
     @classmethod
-    def parse(cls, name: "str | Fidelity") -> "Fidelity":
+    def parse(cls, name: str | Fidelity) -> Fidelity:
         if isinstance(name, Fidelity):
             return name
         try:
@@ -43,7 +43,7 @@ class PayloadType(enum.IntEnum):
     BYTES = 2
 
     @classmethod
-    def parse(cls, name: "str | PayloadType") -> "PayloadType":
+    def parse(cls, name: str | PayloadType) -> PayloadType:
         if isinstance(name, PayloadType):
             return name
         try:
@@ -98,7 +98,7 @@ def to_bytes(value: Any, payload_type: PayloadType, fidelity: Fidelity) -> bytes
             raise PayloadError(f"payload type 'str' needs str, got {type(value).__name__}")
         if fidelity is Fidelity.SEMANTIC:
             value = fold_text(value)
-        return value.encode("utf-8", "surrogatepass")
+        return str(value).encode("utf-8", "surrogatepass")
     _check_json(value)
     if fidelity is Fidelity.SEMANTIC:
         text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

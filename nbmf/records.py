@@ -34,7 +34,7 @@ def record_from_row(row: dict[str, Any], where: str) -> Record:
         value = row["data"]
     else:
         raise InputError(f"{where}: record has neither 'text' (a string) nor 'data'")
-    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    meta: dict[str, Any] = row["metadata"] if isinstance(row.get("metadata"), dict) else {}
     source = row.get("source") or meta.get("source") or row.get("id")
     return Record(
         value=value,

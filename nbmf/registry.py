@@ -42,7 +42,7 @@ def artifact_hash(files: dict[str, str]) -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 class Manifest(BaseModel):

@@ -36,7 +36,7 @@ class S3Options(BaseModel):
     secret_key: str | None = None
     session_token: str | None = None
 
-    def resolved(self) -> "S3Options":
+    def resolved(self) -> S3Options:
         env = os.environ
         return S3Options(
             endpoint_url=self.endpoint_url or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
@@ -106,7 +106,7 @@ class Store:
     def s3_options(self) -> S3Options | None:
         return self._p.s3
 
-    def child(self, *parts: str) -> "Store":
+    def child(self, *parts: str) -> Store:
         sub = "/".join(p.strip("/") for p in parts if p)
         new = object.__new__(Store)
         new.uri = self.uri.split("?")[0].rstrip("/") + "/" + sub

@@ -75,7 +75,7 @@ def encode_legacy_blob(value: Any, fidelity: str = "lossless") -> dict[str, Any]
     }
 
 
-def decode_legacy_blob(blob: "bytes | str | dict[str, Any]") -> LegacyDecoded:
+def decode_legacy_blob(blob: bytes | str | dict[str, Any]) -> LegacyDecoded:
     """Decode an old stub blob, checking its sha256 wherever the old format makes that possible."""
     if isinstance(blob, (bytes, str)):
         try:
@@ -112,4 +112,6 @@ def decode_legacy_blob(blob: "bytes | str | dict[str, Any]") -> LegacyDecoded:
     except (UnicodeDecodeError, ValueError) as exc:
         raise FrameError(f"old stub blob: content is not valid {ptype.name.lower()}: {exc}") from None
     # A semantic JSON blob stored folded JSON *text*; it stays text (its folded form may not parse).
-    return LegacyDecoded(value, ptype if isinstance(value, (dict, list)) or ptype is not PayloadType.JSON else PayloadType.STR, fidelity, False)
+    return LegacyDecoded(
+        value, ptype if isinstance(value, (dict, list)) or ptype is not PayloadType.JSON else PayloadType.STR, fidelity, False
+    )

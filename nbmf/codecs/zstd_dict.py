@@ -21,7 +21,7 @@ def train_dictionary(samples: Sequence[bytes], dict_bytes: int = DEFAULT_DICT_BY
     total = sum(len(s) for s in samples)
     size = min(dict_bytes, max(1024, total // 4))
     try:
-        return zstd.train_dictionary(size, samples, level=LEVEL).as_bytes()
+        return zstd.train_dictionary(size, list[bytes | bytearray | memoryview](samples), level=LEVEL).as_bytes()
     except zstd.ZstdError as exc:
         raise CodecError(f"zstd dictionary training failed on {len(samples)} samples ({total} bytes): {exc}") from None
 

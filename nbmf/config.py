@@ -1,0 +1,40 @@
+"""Typed configuration of a domain model: what training takes, what the manifest and checkpoints keep."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class NeuralConfig(BaseModel):
+    """The neural predictor (a byte MLP with a binary-tree output) and its training budget."""
+
+    context: int = Field(16, ge=1, le=64, description="previous bytes of the record the MLP sees")
+    dim: int = Field(16, ge=1, le=128, description="byte embedding size (folded away at export)")
+    hidden: int = Field(128, ge=1, le=1024)
+    hmax: float = Field(4.0, gt=0, description="hidden activations are clipped to [0, hmax] (fixed int8 range)")
+    batch_size: int = Field(1024, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    max_steps: int = Field(3000, ge=0)
+    time_budget_s: float = Field(120.0, gt=0)
+    seed: int = 0
+
+
+class CMParams(BaseModel):
+    """The context-mixing core (integer, compiled) that the neural prediction is mixed into."""
+
+    orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    table_bits: int = Field(22, ge=12, le=26)
+    match_bits: int = Field(22, ge=12, le=26)
+    match_min: tuple[int, int] = (6, 16)
+    limit: int = Field(255, ge=1, le=255)
+    lr: int = Field(6, ge=1, le=64)
+
+
+class ModelConfig(BaseModel):
+    """Everything that defines a domain model version (saved in its manifest and every checkpoint)."""
+
+    reference_bytes: int = Field(8 << 20, ge=0, description="domain text the model is primed with")
+    dict_bytes: int = Field(112 * 1024, ge=1024)
+    neural: NeuralConfig = NeuralConfig()
+    cm: CMParams = CMParams()
+    use_neural: bool = True

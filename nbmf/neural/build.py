@@ -1,0 +1,113 @@
+"""Build a domain model version's files from its train / val records.
+
+train records --reference (deterministic sample, up to reference_bytes)--> reference.zst
+              --zstd dictionary--> zstd.dict
+              --BytePredictor (torch, float) --train--> export_int --> neural.safetensors
+val records   --> metrics: bits/byte of the float model, and of the integer codec end to end
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from nbmf.artifact import ZSTD_DICT_FILE
+from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
+from nbmf.config import ModelConfig
+from nbmf.neural.cm import NeuralWeights
+
+
+def select_reference(records: Sequence[bytes], limit: int) -> bytes:
+    """Train records in a seed-free, order-independent order (by content hash), joined by \\0."""
+    ordered = sorted(records, key=lambda r: hashlib.sha256(r).digest())
+    out, size = [], 0
+    for r in ordered:
+        if size + len(r) + 1 > limit:
+            break
+        out.append(r)
+        size += len(r) + 1
+    return b"\0".join(out)
+
+
+def build_files(
+    train: Sequence[bytes],
+    val: Sequence[bytes],
+    cfg: ModelConfig,
+    weights: NeuralWeights | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Files and metrics of a model version. ``weights``: an already trained integer predictor
+    (from the Ray Train job); without it, a predictor is trained here within the config's budget."""
+    from nbmf.neural.codec import pack_files
+
+    metrics: dict[str, Any] = {}
+    t0 = time.time()
+    dictionary = train_dictionary(list(train), cfg.dict_bytes)
+    metrics["zstd_dict_bytes"] = len(dictionary)
+    reference = select_reference(train, cfg.reference_bytes)
+    metrics["reference_bytes"] = len(reference)
+    if cfg.use_neural and weights is None:
+        from nbmf.neural.model import BytePredictor, export_int
+        from nbmf.neural.model import train as train_predictor
+
+        model = BytePredictor(cfg.neural)
+        res = train_predictor(model, train, val, progress)
+        metrics.update(
+            nn_steps=res.steps,
+            nn_train_s=round(res.seconds, 1),
+            nn_train_bpb=res.train_bpb,
+            nn_val_bpb=res.val_bpb,
+            nn_tokens_per_s=res.tokens_per_s,
+        )
+        weights = export_int(model)
+    files = {ZSTD_DICT_FILE: dictionary}
+    files.update(pack_files(weights or NeuralWeights.empty(), reference, cfg.cm, cfg.use_neural and weights is not None))
+    metrics["build_s"] = round(time.time() - t0, 1)
+    metrics["zstd_dict_id"] = ZstdDictCodec(dictionary).dict_id
+    return files, metrics
+
+
+def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:
+    """Bits per byte on val records: the neural codec end to end (frames exact), and zstd+dict."""
+    from nbmf.neural.codec import NeuralCodec
+
+    nc = NeuralCodec.from_files(files)
+    zc = ZstdDictCodec(files[ZSTD_DICT_FILE])
+    sample = list(val)[:limit]
+    orig = sum(map(len, sample)) or 1
+    n_bits = z_bits = 0
+    exact = 0
+    for r in sample:
+        c = nc.state.encode(r, len(r) + 64)
+        exact += nc.state.decode(c, len(r)) == r
+        n_bits += 8 * (len(c) + 12)
+        z_bits += 8 * (len(zc.compress(r)) + 12)
+    return {"val_bpb_neural": n_bits / orig, "val_bpb_zstd_dict": z_bits / orig, "val_exact": exact / max(1, len(sample))}
+
+
+def split_bytes(records: Sequence[Any], seed: int = 0) -> dict[str, list[bytes]]:
+    """Lossless bytes of records (``nbmf.records.Record``) by train / val / test split of their source."""
+    from nbmf.payload import Fidelity, to_bytes
+    from nbmf.split import split_of
+
+    out: dict[str, list[bytes]] = {"train": [], "val": [], "test": []}
+    for r in records:
+        key = r.source or r.id or hashlib.sha256(repr(r.value).encode()).hexdigest()
+        out[split_of(key, seed)].append(to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS))
+    return out
+
+
+def publish(
+    registry: Any,
+    domain: str,
+    files: dict[str, bytes],
+    cfg: ModelConfig,
+    metrics: dict[str, Any],
+    data_manifest: dict[str, Any] | None = None,
+) -> Any:
+    """Publish a candidate version; the config it records includes the dictionary id it was built with."""
+    config = cfg.model_dump(mode="json")
+    config["zstd_dict_id"] = metrics.get("zstd_dict_id")
+    return registry.publish(domain, files, config=config, metrics=metrics, data_manifest=data_manifest)

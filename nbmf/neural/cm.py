@@ -1,0 +1,141 @@
+"""The primed context-mixing state of one domain model and the per-record encode / decode on it.
+
+reference text (train records joined by \\0) --prime--> T (counters, match tables, APMs), W (mixer)
+encode(record): W := W0 ; process(ENCODE) ; undo journal      -> coded bytes
+decode(coded, n): W := W0 ; process(DECODE) ; undo journal    -> record
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nbmf.errors import CodecError
+from nbmf.neural import kernel as K
+from nbmf.neural.tables import SQUASH
+
+NO_TRACE = np.zeros((0, 2), np.int64)
+MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones go to zstd
+
+
+@dataclass
+class CMConfig:
+    orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    table_bits: int = 22
+    match_bits: int = 22
+    match_min: tuple[int, int] = (6, 16)
+    limit: int = 255
+    lr: int = 6
+
+
+@dataclass
+class NeuralWeights:
+    """The integer neural predictor (see nbmf/neural/model.py ``export_int``)."""
+
+    P: np.ndarray  # int64 [ctx, 256, hidden]: first layer folded per (position, byte)
+    B1: np.ndarray  # int64 [hidden]
+    WO: np.ndarray  # int64 [256, hidden]: one output row per binary-tree node c0
+    BO: np.ndarray  # int64 [256]
+    m1: int
+    s1: int
+    m2: int
+
+    @classmethod
+    def empty(cls) -> NeuralWeights:
+        return cls(np.zeros((1, 256, 1), np.int64), np.zeros(1, np.int64), np.zeros((256, 1), np.int64), np.zeros(256, np.int64), 0, 0, 0)
+
+
+@dataclass
+class CMState:
+    config: CMConfig
+    nn: NeuralWeights
+    cfg: np.ndarray
+    T: np.ndarray
+    W0: np.ndarray
+    H: np.ndarray
+    ref_len: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def build(
+        cls, config: CMConfig, reference: bytes, nn: NeuralWeights | None = None, use_nn: bool = True, nn_only: bool = False
+    ) -> CMState:
+        """Allocate and prime. ``use_nn=False``: the mix without its neural input; ``nn_only``: the
+        neural predictor alone codes every bit (for measuring what each part adds)."""
+        nn = nn or NeuralWeights.empty()
+        if nn_only and nn.m2 == 0:
+            raise CodecError("nn_only needs neural weights")
+        cfg = np.zeros(K.C_ORDERS + len(config.orders), dtype=np.int64)
+        cfg[K.C_NORD] = len(config.orders)
+        cfg[K.C_BITS] = config.table_bits
+        cfg[K.C_LIMIT] = config.limit
+        cfg[K.C_LR] = config.lr
+        cfg[K.C_MIN1], cfg[K.C_MIN2] = config.match_min
+        cfg[K.C_MBITS] = config.match_bits
+        has_nn = use_nn and nn.m2 != 0
+        cfg[K.C_USE_NN] = int(has_nn)
+        cfg[K.C_NN_ONLY] = int(nn_only)
+        cfg[K.C_NN_CTX] = nn.P.shape[0]
+        cfg[K.C_NN_H] = nn.P.shape[2] if has_nn else 0
+        cfg[K.C_NN_M1], cfg[K.C_NN_S1], cfg[K.C_NN_M2] = nn.m1, nn.s1, nn.m2
+        cfg[K.C_ORDERS :] = config.orders
+        lay = K.layout(cfg)
+        T = np.zeros(lay["size"], dtype=np.uint32)
+        T[: lay["hashed"]] = 32768 << 16  # o0 / o1 counters start at p = 1/2
+        T[lay["sm"] : lay["mt1"]] = 32768 << 16
+        # APM buckets start at the identity: bucket j holds squash of its stretch value
+        ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
+        T[lay["apm1"] : lay["size"]] = np.tile(ident, (256 + 65536))
+        ninputs = len(config.orders) + 2 + K.N_FIXED_INPUTS
+        W = np.full(K.MIXER_SETS * ninputs, 16384, dtype=np.int64)
+        H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
+        ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
+        j = np.zeros(2, np.int64)
+        if nn_only:  # the predictor alone needs no priming of the counters
+            ref = ref[-1:]
+        K.process(K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE)
+        return cls(config, nn, cfg, T, W, H, len(ref))
+
+    def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None) -> int:
+        jcap = n * 8 * (int(self.cfg[K.C_NORD]) + 10) + 4 * n + 16
+        jidx = np.zeros(jcap + 1, np.int64)
+        jold = np.zeros(jcap + 1, np.uint32)
+        nn = self.nn
+        with self.lock:  # the primed state is shared: one record at a time per state
+            W = self.W0.copy()
+            try:
+                return int(
+                    K.process(
+                        mode, self.cfg, self.T, W, self.H, self.ref_len, data, n, out, jidx, jold,
+                        nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE if trace is None else trace,
+                    )
+                )  # fmt: skip
+            finally:
+                K.undo(self.T, jidx, jold)
+
+    def trace(self, record: bytes, coded: bytes | None = None) -> np.ndarray:
+        """Per-bit (probability, neural stretch) seen while encoding ``record`` (or decoding ``coded``)."""
+        tr = np.zeros((len(record) * 8, 2), np.int64)
+        if coded is None:
+            self._run(K.ENCODE, np.frombuffer(record, np.uint8), len(record), np.zeros(len(record) * 2 + 64, np.uint8), tr)
+        else:
+            self._run(K.DECODE, np.frombuffer(coded, np.uint8), len(record), np.zeros(len(record), np.uint8), tr)
+        return tr
+
+    def encode(self, record: bytes, max_out: int | None = None) -> bytes:
+        if len(record) > MAX_RECORD:
+            raise CodecError(f"neural codec takes records up to {MAX_RECORD} bytes, got {len(record)}")
+        out = np.zeros(max_out if max_out is not None else len(record) + 16, np.uint8)
+        n = self._run(K.ENCODE, np.frombuffer(record, np.uint8), len(record), out)
+        if n < 0:
+            raise CodecError("neural coding did not shrink the record")
+        return out[:n].tobytes()
+
+    def decode(self, coded: bytes, length: int) -> bytes:
+        if length > MAX_RECORD:
+            raise CodecError(f"neural frame claims {length} bytes, over the {MAX_RECORD}-byte limit")
+        out = np.zeros(length, np.uint8)
+        self._run(K.DECODE, np.frombuffer(coded, np.uint8), length, out)
+        return out.tobytes()

@@ -1,0 +1,123 @@
+"""``NeuralCodec``: the domain model as a codec (codec id 3), and how its artifact files are built.
+
+artifact files:  neural.safetensors  integer tensors P, B1, WO, BO (+ metadata: multipliers,
+                                     CM parameters, config)
+                 reference.zst       the domain reference text the model is primed with
+load:  files --sha256-checked by the registry--> CMState.build (prime once per process, cached)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from typing import Any
+
+import numpy as np
+import zstandard as zstd
+from safetensors.numpy import load as st_load
+from safetensors.numpy import save as st_save
+
+from nbmf.config import CMParams
+from nbmf.errors import CodecError, IntegrityError
+from nbmf.frame import CodecId, ModelRef
+from nbmf.neural.cm import CMConfig, CMState, NeuralWeights
+
+WEIGHTS_FILE, REFERENCE_FILE = "neural.safetensors", "reference.zst"
+_STATES: dict[str, CMState] = {}
+_STATES_LOCK = threading.Lock()
+
+
+def cm_config(p: CMParams) -> CMConfig:
+    return CMConfig(tuple(p.orders), p.table_bits, p.match_bits, tuple(p.match_min), p.limit, p.lr)  # type: ignore[arg-type]
+
+
+def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neural: bool = True) -> dict[str, bytes]:
+    """The two artifact files of a neural model (no pickle: safetensors + zstd text)."""
+    meta = {
+        "m1": str(weights.m1),
+        "s1": str(weights.s1),
+        "m2": str(weights.m2),
+        "cm": cm.model_dump_json(),
+        "use_neural": json.dumps(use_neural),
+        "format": "nbmf-neural-1",
+    }
+    c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
+    tensors: dict[str, np.ndarray] = {
+        "P": c(weights.P, np.int32),
+        "B1": c(weights.B1, np.int32),
+        "WO": c(weights.WO, np.int8),
+        "BO": c(weights.BO, np.int32),
+    }
+    return {WEIGHTS_FILE: st_save(tensors, metadata=meta), REFERENCE_FILE: zstd.ZstdCompressor(level=19).compress(reference)}
+
+
+def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParams, bool]:
+    from safetensors import SafetensorError
+
+    try:
+        tensors = st_load(files[WEIGHTS_FILE])
+        header_len = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
+        meta = json.loads(files[WEIGHTS_FILE][8 : 8 + header_len])["__metadata__"]
+        if meta.get("format") != "nbmf-neural-1":
+            raise IntegrityError(f"unknown neural artifact format {meta.get('format')!r}")
+        w = NeuralWeights(
+            tensors["P"].astype(np.int64),
+            tensors["B1"].astype(np.int64),
+            tensors["WO"].astype(np.int64),
+            tensors["BO"].astype(np.int64),
+            int(meta["m1"]),
+            int(meta["s1"]),
+            int(meta["m2"]),
+        )
+        reference = zstd.ZstdDecompressor().decompress(files[REFERENCE_FILE], max_output_size=1 << 30)
+        return w, reference, CMParams.model_validate_json(meta["cm"]), bool(json.loads(meta["use_neural"]))
+    except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
+        raise IntegrityError(f"neural artifact is unreadable: {exc}") from None
+
+
+def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False) -> CMState:
+    """The primed state for these files, built once per process (priming takes seconds)."""
+    key = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest() + f":{use_neural}:{nn_only}"
+    with _STATES_LOCK:
+        st = _STATES.get(key)
+        if st is None:
+            w, reference, cm, stored_use = unpack_files(files)
+            st = CMState.build(cm_config(cm), reference, w, stored_use if use_neural is None else use_neural, nn_only)
+            _STATES[key] = st
+        return st
+
+
+class NeuralCodec:
+    codec_id = CodecId.NEURAL
+
+    def __init__(self, state: CMState, model: ModelRef | None = None) -> None:
+        self.state = state
+        self.model = model
+
+    @classmethod
+    def from_files(
+        cls, files: dict[str, bytes], model: ModelRef | None = None, use_neural: bool | None = None, nn_only: bool = False
+    ) -> NeuralCodec:
+        return cls(primed_state(files, use_neural, nn_only), model)
+
+    def compress(self, data: bytes) -> bytes:
+        return self.state.encode(data, max_out=len(data))
+
+    def compress_unbounded(self, data: bytes) -> bytes:
+        """Code even when the result is not smaller (benchmarks measure every record)."""
+        return self.state.encode(data, max_out=2 * len(data) + 64)
+
+    def decompress(self, payload: bytes, length: int) -> bytes:
+        out = self.state.decode(payload, length)
+        if len(out) != length:
+            raise CodecError("neural payload decoded to the wrong length")
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        nn = self.state.nn
+        return {
+            "neural_params": int(nn.P.size + nn.B1.size + nn.WO.size + nn.BO.size) if nn.m2 else 0,
+            "reference_bytes": self.state.ref_len - 1,
+            "state_bytes": int(self.state.T.nbytes + self.state.H.nbytes + self.state.W0.nbytes),
+        }

@@ -1,0 +1,465 @@
+"""The compiled step: one function that primes, encodes or decodes a record, bit by bit.
+
+    per byte:  context hashes (orders 2..n, word, column) ; match models over reference + record ;
+               neural hidden layer h = requant(sum_i P[i, byte_{-i}] + b1)           (all integers)
+    per bit:   inputs x = stretch(counter) for o0, o1, hashed orders, word, column, 2 match models,
+               neural logit Wout[c0] . h ; mixer p = squash(x . w[sel]) ; 2 APM stages ;
+               binary arithmetic coder (32-bit, 12-bit probabilities) ; update everything with the bit
+Every quantity is an integer, so encoder and decoder compute identical probabilities on any machine
+(the same source also runs as plain Python: the reference the compiled step is tested against).
+Writes to the shared primed state during a record are journaled and undone after it, so each record
+is coded from the same primed state (random access) at the cost of its own writes only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from nbmf.neural.tables import RATES, SQUASH, STRETCH
+
+PRIME, ENCODE, DECODE = 0, 1, 2
+
+# layout of the integer configuration vector ``cfg``
+C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_NN_CTX, C_NN_H, C_NN_M1, C_NN_S1, C_NN_M2 = range(14)
+C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
+N_FIXED_INPUTS = 8  # o0, o1, word, column, match1, match2, neural, bias
+MIXER_SETS = 1024
+APM_BUCKETS = 24
+
+M32 = 0xFFFFFFFF
+
+
+def layout(cfg: np.ndarray) -> dict[str, int]:
+    """Offsets of every region inside the one counter array ``T`` (so one journal covers all)."""
+    nord, bits, mbits = int(cfg[C_NORD]), int(cfg[C_BITS]), int(cfg[C_MBITS])
+    off = {"o0": 0, "o1": 256}
+    pos = 256 + 65536
+    off["hashed"] = pos
+    pos += (nord + 2) << bits  # hashed orders + word + column
+    off["sm"] = pos
+    pos += 2 * 64 * 2  # two match models: (min(len, 63), expected bit)
+    off["mt1"] = pos
+    pos += 1 << mbits
+    off["mt2"] = pos
+    pos += 1 << mbits
+    off["apm1"] = pos
+    pos += 256 * APM_BUCKETS
+    off["apm2"] = pos
+    pos += 65536 * APM_BUCKETS
+    off["size"] = pos
+    return off
+
+
+@njit(cache=True)
+def _hash(a: int, b: int) -> int:
+    x = ((a * 0x2C9277B5) ^ (b * 0x1B873593) ^ (a >> 15)) & M32
+    x = ((x ^ (x >> 16)) * 0x7FEB352D) & M32
+    return (x ^ (x >> 15)) & M32
+
+
+@njit(cache=True)
+def _counter_p(v: int) -> int:
+    return v >> 16  # 16-bit probability of a 1
+
+
+@njit(cache=True)
+def _counter_update(v: int, y: int, limit: int, rates: np.ndarray) -> int:
+    p = v >> 16
+    n = (v >> 8) & 255
+    chk = v & 255
+    target = 65535 if y else 0
+    p += ((target - p) * rates[n]) >> 16
+    if p < 32:
+        p = 32
+    elif p > 65503:
+        p = 65503
+    if n < limit:
+        n += 1
+    return (p << 16) | (n << 8) | chk
+
+
+@njit(cache=True)
+def process(
+    mode: int,
+    cfg: np.ndarray,
+    T: np.ndarray,
+    W: np.ndarray,
+    H: np.ndarray,
+    hist_start: int,
+    data: np.ndarray,
+    n_bytes: int,
+    out: np.ndarray,
+    jidx: np.ndarray,
+    jold: np.ndarray,
+    P: np.ndarray,
+    B1: np.ndarray,
+    WO: np.ndarray,
+    BO: np.ndarray,
+    trace: np.ndarray,
+) -> int:
+    """Prime on ``data``, encode ``data`` into ``out``, or decode ``data`` (coded) into ``out``.
+
+    Returns bytes written (encode) or decoded (decode); the journal length is kept in jidx[-1].
+    ``trace`` (shape [n_bytes * 8, 2], or [0, 2] for none) receives each bit's final probability
+    and neural stretch value: the tables that encoder and decoder must agree on.
+    The history ``H`` holds the reference in [0, hist_start); this record goes after it.
+    """
+    squash = SQUASH
+    stretch = STRETCH
+    rates = RATES
+    nord = cfg[C_NORD]
+    bits = cfg[C_BITS]
+    limit = cfg[C_LIMIT]
+    lr = cfg[C_LR]
+    min1 = cfg[C_MIN1]
+    min2 = cfg[C_MIN2]
+    mbits = cfg[C_MBITS]
+    use_nn = cfg[C_USE_NN]
+    nn_only = cfg[C_NN_ONLY]
+    nctx = cfg[C_NN_CTX]
+    nh = cfg[C_NN_H]
+    m1 = cfg[C_NN_M1]
+    s1 = cfg[C_NN_S1]
+    m2 = cfg[C_NN_M2]
+    # region offsets (must match ``layout``)
+    o_o1 = 256
+    o_hash = 256 + 65536
+    nhashed = nord + 2
+    o_sm = o_hash + (nhashed << bits)
+    o_mt1 = o_sm + 256
+    o_mt2 = o_mt1 + (1 << mbits)
+    o_apm1 = o_mt2 + (1 << mbits)
+    o_apm2 = o_apm1 + 256 * 24
+    hmask = (1 << bits) - 1
+    mmask = (1 << mbits) - 1
+    ninputs = nhashed + 8
+    journal = mode != PRIME
+    jn = 0
+    jcap = jidx.shape[0] - 1
+
+    # coder state
+    x1 = 0
+    x2 = M32
+    xx = 0
+    inpos = 0
+    outpos = 0
+    if mode == DECODE:
+        for _ in range(4):
+            byte = 255
+            if inpos < data.shape[0]:
+                byte = int(data[inpos])
+            inpos += 1
+            xx = (xx << 8) | byte
+
+    ctx = np.zeros(nhashed, dtype=np.int64)
+    idx = np.zeros(nhashed, dtype=np.int64)
+    chk = np.zeros(nhashed, dtype=np.int64)
+    xin = np.zeros(ninputs, dtype=np.int64)
+    hid = np.zeros(max(nh, 1), dtype=np.int64)
+    pos = hist_start
+    # recover byte context from history (the reference ends with a record separator)
+    c4 = 0
+    for k in range(4):
+        if pos - 1 - k >= 0:
+            c4 |= int(H[pos - 1 - k]) << (8 * k)
+    word = 0
+    prev_word = 0
+    col = 0
+    line_start = pos
+    prev_line_start = pos
+    mptr1 = 0
+    mlen1 = 0
+    mptr2 = 0
+    mlen2 = 0
+    rec_start = pos  # the neural context is this record's bytes only (zero padded)
+
+    for i in range(n_bytes):
+        # ---------------- byte-boundary work ----------------
+        c1 = c4 & 255
+        for k in range(nord):
+            order = cfg[C_ORDERS + k]
+            h = order * 0x3C6EF372
+            for j in range(order):
+                b = 0
+                if pos - 1 - j >= rec_start:
+                    b = int(H[pos - 1 - j])
+                h = _hash(h, b + 256 * j)
+            ctx[k] = h
+        ctx[nord] = _hash(word + 0x51ED27, prev_word)
+        above = 0
+        if prev_line_start + col < line_start:
+            above = int(H[prev_line_start + col])
+        ctx[nord + 1] = _hash(0x2A7C5 + above * 256 + c1, min(col, 80))
+        if use_nn:
+            for j in range(nh):
+                hid[j] = B1[j]
+            for t in range(nctx):
+                b = 0
+                if pos - 1 - t >= rec_start:
+                    b = int(H[pos - 1 - t])
+                for j in range(nh):
+                    hid[j] += P[t, b, j]
+            for j in range(nh):
+                v = (hid[j] * m1) >> s1
+                if v < 0:
+                    v = 0
+                elif v > 127:
+                    v = 127
+                hid[j] = v
+        mb = 0
+        if mlen1 > 0:
+            mb = 1 + min(mlen1, 32) // 16
+        if mlen2 > 0:
+            mb = 3
+
+        c0 = 1
+        byte_val = 0
+        if mode == PRIME or mode == ENCODE:
+            byte_val = int(data[i])
+        for bitpos in range(8):
+            # ---------------- predict ----------------
+            xin[0] = 0
+            v = int(T[c0])
+            xin[0] = stretch[_counter_p(v) >> 4]
+            v = int(T[o_o1 + (c1 << 8) + c0])
+            xin[1] = stretch[_counter_p(v) >> 4] if ((v >> 8) & 255) else 0
+            for k in range(nhashed):
+                hh = _hash(ctx[k], c0)
+                slot = o_hash + (k << bits) + (hh & hmask)
+                idx[k] = slot
+                chk[k] = (hh >> 24) & 255
+                v = int(T[slot])
+                if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
+                    xin[2 + k] = stretch[_counter_p(v) >> 4]
+                else:
+                    xin[2 + k] = 0
+            base = 2 + nhashed
+            # match models
+            e1 = -1
+            if mlen1 > 0:
+                eb = int(H[mptr1])
+                if ((eb + 256) >> (8 - bitpos)) == c0:
+                    e1 = (eb >> (7 - bitpos)) & 1
+                    v = int(T[o_sm + min(mlen1, 63) * 2 + e1])
+                    xin[base] = stretch[_counter_p(v) >> 4]
+                else:
+                    mlen1 = 0
+            if e1 < 0:
+                xin[base] = 0
+            e2 = -1
+            if mlen2 > 0:
+                eb = int(H[mptr2])
+                if ((eb + 256) >> (8 - bitpos)) == c0:
+                    e2 = (eb >> (7 - bitpos)) & 1
+                    v = int(T[o_sm + 128 + min(mlen2, 63) * 2 + e2])
+                    xin[base + 1] = stretch[_counter_p(v) >> 4]
+                else:
+                    mlen2 = 0
+            if e2 < 0:
+                xin[base + 1] = 0
+            # neural
+            nn_st = 0
+            if use_nn:
+                acc = BO[c0]
+                for j in range(nh):
+                    acc += WO[c0, j] * hid[j]
+                nn_st = (acc * m2) >> 16
+                if nn_st > 2047:
+                    nn_st = 2047
+                elif nn_st < -2047:
+                    nn_st = -2047
+            xin[base + 2] = nn_st
+            xin[base + 3] = 256
+            # mixer
+            sel = (mb * 256 + c0) * ninputs
+            dot = 0
+            for k in range(ninputs):
+                dot += xin[k] * W[sel + k]
+            dot >>= 16
+            if dot > 2047:
+                dot = 2047
+            elif dot < -2047:
+                dot = -2047
+            pm = squash[dot + 2048]
+            # APM stages (interpolated, 24 buckets over the stretched probability)
+            sq = (stretch[pm] + 2048) * 23
+            wt = sq & 0xFFF
+            a1i = o_apm1 + c0 * 24 + (sq >> 12)
+            pa1 = (int(T[a1i]) * (0x1000 - wt) + int(T[a1i + 1]) * wt) >> 16
+            a2i = o_apm2 + ((c1 << 8) | c0) * 24 + (sq >> 12)
+            pa2 = (int(T[a2i]) * (0x1000 - wt) + int(T[a2i + 1]) * wt) >> 16
+            p = (pm * 2 + pa1 + pa2 + 2) >> 2
+            if nn_only:
+                p = squash[nn_st + 2048]
+            if p < 1:
+                p = 1
+            elif p > 4095:
+                p = 4095
+            if trace.shape[0] > 0:
+                trace[i * 8 + bitpos, 0] = p
+                trace[i * 8 + bitpos, 1] = nn_st
+            # ---------------- code ----------------
+            if mode == PRIME:
+                y = (byte_val >> (7 - bitpos)) & 1
+            else:
+                xmid = x1 + ((x2 - x1) >> 12) * p
+                if mode == ENCODE:
+                    y = (byte_val >> (7 - bitpos)) & 1
+                else:
+                    y = 1 if xx <= xmid else 0
+                if y:
+                    x2 = xmid
+                else:
+                    x1 = xmid + 1
+                while ((x1 ^ x2) & 0xFF000000) == 0:
+                    if mode == ENCODE:
+                        if outpos >= out.shape[0]:
+                            return -1  # output would not be smaller: the caller falls back
+                        out[outpos] = x2 >> 24
+                        outpos += 1
+                    else:
+                        byte = 255
+                        if inpos < data.shape[0]:
+                            byte = int(data[inpos])
+                        inpos += 1
+                        xx = ((xx << 8) & M32) | byte
+                    x1 = (x1 << 8) & M32
+                    x2 = ((x2 << 8) & M32) | 255
+            # ---------------- update ----------------
+            if journal and jn + nhashed + 8 > jcap:
+                return -2
+            err = ((y << 12) - pm) * lr
+            for k in range(ninputs):
+                W[sel + k] += (xin[k] * err) >> 14
+            # counters
+            slot = c0
+            if journal:
+                jidx[jn] = slot
+                jold[jn] = T[slot]
+                jn += 1
+            T[slot] = _counter_update(int(T[slot]), y, limit, rates)
+            slot = o_o1 + (c1 << 8) + c0
+            if journal:
+                jidx[jn] = slot
+                jold[jn] = T[slot]
+                jn += 1
+            T[slot] = _counter_update(int(T[slot]), y, limit, rates)
+            for k in range(nhashed):
+                slot = idx[k]
+                v = int(T[slot])
+                if (v & 255) != chk[k]:
+                    v = (32768 << 16) | chk[k]  # replace a colliding context
+                if journal:
+                    jidx[jn] = slot
+                    jold[jn] = T[slot]
+                    jn += 1
+                T[slot] = _counter_update(v, y, limit, rates)
+            if e1 >= 0:
+                slot = o_sm + min(mlen1, 63) * 2 + e1
+                if journal:
+                    jidx[jn] = slot
+                    jold[jn] = T[slot]
+                    jn += 1
+                T[slot] = _counter_update(int(T[slot]), y, 1023, rates)
+            if e2 >= 0:
+                slot = o_sm + 128 + min(mlen2, 63) * 2 + e2
+                if journal:
+                    jidx[jn] = slot
+                    jold[jn] = T[slot]
+                    jn += 1
+                T[slot] = _counter_update(int(T[slot]), y, 1023, rates)
+            g = (y << 16) + (y << 7) - y - y
+            for ai in (a1i + (wt >> 11), a2i + (wt >> 11)):
+                if journal:
+                    jidx[jn] = ai
+                    jold[jn] = T[ai]
+                    jn += 1
+                t = int(T[ai])
+                T[ai] = t + ((g - t) >> 7)
+            c0 = (c0 << 1) | y
+            if mode == DECODE:
+                byte_val = (byte_val << 1) | y
+
+        # ---------------- after the byte ----------------
+        c = c0 & 255
+        if mode == DECODE:
+            out[i] = c
+        H[pos] = c
+        pos += 1
+        c4 = ((c4 << 8) | c) & M32
+        if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c >= 128:
+            word = _hash(word, c)
+        elif word != 0:
+            prev_word = word
+            word = 0
+        if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
+            rec_start = pos
+            word = 0
+            prev_word = 0
+            col = 0
+            line_start = pos
+            prev_line_start = pos
+        elif c == 10:
+            prev_line_start = line_start
+            line_start = pos
+            col = 0
+        else:
+            col += 1
+        # match models: follow the current match or look a new one up
+        if mlen1 > 0:
+            if int(H[mptr1]) == c:
+                mlen1 += 1
+                mptr1 += 1
+            else:
+                mlen1 = 0
+        if mlen2 > 0:
+            if int(H[mptr2]) == c:
+                mlen2 += 1
+                mptr2 += 1
+            else:
+                mlen2 = 0
+        for which in range(2):
+            mlen_ = min1 if which == 0 else min2
+            if pos < mlen_:
+                continue
+            h = 0x1234567 + mlen_
+            for j in range(mlen_):
+                h = _hash(h, int(H[pos - 1 - j]))
+            slot = (o_mt1 if which == 0 else o_mt2) + (h & mmask)
+            if (mlen1 if which == 0 else mlen2) == 0:
+                cand = int(T[slot])
+                if cand > 0:
+                    ln = 0
+                    while ln < 64 and cand - 1 - ln >= 0 and H[cand - 1 - ln] == H[pos - 1 - ln]:
+                        ln += 1
+                    if ln >= mlen_:
+                        if which == 0:
+                            mptr1 = cand
+                            mlen1 = ln
+                        else:
+                            mptr2 = cand
+                            mlen2 = ln
+            if journal:
+                jidx[jn] = slot
+                jold[jn] = T[slot]
+                jn += 1
+            T[slot] = pos
+
+    jidx[jcap] = jn
+    if mode == ENCODE:
+        # flush: one byte of x1 (the decoder pads with 0xFF, which keeps it inside [x1, x2])
+        if outpos >= out.shape[0]:
+            return -1
+        out[outpos] = x1 >> 24
+        outpos += 1
+        return outpos
+    return n_bytes
+
+
+@njit(cache=True)
+def undo(T: np.ndarray, jidx: np.ndarray, jold: np.ndarray) -> None:
+    """Restore every counter a record wrote, newest first."""
+    jn = jidx[jidx.shape[0] - 1]
+    for k in range(jn - 1, -1, -1):
+        T[jidx[k]] = jold[k]

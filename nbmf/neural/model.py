@@ -1,0 +1,187 @@
+"""The neural predictor, trained in float (torch) and deployed as integers.
+
+    previous ``context`` bytes of the record ──embedding──▶ Linear ──clip[0,hmax]──▶ h
+    bit k of the next byte: logit = Wout[c0] · h + bout[c0]   (c0 = 1, prefix bits: a binary tree)
+
+The first layer is folded at export into one table P[t, byte, :] (integer), so inference is
+``context`` table rows added up, a requantization to int8, and one int8 dot product per bit: cheap
+and exact. Training is a plain function (``train_step``) that Ray Train calls per batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from nbmf.config import NeuralConfig
+from nbmf.neural.cm import NeuralWeights
+
+S_ACC = 256  # fixed point of the first layer's integer accumulator
+S1 = 16
+
+
+class BytePredictor(nn.Module):
+    def __init__(self, cfg: NeuralConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.emb = nn.Embedding(256, cfg.dim)
+        self.l1 = nn.Linear(cfg.context * cfg.dim, cfg.hidden)
+        self.out = nn.Embedding(256, cfg.hidden)
+        self.out_b = nn.Embedding(256, 1)
+        nn.init.normal_(self.out.weight, std=0.05)
+        nn.init.zeros_(self.out_b.weight)
+
+    def hidden(self, ctx: torch.Tensor) -> torch.Tensor:
+        x = self.emb(ctx).flatten(1)
+        return torch.clamp(self.l1(x), 0.0, self.cfg.hmax)
+
+    def forward(self, ctx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Logits [B, 8] of the 8 bits of ``target`` given ``ctx`` [B, context] (most recent first)."""
+        h = self.hidden(ctx)
+        nodes = node_indices(target)  # [B, 8]
+        w = self.out(nodes)  # [B, 8, H]
+        out: torch.Tensor = torch.einsum("bkh,bh->bk", w, h) + self.out_b(nodes).squeeze(-1)
+        return out
+
+
+def node_indices(target: torch.Tensor) -> torch.Tensor:
+    """Binary-tree node (c0 = 1 followed by the bits seen so far) before each bit of ``target``."""
+    shifts = torch.arange(8, 0, -1, device=target.device)
+    return (target.long().unsqueeze(1) + 256) >> shifts
+
+
+def target_bits(target: torch.Tensor) -> torch.Tensor:
+    shifts = torch.arange(7, -1, -1, device=target.device)
+    return ((target.long().unsqueeze(1) >> shifts) & 1).float()
+
+
+def loss_fn(model: nn.Module, ctx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean bits per byte (sum of the 8 binary cross-entropies, in bits)."""
+    logits = model(ctx, target)
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target_bits(target), reduction="none")
+    return bce.sum(1).mean() / float(np.log(2))
+
+
+def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, ctx: torch.Tensor, target: torch.Tensor) -> float:
+    """One optimizer step on a batch; returns its bits per byte."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn(model, ctx, target)
+    loss.backward()  # type: ignore[no-untyped-call]
+    optimizer.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def eval_bpb(model: nn.Module, ctx: torch.Tensor, target: torch.Tensor, batch: int = 8192) -> float:
+    model.eval()
+    total = 0.0
+    for i in range(0, len(target), batch):
+        total += float(loss_fn(model, ctx[i : i + batch], target[i : i + batch])) * len(target[i : i + batch])
+    return total / max(1, len(target))
+
+
+# ---- data --------------------------------------------------------------------------------------
+def windows(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarray]:
+    """(contexts [N, context] most recent first, zero-padded at record start; targets [N])."""
+    buf = bytearray()
+    starts = []
+    for r in records:
+        buf += bytes(context)
+        starts.append((len(buf), len(r)))
+        buf += r
+    arr = np.frombuffer(bytes(buf), dtype=np.uint8)
+    pos = np.concatenate([np.arange(s, s + n) for s, n in starts]) if starts else np.zeros(0, np.int64)
+    offsets = np.arange(1, context + 1)
+    ctx = arr[pos[:, None] - offsets[None, :]]
+    return ctx.astype(np.int64), arr[pos].astype(np.int64)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    seconds: float
+    train_bpb: float
+    val_bpb: float
+    tokens_per_s: float
+
+
+def train(
+    model: BytePredictor,
+    train_records: Sequence[bytes],
+    val_records: Sequence[bytes],
+    progress: Callable[[str], None] = lambda s: None,
+) -> TrainResult:
+    """Train on one process within the config's step and time budget (the Ray job shards this)."""
+    cfg = model.cfg
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    ctx, tgt = windows(train_records, cfg.context)
+    vctx, vtgt = windows(val_records, cfg.context)
+    ctx_t, tgt_t = torch.from_numpy(ctx), torch.from_numpy(tgt)
+    vctx_t, vtgt_t = torch.from_numpy(vctx[:50000]), torch.from_numpy(vtgt[:50000])
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.1, 1 - s / max(1, cfg.max_steps)))
+    t0 = time.time()
+    step, recent = 0, []
+    while step < cfg.max_steps and time.time() - t0 < cfg.time_budget_s and len(tgt):
+        idx = torch.from_numpy(rng.integers(0, len(tgt), cfg.batch_size))
+        recent.append(train_step(model, opt, ctx_t[idx], tgt_t[idx]))
+        sched.step()
+        step += 1
+        if step % 200 == 0:
+            progress(f"step {step}: train {np.mean(recent[-200:]):.3f} bits/byte")
+    secs = time.time() - t0
+    val = eval_bpb(model, vctx_t, vtgt_t) if len(vtgt) else float("nan")
+    return TrainResult(step, secs, float(np.mean(recent[-100:])) if recent else float("nan"), val, step * cfg.batch_size / max(secs, 1e-9))
+
+
+# ---- integer export ----------------------------------------------------------------------------
+@torch.no_grad()
+def export_int(model: BytePredictor) -> NeuralWeights:
+    """Fold and quantize: P (int), b1 (int), Wout (int8), bout (int) and the two requant multipliers."""
+    cfg = model.cfg
+    emb = model.emb.weight.double()  # [256, D]
+    w1 = model.l1.weight.double().view(cfg.hidden, cfg.context, cfg.dim)  # [H, T, D]
+    p_f = torch.einsum("htd,bd->tbh", w1, emb)  # [T, 256, H]
+    P = torch.round(p_f * S_ACC).long().numpy()
+    B1 = torch.round(model.l1.bias.double() * S_ACC).long().numpy()
+    m1 = int(round(127 * (1 << S1) / (cfg.hmax * S_ACC)))
+    wo = model.out.weight.double()
+    so = 127.0 / max(float(wo.abs().max()), 1e-8)
+    WO = torch.round(wo * so).long().clamp(-127, 127).numpy()
+    scale2 = so * 127.0 / cfg.hmax  # integer logit units per float logit
+    BO = torch.round(model.out_b.weight.double().squeeze(-1) * scale2).long().numpy()
+    m2 = int(round(256 * 65536 / scale2))  # -> stretch units (logit * 256)
+    c = np.ascontiguousarray
+    return NeuralWeights(c(P, np.int64), c(B1, np.int64), c(WO, np.int64), c(BO, np.int64), m1, S1, m2)
+
+
+def int_stretch_torch(w: NeuralWeights, ctx: torch.Tensor, nodes: torch.Tensor, device: str = "cpu", float32: bool = False) -> torch.Tensor:
+    """Reference integer inference in torch: stretch values [B, 8] for contexts [B, T] and nodes [B, 8].
+
+    With ``float32`` the products run in float32 (e.g. on a GPU); they stay exact because every
+    partial sum is an integer below 2^24 (checked), which is what makes GPU encode == CPU decode.
+    """
+    dt = torch.float32 if float32 else torch.int64
+    P = torch.as_tensor(w.P, device=device)
+    T = P.shape[0]
+    acc = torch.as_tensor(w.B1, device=device).unsqueeze(0).expand(ctx.shape[0], -1).to(dt)
+    for t in range(T):
+        acc = acc + P[t][ctx[:, t].to(device)].to(dt)
+    if float32:
+        assert float(acc.abs().max()) < 2**24, "first-layer sums too large for exact float32"
+    acc = acc.to(torch.int64)
+    h = torch.clamp((acc * w.m1) >> w.s1, 0, 127)
+    WO = torch.as_tensor(w.WO, device=device)[nodes.to(device)]  # [B, 8, H]
+    if float32:
+        logit = torch.einsum("bkh,bh->bk", WO.float(), h.float()).to(torch.int64)
+    else:
+        logit = torch.einsum("bkh,bh->bk", WO, h)
+    logit = logit + torch.as_tensor(w.BO, device=device)[nodes.to(device)]
+    return torch.clamp((logit * w.m2) >> 16, -2047, 2047).cpu()

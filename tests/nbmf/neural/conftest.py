@@ -1,0 +1,49 @@
+"""A tiny trained domain model shared by the neural tests (small tables, a few seconds of training)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+import torch
+
+from nbmf.config import CMParams, ModelConfig, NeuralConfig
+from nbmf.corpus import local_records
+from nbmf.neural.build import build_files, select_reference
+from nbmf.neural.cm import CMState, NeuralWeights
+from nbmf.neural.codec import cm_config
+from nbmf.neural.model import BytePredictor, export_int, train
+
+SMALL_CM = CMParams(table_bits=16, match_bits=16)
+
+
+@dataclass
+class Tiny:
+    train: list[bytes]
+    test: list[bytes]
+    model: BytePredictor
+    weights: NeuralWeights
+    reference: bytes
+    config: ModelConfig
+
+    def state(self, use_nn: bool = True, nn_only: bool = False) -> CMState:
+        return CMState.build(cm_config(SMALL_CM), self.reference, self.weights, use_nn, nn_only)
+
+    def files(self) -> dict[str, bytes]:
+        return build_files(self.train, self.test, self.config, self.weights)[0]
+
+
+@pytest.fixture(scope="session")
+def tiny() -> Tiny:
+    recs = [r["text"].encode() for r in local_records("technical", limit=260)]
+    train_r, test_r = recs[:220], recs[220:]
+    cfg = ModelConfig(
+        reference_bytes=200_000,
+        dict_bytes=4096,
+        neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=150, time_budget_s=30, batch_size=256),
+        cm=SMALL_CM,
+    )
+    torch.manual_seed(0)
+    model = BytePredictor(cfg.neural)
+    train(model, train_r, test_r)
+    return Tiny(train_r, test_r, model, export_int(model), select_reference(train_r, cfg.reference_bytes), cfg)

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from nbmf.artifact import DomainModel
+from nbmf.codec import NBMF
+from nbmf.errors import IntegrityError
+from nbmf.frame import CodecId
+from nbmf.neural.build import measure_val, publish
+from nbmf.neural.codec import NeuralCodec, pack_files, unpack_files
+from nbmf.registry import Registry
+
+
+def test_files_round_trip(tiny) -> None:  # type: ignore[no-untyped-def]
+    files = pack_files(tiny.weights, tiny.reference, tiny.config.cm)
+    w, ref, cm, use = unpack_files(files)
+    assert ref == tiny.reference and cm == tiny.config.cm and use
+    for k in ("P", "B1", "WO", "BO"):
+        assert np.array_equal(getattr(w, k), getattr(tiny.weights, k)), k
+    bad = dict(files, **{"neural.safetensors": b"\0" * 16})
+    with pytest.raises(IntegrityError):
+        unpack_files(bad)
+
+
+def test_published_model_codes_through_nbmf(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    files = tiny.files()
+    m = measure_val(files, tiny.test, limit=10)
+    assert m["val_exact"] == 1.0 and m["val_bpb_neural"] < m["val_bpb_zstd_dict"]
+    reg = Registry(str(tmp_path))
+    man = publish(reg, "technical", files, tiny.config, {"zstd_dict_id": None} | m)
+    reg.promote("technical", man.version)
+    codec = NBMF(reg)
+    used = set()
+    for rec in tiny.test[:15]:
+        text = rec.decode()
+        enc = codec.encode_record(text, domain="technical")
+        used.add(enc.codec)
+        assert NBMF(reg).decode(enc.frame) == text  # a fresh process-like decoder, model from the registry
+    assert CodecId.NEURAL in used
+    model = DomainModel.load(reg, "technical", man.version)
+    assert isinstance(model.codecs[CodecId.NEURAL], NeuralCodec)
+
+
+def test_neural_never_loses_a_record(tiny) -> None:  # type: ignore[no-untyped-def]
+    files = tiny.files()
+    from nbmf.frame import ModelRef
+
+    ref = ModelRef.of("technical", 1, "00" * 32)
+    model = DomainModel("technical", 1, ref, {CodecId.NEURAL: NeuralCodec.from_files(files, ref)})
+    codec = NBMF(model=model)
+    for value in [b"", b"\0" * 100, bytes(range(256)) * 3, "ünïcödé text ✓ " * 20, {"k": [1, 2, {"z": None}]}]:
+        assert codec.decode(codec.encode(value)) == value

@@ -1,0 +1,48 @@
+import numpy as np
+import torch
+
+from nbmf.config import NeuralConfig
+from nbmf.neural.model import BytePredictor, eval_bpb, export_int, int_stretch_torch, node_indices, target_bits, train_step, windows
+from nbmf.neural.tables import SQUASH
+
+
+def test_windows_are_record_local_and_most_recent_first() -> None:
+    ctx, tgt = windows([b"abc", b"xy"], 2)
+    assert tgt.tolist() == list(b"abcxy")
+    assert ctx.tolist() == [[0, 0], [97, 0], [98, 97], [0, 0], [120, 0]]
+
+
+def test_node_indices_walk_the_binary_tree() -> None:
+    t = torch.tensor([0b10110001])
+    assert node_indices(t).tolist() == [[1, 3, 6, 13, 27, 54, 108, 216]]
+    assert target_bits(t).tolist() == [[1, 0, 1, 1, 0, 0, 0, 1]]
+
+
+def test_train_step_learns() -> None:
+    torch.manual_seed(0)
+    m = BytePredictor(NeuralConfig(context=4, dim=4, hidden=16))
+    ctx, tgt = windows([b"abababababababab" * 20], 4)
+    c, t = torch.from_numpy(ctx), torch.from_numpy(tgt)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    first = train_step(m, opt, c, t)
+    for _ in range(150):
+        last = train_step(m, opt, c, t)
+    assert first > 6 and last < 0.5
+
+
+def test_integer_model_matches_float_model(tiny) -> None:  # type: ignore[no-untyped-def]
+    ctx, tgt = windows(tiny.test[:10], tiny.model.cfg.context)
+    c, t = torch.from_numpy(ctx), torch.from_numpy(tgt)
+    float_bpb = eval_bpb(tiny.model, c, t)
+    st = int_stretch_torch(tiny.weights, c, node_indices(t)).numpy()
+    p1 = SQUASH[st + 2048] / 4096
+    bits = target_bits(t).numpy()
+    int_bpb = float(-np.log2(np.where(bits == 1, p1, 1 - p1)).sum() / len(tgt))
+    assert abs(int_bpb - float_bpb) / float_bpb < 0.02, (int_bpb, float_bpb)
+
+
+def test_export_is_contiguous_integers(tiny) -> None:  # type: ignore[no-untyped-def]
+    w = export_int(tiny.model)
+    for a in (w.P, w.B1, w.WO, w.BO):
+        assert a.dtype == np.int64 and a.flags["C_CONTIGUOUS"]
+    assert np.abs(w.WO).max() <= 127
