@@ -120,21 +120,37 @@ def baseline_contenders(dictionary: bytes) -> list[Contender]:
     ]
 
 
-def ppmd_primed_contender(reference: bytes, order: int = 12, mem_mb: int = 256) -> Contender | None:
-    """PPMd (order ``order``) primed on the domain reference: size of the record's increment."""
+def ppmd_primed_contender(reference: bytes, order: int = 12, mem_mb: int = 512) -> Contender | None:
+    """PPMd (order ``order``) primed on the domain reference: what coding the record adds to it.
+
+    PPMd's state cannot be copied, so the primed encoder lives in a process that forks once per
+    record (copy-on-write): each record is coded from the same primed state, as nbmf does.
+    """
     try:
         import pyppmd
     except ImportError:
         return None
+    import os
 
-    first = pyppmd.Ppmd7Encoder(order, mem_mb << 20)
-    base = len(first.encode(reference)) + len(first.flush())
+    enc = pyppmd.Ppmd7Encoder(order, mem_mb << 20)
+    primed = len(enc.encode(reference))
+    probe = pyppmd.Ppmd7Encoder(order, mem_mb << 20)
+    base = len(probe.encode(reference)) + len(probe.flush())  # the prime alone, flushed
+    del probe
 
     def encode(d: bytes) -> bytes:
-        # PPMd state cannot be copied: prime a fresh model each time; the record's cost is the growth
-        enc = pyppmd.Ppmd7Encoder(order, mem_mb << 20)
-        total = len(enc.encode(reference)) + len(enc.encode(d)) + len(enc.flush())
-        return bytes(max(1, total - base))
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: code the record from the primed state, report the size, exit
+            os.close(r)
+            n = primed + len(enc.encode(d)) + len(enc.flush())
+            os.write(w, n.to_bytes(8, "little"))
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+        os.waitpid(pid, 0)
+        return bytes(max(1, n - base))
 
     return Contender(f"ppmd-o{order} primed", encode, None)
 

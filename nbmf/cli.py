@@ -194,7 +194,15 @@ def build(
         _fail(exc)
 
 
+def _register_jobs() -> None:
+    """The Ray jobs' commands (their modules import Ray only when they run)."""
+    from jobs.collect import collect
+
+    app.command("collect")(collect)
+
+
 def main() -> None:
+    _register_jobs()
     app()
 
 

@@ -23,17 +23,17 @@ class CMParams(BaseModel):
     """The context-mixing core (integer, compiled) that the neural prediction is mixed into."""
 
     orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
-    table_bits: int = Field(22, ge=12, le=26)
+    table_bits: int = Field(23, ge=12, le=26)
     match_bits: int = Field(22, ge=12, le=26)
     match_min: tuple[int, int] = (6, 16)
-    limit: int = Field(255, ge=1, le=255)
+    limit: int = Field(60, ge=1, le=255)
     lr: int = Field(6, ge=1, le=64)
 
 
 class ModelConfig(BaseModel):
     """Everything that defines a domain model version (saved in its manifest and every checkpoint)."""
 
-    reference_bytes: int = Field(8 << 20, ge=0, description="domain text the model is primed with")
+    reference_bytes: int = Field(16 << 20, ge=0, description="domain text the model is primed with")
     dict_bytes: int = Field(112 * 1024, ge=1024)
     neural: NeuralConfig = NeuralConfig()
     cm: CMParams = CMParams()

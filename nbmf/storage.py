@@ -109,7 +109,8 @@ class Store:
     def child(self, *parts: str) -> Store:
         sub = "/".join(p.strip("/") for p in parts if p)
         new = object.__new__(Store)
-        new.uri = self.uri.split("?")[0].rstrip("/") + "/" + sub
+        base, _, query = self.uri.partition("?")
+        new.uri = base.rstrip("/") + "/" + sub + (f"?{query}" if query else "")  # keeps endpoint_override
         new._p = _Parsed(self._p.scheme, self.path + "/" + sub, self._p.s3)
         new.path = new._p.path
         new.filesystem = self.filesystem

@@ -49,3 +49,16 @@ def storage_uri(request: pytest.FixtureRequest, tmp_path: object) -> str:
     if request.param == "local":
         return str(tmp_path)
     return str(request.getfixturevalue("s3_bucket"))
+
+
+@pytest.fixture(scope="module")
+def ray_local() -> Iterator[None]:
+    """One local Ray per test module (a start costs seconds); shut down after the module."""
+    import ray
+
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, ignore_reinit_error=True, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()

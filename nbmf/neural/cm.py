@@ -23,10 +23,10 @@ MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones
 @dataclass
 class CMConfig:
     orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
-    table_bits: int = 22
+    table_bits: int = 23
     match_bits: int = 22
     match_min: tuple[int, int] = (6, 16)
-    limit: int = 255
+    limit: int = 60
     lr: int = 6
 
 
@@ -88,8 +88,8 @@ class CMState:
         # APM buckets start at the identity: bucket j holds squash of its stretch value
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
         T[lay["apm1"] : lay["size"]] = np.tile(ident, (256 + 65536))
-        ninputs = len(config.orders) + 2 + K.N_FIXED_INPUTS
-        W = np.full(K.MIXER_SETS * ninputs, 16384, dtype=np.int64)
+        ninputs = K.n_inputs(len(config.orders))
+        W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
         j = np.zeros(2, np.int64)

@@ -23,8 +23,15 @@ PRIME, ENCODE, DECODE = 0, 1, 2
 # layout of the integer configuration vector ``cfg``
 C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_NN_CTX, C_NN_H, C_NN_M1, C_NN_S1, C_NN_M2 = range(14)
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
-N_FIXED_INPUTS = 8  # o0, o1, word, column, match1, match2, neural, bias
-MIXER_SETS = 1024
+MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
+MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
+
+
+def n_inputs(nord: int) -> int:
+    """o0, o1, two inputs per hashed context (nord orders + word + column), 2 match, neural, bias."""
+    return 2 * (nord + 2) + 6
+
+
 APM_BUCKETS = 24
 
 M32 = 0xFFFFFFFF
@@ -133,7 +140,8 @@ def process(
     o_apm2 = o_apm1 + 256 * 24
     hmask = (1 << bits) - 1
     mmask = (1 << mbits) - 1
-    ninputs = nhashed + 8
+    ninputs = 2 * nhashed + 6
+    w2base = 1024 * ninputs
     journal = mode != PRIME
     jn = 0
     jcap = jidx.shape[0] - 1
@@ -224,6 +232,8 @@ def process(
             xin[0] = stretch[_counter_p(v) >> 4]
             v = int(T[o_o1 + (c1 << 8) + c0])
             xin[1] = stretch[_counter_p(v) >> 4] if ((v >> 8) & 255) else 0
+            nseen = 0
+            base = 2 + nhashed
             for k in range(nhashed):
                 hh = _hash(ctx[k], c0)
                 slot = o_hash + (k << bits) + (hh & hmask)
@@ -231,10 +241,13 @@ def process(
                 chk[k] = (hh >> 24) & 255
                 v = int(T[slot])
                 if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
-                    xin[2 + k] = stretch[_counter_p(v) >> 4]
+                    p12 = _counter_p(v) >> 4
+                    xin[2 + k] = stretch[p12]
+                    xin[base + 4 + k] = (p12 - 2048) >> 1
+                    nseen += 1
                 else:
                     xin[2 + k] = 0
-            base = 2 + nhashed
+                    xin[base + 4 + k] = 0
             # match models
             e1 = -1
             if mlen1 > 0:
@@ -273,15 +286,25 @@ def process(
             xin[base + 3] = 256
             # mixer
             sel = (mb * 256 + c0) * ninputs
+            sel2 = w2base + (min(nseen, 15) * 256 + c0) * ninputs
             dot = 0
+            dot2 = 0
             for k in range(ninputs):
                 dot += xin[k] * W[sel + k]
+                dot2 += xin[k] * W[sel2 + k]
             dot >>= 16
+            dot2 >>= 16
             if dot > 2047:
                 dot = 2047
             elif dot < -2047:
                 dot = -2047
-            pm = squash[dot + 2048]
+            if dot2 > 2047:
+                dot2 = 2047
+            elif dot2 < -2047:
+                dot2 = -2047
+            pm1 = squash[dot + 2048]
+            pm2 = squash[dot2 + 2048]
+            pm = squash[((dot + dot2) >> 1) + 2048]
             # APM stages (interpolated, 24 buckets over the stretched probability)
             sq = (stretch[pm] + 2048) * 23
             wt = sq & 0xFFF
@@ -329,9 +352,11 @@ def process(
             # ---------------- update ----------------
             if journal and jn + nhashed + 8 > jcap:
                 return -2
-            err = ((y << 12) - pm) * lr
+            err = ((y << 12) - pm1) * lr
+            err2 = ((y << 12) - pm2) * lr
             for k in range(ninputs):
                 W[sel + k] += (xin[k] * err) >> 14
+                W[sel2 + k] += (xin[k] * err2) >> 14
             # counters
             slot = c0
             if journal:

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Full neural-codec benchmark: build each built-in domain's model (train split only), then measure
+# every codec on the held-out test split.  Usage: bench/neural_bench.sh [NN_SECONDS] [REGISTRY]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NN_SECONDS=${1:-300}
+REG=${2:-out/bench-registry}
+BIN=.venv/bin
+mkdir -p bench/results data
+[ -f data/corpus/technical.jsonl ] || $BIN/nbmf corpus --out data/corpus
+for d in technical legal; do
+  $BIN/nbmf build --data data/corpus/$d.jsonl --domain $d --registry "$REG" --time-budget "$NN_SECONDS" --promote \
+    > bench/results/build_$d.json 2> bench/results/build_$d.log
+  $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --json \
+    > bench/results/neural_$d.json 2> bench/results/neural_$d.log
+  $BIN/python -c "import json,sys; from nbmf.bench import format_table; print(format_table(json.load(open(sys.argv[1]))))" \
+    bench/results/neural_$d.json
+done
