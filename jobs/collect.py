@@ -133,7 +133,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     parts = []
     for store, paths, domain in groups:
         ds = ray.data.read_binary_files(paths, filesystem=store.filesystem, include_paths=True)
-        parts.append(ds.map_batches(docs_from_files, fn_kwargs={"domain": domain}, batch_format="numpy", batch_size=16))
+        parts.append(ds.map_batches(docs_from_files, fn_kwargs={"domain": domain}, batch_format="numpy", batch_size=16))  # type: ignore[arg-type]
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     ds = ds.materialize()  # records stay in the object store; only their keys come to the driver
     keys = ds.select_columns(["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "bad"]).to_pandas()
@@ -191,7 +191,8 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     out.write_bytes("datasets/manifest.json", json.dumps(manifest, indent=2).encode())
     progress(
         f"collected {sum(d['records'] for d in summary.values())} records in {manifest['seconds']} s "
-        f"({n_bad} malformed skipped, {n_in - n_bounded} outside [{lo}, {hi}] bytes, {n_bounded - n_unique} duplicates) -> {out.uri}/datasets"
+        f"({n_bad} malformed skipped, {n_in - n_bounded} outside [{lo}, {hi}] bytes, "
+        f"{n_bounded - n_unique} duplicates) -> {out.uri}/datasets"
     )
     return manifest
 
