@@ -197,8 +197,10 @@ def build(
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect
+    from jobs.train import train
 
     app.command("collect")(collect)
+    app.command("train")(train)
 
 
 def main() -> None:

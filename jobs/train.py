@@ -1,0 +1,325 @@
+"""Train job: one Ray Train ``TorchTrainer`` per domain, data-parallel (DDP), all domains at once.
+
+datasets/<domain>/{train,val}/*.parquet --Ray Data shards--> train_loop_per_worker (DDP, gloo/nccl)
+  --ray.train.report(metrics, checkpoint)--> runs/<domain>-<run>/ (object storage; resumable)
+  --best checkpoint--> build task: integer export + zstd dictionary + reference --> registry candidate
+
+nbmf train --domains legal,technical --data /tmp/nbmf --registry /tmp/nbmf
+ray job submit -- python -m jobs.train --domains legal,technical --data s3://b/nbmf --registry s3://b/nbmf
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel, Field
+
+from nbmf.config import ModelConfig
+from nbmf.storage import Store
+
+
+class TrainConfig(BaseModel):
+    domains: list[str] = Field(min_length=1)
+    data: str = Field(description="storage root holding datasets/<domain>/<split>/ (what collect wrote)")
+    registry: str = Field(description="registry root; runs are kept under <registry>/runs/")
+    run: str | None = Field(None, description="run id; default: hash of config + data manifests (same inputs resume)")
+    model: ModelConfig = ModelConfig()
+    workers_per_domain: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(0.5, gt=0, description="fractional on purpose: leaves CPU for Ray Data's readers")
+    use_gpu: bool = False
+    max_concurrent_domains: int | None = Field(None, ge=1, description="default: as many as the cluster can place")
+    eval_every: int = Field(200, ge=1)
+    patience: int = Field(5, ge=1, description="evaluations without val improvement before early stopping")
+    keep_checkpoints: int = Field(2, ge=1)
+    max_failures: int = Field(2, ge=0)
+    inject_failure_at_step: int | None = Field(None, description="testing: raise once at this step (first attempt only)")
+    ray_address: str | None = None
+
+
+def _read_texts(store: Store, domain: str, split: str) -> list[bytes]:
+    """The lossless bytes of a split's records (used by the build task, not by the driver)."""
+    import pyarrow.parquet as pq
+
+    d = store.child("datasets", domain, split)
+    out: list[bytes] = []
+    for f in d.list():
+        if f.endswith(".parquet"):
+            t = pq.read_table(d.full(f), filesystem=store.filesystem, columns=["text"])
+            out += [s.encode("utf-8", "surrogatepass") for s in t.column("text").to_pylist()]
+    return out
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Runs on every worker: resume, wrap in DDP, train on this worker's shard, report and checkpoint."""
+    import numpy as np
+    import ray.train
+    import ray.train.torch
+    import torch
+
+    from nbmf.neural.model import BytePredictor, loss_fn, train_step, windows
+
+    cfg = TrainConfig.model_validate(config["cfg"])  # validated again in the worker
+    ncfg = cfg.model.neural
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    torch.manual_seed(ncfg.seed + rank)
+    torch.set_num_threads(max(1, int(round(cfg.cpus_per_worker))))
+    model = BytePredictor(ncfg)
+    opt = torch.optim.Adam(model.parameters(), lr=ncfg.lr)
+    step, best, bad_evals, resumed_from = 0, float("inf"), 0, None
+    ckpt = ray.train.get_checkpoint()
+    if ckpt is not None:  # load before prepare_model: DDP would prefix the keys with "module."
+        with ckpt.as_directory() as d:
+            state = torch.load(os.path.join(d, "state.pt"), weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, best, bad_evals = int(state["step"]), float(state["best"]), int(state["bad_evals"])
+        resumed_from = step
+    device = ray.train.torch.get_device()
+    model = ray.train.torch.prepare_model(model)
+    train_shard = ray.train.get_dataset_shard("train")
+    val_shard = ray.train.get_dataset_shard("val")
+    rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
+
+    def val_bpb() -> float:
+        tot = torch.zeros(2, dtype=torch.float64)
+        model.eval()
+        with torch.no_grad():
+            for batch in val_shard.iter_batches(batch_size=64, batch_format="numpy"):
+                c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
+                for i in range(0, len(t), 8192):
+                    ct, tt = torch.from_numpy(c[i : i + 8192]).to(device), torch.from_numpy(t[i : i + 8192]).to(device)
+                    tot += torch.tensor([float(loss_fn(model, ct, tt)) * len(tt), len(tt)], dtype=torch.float64)
+        if world > 1:
+            torch.distributed.all_reduce(tot)
+        return float(tot[0] / max(tot[1], 1))
+
+    t0, tokens, recent = time.time(), 0, []
+    done = step >= ncfg.max_steps
+    while not done:
+        for batch in train_shard.iter_batches(batch_size=32, batch_format="numpy", local_shuffle_buffer_size=256):
+            c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
+            order = rng.permutation(len(t))
+            for i in range(0, len(order) - ncfg.batch_size + 1, ncfg.batch_size):
+                idx = order[i : i + ncfg.batch_size]
+                ct, tt = torch.from_numpy(c[idx]).to(device), torch.from_numpy(t[idx]).to(device)
+                recent.append(train_step(model, opt, ct, tt))
+                step += 1
+                tokens += len(idx)
+                if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
+                    raise RuntimeError(f"injected failure at step {step} (testing resume)")
+                out_of_time = time.time() - t0 > ncfg.time_budget_s
+                if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
+                    vb = val_bpb()
+                    improved = vb < best - 1e-4
+                    best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
+                    done = step >= ncfg.max_steps or out_of_time or bad_evals >= cfg.patience
+                    metrics = {
+                        "step": step,
+                        "train_bpb": float(np.mean(recent[-50:])),
+                        "val_bpb": vb,
+                        "best_val_bpb": best,
+                        "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),
+                        "resumed_from_step": -1 if resumed_from is None else resumed_from,
+                        "world_size": world,
+                        "stopped_early": bad_evals >= cfg.patience,
+                    }
+                    with tempfile.TemporaryDirectory() as d:
+                        checkpoint = None
+                        if rank == 0:
+                            raw = model.module if hasattr(model, "module") else model
+                            state = {"model": raw.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "bad_evals": bad_evals}
+                            torch.save(state, os.path.join(d, "state.pt"))
+                            with open(os.path.join(d, "config.json"), "w") as f:
+                                f.write(cfg.model_dump_json())  # every checkpoint carries its config
+                            checkpoint = ray.train.Checkpoint.from_directory(d)
+                        ray.train.report(metrics, checkpoint=checkpoint)
+                if done:
+                    break
+            if done:
+                break
+    if step >= ncfg.max_steps and tokens == 0:  # a finished run re-submitted: report, nothing to redo
+        ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
+
+
+def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics: dict[str, Any]) -> dict[str, Any]:
+    """Ray task: integer model from the final checkpoint + dictionary + reference -> registry candidate."""
+    import pyarrow.fs as pafs
+    import torch
+
+    from nbmf.neural.build import build_files, measure_val, publish
+    from nbmf.neural.model import BytePredictor, export_int
+    from nbmf.registry import Registry
+
+    cfg = TrainConfig.model_validate_json(cfg_json)
+    store = Store(cfg.data)
+    reg_store = Store(cfg.registry)
+    with tempfile.TemporaryDirectory() as d:
+        pafs.copy_files(checkpoint_path, d, source_filesystem=reg_store.filesystem, destination_filesystem=pafs.LocalFileSystem())
+        state = torch.load(os.path.join(d, "state.pt"), weights_only=True)
+    model = BytePredictor(cfg.model.neural)
+    model.load_state_dict(state["model"])
+    train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
+    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None)
+    build_metrics.update(measure_val(files, val_b))
+    build_metrics.update({f"train_{k}": v for k, v in metrics.items()})
+    data_manifest = json.loads(store.read_bytes(f"datasets/{domain}/manifest.json"))
+    man = publish(Registry(cfg.registry), domain, files, cfg.model, build_metrics, data_manifest)
+    return {"domain": domain, "version": man.version, "metrics": build_metrics}
+
+
+def _already_published(registry: str, domain: str, run_name: str, step: Any) -> dict[str, Any] | None:
+    """A version this run already published from the same final step (a re-run publishes nothing new)."""
+    from nbmf.registry import Registry
+
+    reg = Registry(registry)
+    for v in reversed(reg.versions(domain)):
+        m = reg.manifest(domain, v).metrics
+        if m.get("train_run") == run_name and m.get("train_step") == step:
+            return {"domain": domain, "version": v, "metrics": m}
+    return None
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Same config and same data manifests -> same run id -> a re-run resumes instead of restarting."""
+    store = Store(cfg.data)
+    h = hashlib.sha256(cfg.model.model_dump_json().encode())
+    for d in sorted(cfg.domains):
+        h.update(store.read_bytes(f"datasets/{d}/manifest.json"))
+    return h.hexdigest()[:10]
+
+
+def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
+    import ray
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    if not ray.is_initialized():
+        ray.init(address=cfg.ray_address, ignore_reinit_error=True)
+    rid = cfg.run or run_id(cfg)
+    data, reg = Store(cfg.data), Store(cfg.registry)
+    runs = reg.child("runs")
+    cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
+    per_domain = cfg.workers_per_domain * cfg.cpus_per_worker
+    fit_at_once = cfg.max_concurrent_domains or max(1, int((cluster_cpus - 0.5) // per_domain))
+    progress(
+        f"training {cfg.domains} (run {rid}): {cfg.workers_per_domain} worker(s) x {cfg.cpus_per_worker} CPU each, "
+        f"{fit_at_once} domain(s) at once"
+    )
+    reg_root = cfg.registry
+    build_remote = ray.remote(num_cpus=min(1.0, cluster_cpus / 2))(build_and_publish)
+    lock = threading.Lock()
+    results: dict[str, Any] = {}
+
+    def train_domain(domain: str) -> None:
+        for split in ("train", "val"):
+            if not data.child("datasets", domain, split).list():
+                raise FileNotFoundError(
+                    f"no {split} data for {domain} under {data.uri}/datasets/{domain}/{split}: run `nbmf collect` first"
+                )
+        datasets = {
+            s: ray.data.read_parquet(data.child("datasets", domain, s).path, filesystem=data.filesystem, columns=["text"])
+            for s in ("train", "val")
+        }
+        trainer = TorchTrainer(
+            train_loop_per_worker,
+            train_loop_config={"cfg": cfg.model_dump(mode="json"), "domain": domain},
+            scaling_config=ScalingConfig(
+                num_workers=cfg.workers_per_domain, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
+            ),
+            run_config=RunConfig(
+                name=f"{domain}-{rid}",
+                storage_path=runs.path,
+                storage_filesystem=runs.filesystem,
+                checkpoint_config=CheckpointConfig(num_to_keep=cfg.keep_checkpoints),
+                failure_config=FailureConfig(max_failures=cfg.max_failures),
+            ),
+            datasets=datasets,
+        )
+        result = trainer.fit()
+        if result.checkpoint is None:
+            raise RuntimeError(f"{domain}: training produced no checkpoint")
+        run_name = f"{domain}-{rid}"
+        metrics = dict(result.metrics) | {"run": run_name}
+        progress(f"{domain}: trained to step {metrics.get('step')} (val {metrics.get('val_bpb', float('nan')):.3f} bits/byte)")
+        built = _already_published(reg_root, domain, run_name, metrics.get("step"))
+        if built is None:
+            progress(f"{domain}: building the integer model…")
+            built = ray.get(build_remote.remote(cfg.model_dump_json(), domain, result.checkpoint.path, metrics))
+        progress(
+            f"{domain}: published candidate {domain}@{built['version']} (val {built['metrics']['val_bpb_neural']:.3f} bits/byte end to end)"
+        )
+        with lock:
+            results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
+
+    with ThreadPoolExecutor(max_workers=fit_at_once) as pool:
+        for fut in [pool.submit(train_domain, d) for d in cfg.domains]:
+            fut.result()
+    return results
+
+
+def load_config(path: str) -> dict[str, Any]:
+    """A job config file (YAML or JSON) as a dict for pydantic."""
+    import yaml
+
+    with open(path, encoding="utf-8") as f:
+        loaded = yaml.safe_load(f)
+    if not isinstance(loaded, dict):
+        raise typer.BadParameter(f"{path} must hold a mapping of config fields")
+    return loaded
+
+
+def train(
+    domains: Annotated[Optional[str], typer.Option(help="Comma-separated domains.")] = None,
+    data: Annotated[Optional[str], typer.Option(help="Storage root with datasets/ (from `nbmf collect`).")] = None,
+    registry: Annotated[Optional[str], typer.Option(help="Registry root URI (runs go to <registry>/runs).")] = None,
+    config: Annotated[Optional[str], typer.Option("--config", help="YAML/JSON TrainConfig; flags given override it.")] = None,
+    workers_per_domain: Annotated[Optional[int], typer.Option(help="DDP workers per domain.")] = None,
+    cpus_per_worker: Annotated[Optional[float], typer.Option(help="CPUs per worker (fractional leaves room for Ray Data).")] = None,
+    use_gpu: Annotated[bool, typer.Option("--use-gpu", help="One GPU per worker (NCCL).")] = False,
+    max_steps: Annotated[Optional[int], typer.Option(help="Training steps at most.")] = None,
+    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most per domain.")] = None,
+    reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with.")] = None,
+    run: Annotated[Optional[str], typer.Option(help="Run id (default: derived from config and data: same inputs resume).")] = None,
+    address: Annotated[Optional[str], typer.Option("--address", help="Ray address.")] = None,
+) -> None:
+    """Train every domain in parallel with Ray Train and publish each as a candidate version."""
+    base: dict[str, Any] = load_config(config) if config else {}
+    flags = {
+        "data": data,
+        "registry": registry,
+        "run": run,
+        "workers_per_domain": workers_per_domain,
+        "cpus_per_worker": cpus_per_worker,
+        "ray_address": address,
+    }
+    base.update({k: v for k, v in flags.items() if v is not None})
+    if domains:
+        base["domains"] = [d for d in domains.split(",") if d]
+    if use_gpu:
+        base["use_gpu"] = True
+    model = base.setdefault("model", {})
+    neural = model.setdefault("neural", {})
+    if max_steps is not None:
+        neural["max_steps"] = max_steps
+    if time_budget is not None:
+        neural["time_budget_s"] = time_budget
+    if reference_mb is not None:
+        model["reference_bytes"] = int(reference_mb * (1 << 20))
+    cfg = TrainConfig.model_validate(base)
+    out = run_training(cfg)
+    typer.echo(json.dumps({d: {"version": r["version"], "val_bpb": r["metrics"]["val_bpb_neural"]} for d, r in out.items()}, indent=2))
+
+
+run_training = run
+
+if __name__ == "__main__":
+    typer.run(train)

@@ -1,0 +1,128 @@
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from jobs.train import TrainConfig, run
+from nbmf.codec import NBMF
+from nbmf.config import CMParams, ModelConfig, NeuralConfig
+from nbmf.corpus import local_records
+from nbmf.registry import Registry
+
+
+def write_datasets(root: Path, domains: dict[str, list[str]]) -> None:
+    for domain, texts in domains.items():
+        n = len(texts)
+        splits = {"train": texts[: int(n * 0.8)], "val": texts[int(n * 0.8) : int(n * 0.9)], "test": texts[int(n * 0.9) :]}
+        for split, rows in splits.items():
+            d = root / "datasets" / domain / split
+            d.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.table({"text": rows, "payload_type": ["str"] * len(rows)}), d / "part-0.parquet")
+        (root / "datasets" / domain / "manifest.json").write_text(json.dumps({"domain": domain, "records": n}))
+
+
+def tiny_config(tmp: Path, **kw: object) -> TrainConfig:
+    model = ModelConfig(
+        reference_bytes=120_000,
+        dict_bytes=4096,
+        neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=40, batch_size=128, time_budget_s=120),
+        cm=CMParams(table_bits=16, match_bits=16),
+    )
+    base = dict(domains=["technical", "legal"], data=str(tmp), registry=str(tmp / "reg"), model=model, eval_every=10, cpus_per_worker=0.5)
+    base.update(kw)
+    return TrainConfig.model_validate(base)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    tech = [r["text"] for r in local_records("technical", limit=200)]
+    legal = [r["text"] for r in local_records("legal", limit=200)] or [t.upper() for t in tech]
+    write_datasets(root, {"technical": tech, "legal": legal})
+    return root
+
+
+@pytest.mark.slow
+def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tiny_config(data_root)
+    out = run(cfg)
+    assert set(out) == {"technical", "legal"}
+    reg = Registry(cfg.registry)
+    for domain, res in out.items():
+        man = reg.manifest(domain, res["version"])
+        assert man.config["neural"]["hidden"] == 32 and man.data_manifest == {"domain": domain, "records": 200}
+        assert res["metrics"]["val_exact"] == 1.0
+        assert res["train_metrics"]["step"] == 40
+        # every val record round-trips through the published candidate
+        codec = NBMF(reg)
+        val = pq.read_table(data_root / "datasets" / domain / "val" / "part-0.parquet").column("text").to_pylist()
+        model = codec.load(domain, res["version"])
+        for text in val:
+            frame = NBMF(model=model).encode(text)
+            assert codec.decode(frame) == text
+    # the same run again: resumes from its last checkpoint instead of starting over
+    again = run(cfg)
+    for domain, res in again.items():
+        assert res["train_metrics"]["step"] == 40
+        assert res["train_metrics"]["tokens_per_s_per_worker"] in (0.0, out[domain]["train_metrics"]["tokens_per_s_per_worker"])
+        assert res["version"] == out[domain]["version"]  # nothing retrained, nothing republished
+
+
+@pytest.mark.slow
+def test_worker_failure_resumes_from_checkpoint(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
+    cfg = tiny_config(data_root, domains=["technical"], inject_failure_at_step=25, run="fail-once")
+    out = run(cfg)
+    m = out["technical"]["train_metrics"]
+    assert m["resumed_from_step"] == 20  # the checkpoint written at step 20, before the failure at 25
+    assert m["step"] == 40
+
+
+@pytest.mark.slow
+def test_ray_job_submit_on_its_own_cluster(data_root: Path, tmp_path: Path) -> None:
+    """``ray start --head`` on 127.0.0.1 with its own ports and temp dir, ``ray job submit``, stop only it."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from tests_support import free_ports  # type: ignore[import-not-found]
+
+    bin_dir = Path(sys.executable).parent
+    gcs, dash, client, nm, om, agent, metrics, rt_env, agent_grpc = free_ports(9)
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    temp = Path("/tmp") / f"rayt{os.getpid()}"  # ray needs a short socket path
+    head = subprocess.Popen(
+        [str(bin_dir / "ray"), "start", "--head", "--block", "--node-ip-address=127.0.0.1", f"--port={gcs}",
+         f"--dashboard-port={dash}", "--dashboard-host=127.0.0.1", "--include-dashboard=true", f"--ray-client-server-port={client}",
+         f"--node-manager-port={nm}", f"--object-manager-port={om}", f"--dashboard-agent-listen-port={agent}",
+         f"--metrics-export-port={metrics}", f"--runtime-env-agent-port={rt_env}", f"--dashboard-agent-grpc-port={agent_grpc}",
+         "--num-cpus=2", f"--object-store-memory={300 * 1024 * 1024}", f"--temp-dir={temp}", "--disable-usage-stats"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        address = f"http://127.0.0.1:{dash}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # bounded wait for the job server
+            ok = subprocess.run([str(bin_dir / "ray"), "job", "list", "--address", address], env=env, capture_output=True, timeout=60)
+            if ok.returncode == 0:
+                break
+            time.sleep(2)
+        cfg = tiny_config(data_root, domains=["technical"], registry=str(tmp_path / "reg"), run="submitted")
+        cfg_file = tmp_path / "train.json"
+        cfg_file.write_text(cfg.model_dump_json())
+        sub = subprocess.run(
+            [str(bin_dir / "ray"), "job", "submit", "--address", address, "--",
+             sys.executable, "-m", "jobs.train", "--config", str(cfg_file)],
+            env=env, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert sub.returncode == 0, sub.stdout[-3000:] + sub.stderr[-3000:]
+        assert "succeeded" in sub.stdout
+        assert Registry(str(tmp_path / "reg")).versions("technical") == [1]
+    finally:
+        head.terminate()  # stops this cluster only (never a blanket `ray stop`)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
