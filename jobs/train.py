@@ -84,23 +84,23 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         step, best, bad_evals = int(state["step"]), float(state["best"]), int(state["bad_evals"])
         resumed_from = step
     device = ray.train.torch.get_device()
-    model = ray.train.torch.prepare_model(model)
+    ddp = ray.train.torch.prepare_model(model)  # ``model`` stays the unwrapped module (same parameters)
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
 
     def val_bpb() -> float:
         tot = torch.zeros(2, dtype=torch.float64)
-        model.eval()
+        ddp.eval()
         with torch.no_grad():
             for batch in val_shard.iter_batches(batch_size=64, batch_format="numpy"):
                 c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
                 for i in range(0, len(t), 8192):
                     ct, tt = torch.from_numpy(c[i : i + 8192]).to(device), torch.from_numpy(t[i : i + 8192]).to(device)
-                    tot += torch.tensor([float(loss_fn(model, ct, tt)) * len(tt), len(tt)], dtype=torch.float64)
+                    tot += torch.tensor([float(loss_fn(ddp, ct, tt)) * len(tt), len(tt)], dtype=torch.float64)
         if world > 1:
             torch.distributed.all_reduce(tot)
-        return float(tot[0] / max(tot[1], 1))
+        return float(tot[0]) / max(float(tot[1]), 1.0)
 
     t0, tokens, recent = time.time(), 0, []
     done = step >= ncfg.max_steps
@@ -111,7 +111,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             for i in range(0, len(order) - ncfg.batch_size + 1, ncfg.batch_size):
                 idx = order[i : i + ncfg.batch_size]
                 ct, tt = torch.from_numpy(c[idx]).to(device), torch.from_numpy(t[idx]).to(device)
-                recent.append(train_step(model, opt, ct, tt))
+                recent.append(train_step(ddp, opt, ct, tt))
                 step += 1
                 tokens += len(idx)
                 if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
@@ -135,8 +135,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     with tempfile.TemporaryDirectory() as d:
                         checkpoint = None
                         if rank == 0:
-                            raw = model.module if hasattr(model, "module") else model
-                            state = {"model": raw.state_dict(), "opt": opt.state_dict(), "step": step, "best": best, "bad_evals": bad_evals}
+                            state = {
+                                "model": model.state_dict(),
+                                "opt": opt.state_dict(),
+                                "step": step,
+                                "best": best,
+                                "bad_evals": bad_evals,
+                            }
                             torch.save(state, os.path.join(d, "state.pt"))
                             with open(os.path.join(d, "config.json"), "w") as f:
                                 f.write(cfg.model_dump_json())  # every checkpoint carries its config
@@ -207,7 +212,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     rid = cfg.run or run_id(cfg)
     data, reg = Store(cfg.data), Store(cfg.registry)
     runs = reg.child("runs")
-    cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
+    cluster_cpus = ray.cluster_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
     per_domain = cfg.workers_per_domain * cfg.cpus_per_worker
     fit_at_once = cfg.max_concurrent_domains or max(1, int((cluster_cpus - 0.5) // per_domain))
     progress(
@@ -225,7 +230,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
                 raise FileNotFoundError(
                     f"no {split} data for {domain} under {data.uri}/datasets/{domain}/{split}: run `nbmf collect` first"
                 )
-        datasets = {
+        datasets: dict[str, Any] = {
             s: ray.data.read_parquet(data.child("datasets", domain, s).path, filesystem=data.filesystem, columns=["text"])
             for s in ("train", "val")
         }
@@ -248,7 +253,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         if result.checkpoint is None:
             raise RuntimeError(f"{domain}: training produced no checkpoint")
         run_name = f"{domain}-{rid}"
-        metrics = dict(result.metrics) | {"run": run_name}
+        metrics = dict(result.metrics or {}) | {"run": run_name}
         progress(f"{domain}: trained to step {metrics.get('step')} (val {metrics.get('val_bpb', float('nan')):.3f} bits/byte)")
         built = _already_published(reg_root, domain, run_name, metrics.get("step"))
         if built is None:

@@ -197,10 +197,17 @@ def build(
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect
+    from jobs.pipeline import pipeline
+    from jobs.promote import promote_cmd, rollback_cmd
     from jobs.train import train
+    from jobs.validate import validate_cmd
 
     app.command("collect")(collect)
     app.command("train")(train)
+    app.command("validate")(validate_cmd)
+    app.command("promote")(promote_cmd)
+    app.command("rollback")(rollback_cmd)
+    app.command("pipeline")(pipeline)
 
 
 def main() -> None:

@@ -1,0 +1,71 @@
+"""Validate job: measure a candidate on the test split, apply the gates, write the report.
+
+nbmf validate --domain legal --version 3 --data /tmp/nbmf --registry /tmp/nbmf     (exit 0 pass, 1 fail)
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel
+
+from nbmf.registry import Registry
+from nbmf.storage import Store
+from nbmf.validation import Gates, summary_table, validate, write_report
+
+
+class ValidateConfig(BaseModel):
+    domain: str
+    version: int | None = None  # default: the newest version
+    data: str
+    registry: str
+    gates: Gates = Gates()
+    max_records: int = 2000
+
+
+def split_texts(data: str, domain: str, split: str = "test") -> list[str]:
+    import pyarrow.parquet as pq
+
+    d = Store(data).child("datasets", domain, split)
+    out: list[str] = []
+    for f in d.list():
+        if f.endswith(".parquet"):
+            out += pq.read_table(d.full(f), filesystem=d.filesystem, columns=["text"]).column("text").to_pylist()
+    return out
+
+
+def run(cfg: ValidateConfig, progress: Any = print) -> dict[str, Any]:
+    reg = Registry(cfg.registry)
+    version = cfg.version if cfg.version is not None else max(reg.versions(cfg.domain), default=None)
+    if version is None:
+        raise typer.BadParameter(f"no versions of {cfg.domain} in {cfg.registry}")
+    report = validate(reg, cfg.domain, version, split_texts(cfg.data, cfg.domain), cfg.gates, cfg.max_records)
+    where = write_report(reg, report)
+    progress(summary_table(report))
+    for k, c in report["checks"].items():
+        progress(f"{'PASS' if c['ok'] else 'FAIL'} {k}: {c['detail']}")
+    progress(f"{cfg.domain}@{version}: {'passed' if report['passed'] else 'FAILED'} — report in {where}")
+    return report
+
+
+def validate_cmd(
+    domain: Annotated[str, typer.Option()],
+    data: Annotated[str, typer.Option(help="Storage root with datasets/ (the test split is measured).")],
+    registry: Annotated[str, typer.Option()],
+    version: Annotated[Optional[int], typer.Option(help="Default: the newest version.")] = None,
+    min_exact: Annotated[float, typer.Option(help="Gate: fraction of exact round trips.")] = 1.0,
+    max_decode_p95_ms: Annotated[float, typer.Option(help="Gate: p95 decode latency per record.")] = 120.0,
+    max_records: Annotated[int, typer.Option()] = 2000,
+) -> None:
+    """Measure a version against production, the stub, zstd and zstd+dict; exit 1 if a gate fails."""
+    cfg = ValidateConfig(
+        domain=domain, version=version, data=data, registry=registry,
+        gates=Gates(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
+    )  # fmt: skip
+    report = run(cfg)
+    raise typer.Exit(0 if report["passed"] else 1)
+
+
+if __name__ == "__main__":
+    typer.run(validate_cmd)
