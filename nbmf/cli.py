@@ -194,6 +194,30 @@ def build(
         _fail(exc)
 
 
+@app.command("serve")
+def serve_cmd(
+    registry: Registry_ = None,
+    host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    token: Annotated[Optional[str], typer.Option(help="Require this bearer token.")] = None,
+    config: Annotated[Optional[str], typer.Option(help="Serve config YAML (its app args and deployments are used).")] = None,
+) -> None:
+    """Run the HTTP endpoint on a local Ray Serve until Ctrl-C."""
+    import time
+
+    from serve.local import start
+
+    stop = start(registry, host, port, token, config)
+    typer.echo(f"nbmf serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops it)")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        typer.echo("stopping…")
+    finally:
+        stop()
+
+
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect

@@ -20,7 +20,7 @@ from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.codecs.base import Codec, StoredCodec
 from nbmf.codecs.stub import StubCodec, decode_legacy_blob
-from nbmf.errors import CodecError, FrameError, ModelNotFoundError, NBMFError, OversizeError
+from nbmf.errors import CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.payload import Fidelity, Payload, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.registry import Registry
@@ -132,6 +132,8 @@ class NBMF:
         for order, codec in enumerate(codecs):
             try:
                 payload = codec.compress(data)
+            except NoGainError:
+                continue
             except Exception as exc:  # a failing codec must never lose the record
                 log.warning("codec %s failed to encode a %d-byte record: %s", codec.codec_id.name, len(data), exc)
                 continue

@@ -49,3 +49,7 @@ class StorageError(NBMFError):
 
 class InputError(NBMFError):
     """An input file or record is malformed; the message names the file and line."""
+
+
+class NoGainError(CodecError):
+    """A codec would not shrink this record (not a failure: best-of simply picks another codec)."""

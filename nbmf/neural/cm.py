@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nbmf.errors import CodecError
+from nbmf.errors import CodecError, NoGainError
 from nbmf.neural import kernel as K
 from nbmf.neural.tables import SQUASH
 
@@ -130,7 +130,7 @@ class CMState:
         out = np.zeros(max_out if max_out is not None else len(record) + 16, np.uint8)
         n = self._run(K.ENCODE, np.frombuffer(record, np.uint8), len(record), out)
         if n < 0:
-            raise CodecError("neural coding did not shrink the record")
+            raise NoGainError("neural coding did not shrink the record")
         return out[:n].tobytes()
 
     def decode(self, coded: bytes, length: int) -> bytes:

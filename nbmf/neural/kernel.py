@@ -86,7 +86,7 @@ def _counter_update(v: int, y: int, limit: int, rates: np.ndarray) -> int:
     return (p << 16) | (n << 8) | chk
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)  # releases the GIL: a server's threads code records in parallel
 def process(
     mode: int,
     cfg: np.ndarray,

@@ -1,0 +1,298 @@
+"""The nbmf HTTP endpoint on Ray Serve.
+
+client ──HTTP──▶ Ingress (FastAPI: auth, limits, routing, fallback)
+                   │ encode: production / canary version of the domain ─┐
+                   │ decode: the exact version named in each frame      ├─▶ Encoder (multiplexed by
+                   │ stub / stored frames and fallbacks: answered here  ┘    "domain@version", batched,
+                                                                              one model per batch)
+serve deploy serve/config.yaml      or      nbmf serve (local, 127.0.0.1)
+"""
+
+import asyncio
+import base64
+import binascii
+import logging
+import random
+import time
+from collections import defaultdict
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+from ray import serve
+
+from nbmf import frame as fr
+from nbmf.artifact import DomainModel
+from nbmf.codec import NBMF
+from nbmf.errors import FrameError, IntegrityError, ModelNotFoundError, NBMFError, PayloadError
+from nbmf.payload import Fidelity, PayloadType, infer_type, to_bytes
+from nbmf.registry import Registry
+from serve.models import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
+
+log = logging.getLogger("nbmf.serve")
+api = FastAPI(title="nbmf", version="1", description="Encode and decode memory records with nbmf (frames are base64).")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _parse(model: Any, body: bytes) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise HTTPException(422, detail) from None
+
+
+def _payload(d: Any, model: str | None = None) -> DecodedPayload:
+    value = _b64(d.value) if d.payload_type is PayloadType.BYTES and isinstance(d.value, bytes) else d.value
+    return DecodedPayload(
+        payload=value,
+        payload_type=d.payload_type.name.lower(),
+        fidelity=d.fidelity.name.lower(),
+        codec=d.codec,
+        model=model,
+        truncated=d.truncated,
+    )
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
+class Encoder:
+    """Holds loaded model versions (LRU via multiplexing) and codes batches, one model per batch."""
+
+    def __init__(self, registry: str | None, preload: list[str] | None = None) -> None:
+        self.registry = Registry(registry) if registry else None
+        for model_id in preload or []:
+            asyncio.get_event_loop().create_task(self._preload(model_id))
+
+    async def _preload(self, model_id: str) -> None:
+        try:
+            await self.get_model(model_id)
+        except Exception as exc:  # a failed preload is retried on first use
+            log.warning("preloading %s failed: %s", model_id, exc)
+
+    @serve.multiplexed(max_num_models_per_replica=4)
+    async def get_model(self, model_id: str) -> DomainModel:
+        if self.registry is None:
+            raise ModelNotFoundError("no registry configured")
+        domain, _, version = model_id.partition("@")
+        return await asyncio.to_thread(DomainModel.load, self.registry, domain, int(version))
+
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    async def _run(self, items: list[tuple[str, str, Any]]) -> list[Any]:
+        # A batch may hold requests for several models (Ray < PR #59334 mixed them): group by model id.
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, (model_id, _, _) in enumerate(items):
+            groups[model_id].append(i)
+        out: list[Any] = [None] * len(items)
+        for model_id, idxs in groups.items():
+            try:
+                model = await self.get_model(model_id)
+            except Exception as exc:
+                for i in idxs:
+                    out[i] = exc
+                continue
+            codec = NBMF(model=model)
+            for i in idxs:
+                _, op, arg = items[i]
+                try:
+                    if op == "encode":
+                        data, fid, ptype = arg
+                        enc = await asyncio.to_thread(codec.encode_bytes, data, Fidelity(fid), PayloadType(ptype), model)
+                        out[i] = (enc.frame, enc.codec.name.lower(), model_id)
+                    else:
+                        out[i] = await asyncio.to_thread(codec.decode_bytes, arg)
+                except Exception as exc:
+                    out[i] = exc
+        return out
+
+    async def call(self, model_id: str, op: str, arg: Any) -> Any:
+        result = await self._run((model_id, op, arg))
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+
+@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, encoder: Any, config: dict[str, Any]) -> None:
+        self.cfg = ServeConfig.model_validate(config)
+        self.encoder = encoder
+        self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
+        self.local = NBMF(max_record_bytes=self.cfg.max_record_bytes)  # stub codec, no model
+        self.channels: dict[str, tuple[float, Any]] = {}
+        self.refs: dict[fr.ModelRef, str] = {}
+        self.in_flight = 0
+
+    # ---- cross-cutting: auth, body limit, backpressure ----------------------------------------
+    async def _guard(self, request: Request) -> bytes:
+        if self.cfg.auth_token and request.headers.get("authorization") != f"Bearer {self.cfg.auth_token}":
+            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > self.cfg.max_body_bytes:
+            raise HTTPException(413, f"body of {declared} bytes is over the {self.cfg.max_body_bytes}-byte limit")
+        body = await request.body()
+        if len(body) > self.cfg.max_body_bytes:
+            raise HTTPException(413, f"body of {len(body)} bytes is over the {self.cfg.max_body_bytes}-byte limit")
+        if self.in_flight >= self.cfg.max_in_flight:
+            raise HTTPException(503, "busy: too many requests in flight", headers={"Retry-After": "1"})
+        return body
+
+    def _serving(self, domain: str) -> int | None:
+        if self.registry is None:
+            return None
+        now = time.monotonic()
+        hit = self.channels.get(domain)
+        if hit is None or now - hit[0] > self.cfg.channel_ttl_s:
+            hit = (now, self.registry.channels(domain))
+            self.channels[domain] = hit
+        ch = hit[1]
+        if ch.canary is not None and random.uniform(0, 100) < ch.canary.percent:
+            return int(ch.canary.version)
+        return None if ch.production is None else int(ch.production)
+
+    def _check_batch(self, n: int) -> None:
+        if n > self.cfg.max_batch:
+            raise HTTPException(413, f"{n} items in one request; the limit is {self.cfg.max_batch}")
+
+    # ---- routes -------------------------------------------------------------------------------
+    @api.get("/healthz")
+    async def healthz(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @api.get("/v1/models")
+    async def models(self, request: Request) -> dict[str, Any]:
+        await self._guard(request)
+        return {"domains": await asyncio.to_thread(self.registry.describe) if self.registry else {}}
+
+    @api.post("/v1/encode", response_model=EncodeResponse)
+    async def encode(self, request: Request) -> EncodeResponse:
+        body = await self._guard(request)
+        req = _parse(EncodeRequest, body)
+        items = req.items()
+        self._check_batch(len(items))
+        fid = Fidelity.parse(req.fidelity)
+        prepared = []
+        for i, value in enumerate(items):
+            ptype = PayloadType.parse(req.payload_type) if req.payload_type else infer_type(value)
+            try:
+                if ptype is PayloadType.BYTES:
+                    value = base64.b64decode(value, validate=True)
+                data = to_bytes(value, ptype, fid)
+            except (PayloadError, binascii.Error, TypeError) as exc:
+                raise HTTPException(422, f"payload {i}: {exc}") from None
+            if len(data) > self.cfg.max_record_bytes:
+                raise HTTPException(413, f"payload {i} is {len(data)} bytes; the limit is {self.cfg.max_record_bytes}")
+            prepared.append((data, ptype))
+        self.in_flight += 1
+        try:
+            version = await asyncio.to_thread(self._serving, req.domain)
+            results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t) for d, t in prepared))
+        finally:
+            self.in_flight -= 1
+        return EncodeResponse(frames=list(results))
+
+    async def _encode_one(self, domain: str, version: int | None, data: bytes, fid: Fidelity, ptype: PayloadType) -> EncodedFrame:
+        fallback = "no model for this domain" if version is None else None
+        if version is not None:
+            model_id = f"{domain}@{version}"
+            try:
+                call = self.encoder.options(multiplexed_model_id=model_id).call.remote(model_id, "encode", (data, int(fid), int(ptype)))
+                frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
+                return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
+            except TimeoutError:
+                fallback = f"model {model_id} did not answer within {self.cfg.model_load_timeout_s} s"
+            except Exception as exc:  # load failure, replica death, backpressure: the stub answers
+                fallback = f"model {model_id} failed: {type(exc).__name__}: {str(exc)[:200]}"
+        enc = self.local.encode_bytes(data, fid, ptype, None)
+        return EncodedFrame(
+            frame=_b64(enc.frame), codec=enc.codec.name.lower(), original_size=len(data), coded_size=len(enc.frame), fallback=fallback
+        )
+
+    @api.post("/v1/decode", response_model=DecodeResponse)
+    async def decode(self, request: Request) -> DecodeResponse:
+        body = await self._guard(request)
+        req = _parse(DecodeRequest, body)
+        items = req.items()
+        self._check_batch(len(items))
+        self.in_flight += 1
+        try:
+            out = await asyncio.gather(*(self._decode_one(i, f) for i, f in enumerate(items)))
+        finally:
+            self.in_flight -= 1
+        return DecodeResponse(payloads=list(out))
+
+    async def _decode_one(self, i: int, text: str) -> DecodedPayload:
+        stripped = text.lstrip()
+        if stripped.startswith("{"):  # an old stub blob, as JSON text
+            raw = stripped.encode()
+        else:
+            try:
+                raw = base64.b64decode(text, validate=True)
+            except binascii.Error:
+                raise HTTPException(422, f"frame {i} is not base64") from None
+        try:
+            if raw[:1] == b"{":
+                return _payload(self.local.decode_record(raw))
+            header, _ = fr.unpack(raw)
+            if header.model is None:  # stub and stored frames never need a model
+                return _payload(self.local.decode_record(raw))
+            model_id = await asyncio.to_thread(self._model_id, header.model)
+            try:
+                call = self.encoder.options(multiplexed_model_id=model_id).call.remote(model_id, "decode", raw)
+                header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
+            except TimeoutError:
+                raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
+            except NBMFError:
+                raise
+            except Exception as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, NBMFError):
+                    raise cause from None
+                raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
+            from nbmf.codec import Decoded
+            from nbmf.payload import from_bytes
+
+            value = from_bytes(data, header.payload_type)
+            return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
+        except ModelNotFoundError as exc:
+            raise HTTPException(404, f"frame {i}: {exc}") from None
+        except IntegrityError as exc:
+            raise HTTPException(500, f"frame {i}: {exc}") from None
+        except (FrameError, NBMFError) as exc:
+            raise HTTPException(422, f"frame {i}: {exc}") from None
+
+    def _model_id(self, ref: fr.ModelRef) -> str:
+        hit = self.refs.get(ref)
+        if hit is None:
+            if self.registry is None:
+                raise ModelNotFoundError("frame names a model version and no registry is configured")
+            man = self.registry.find(ref)
+            hit = self.refs[ref] = f"{man.domain}@{man.version}"
+        return hit
+
+
+@api.exception_handler(NBMFError)
+async def _nbmf_error(request: Request, exc: NBMFError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, ModelNotFoundError) else 422)
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """``serve run serve.app:app_builder registry=…`` / the Serve config's ``import_path``."""
+    return build(ServeConfig.model_validate(args))
+
+
+def build(cfg: ServeConfig, encoder_options: dict[str, Any] | None = None, ingress_options: dict[str, Any] | None = None) -> Any:
+    """The bound application; production (and canary) models are preloaded by the Encoder replicas."""
+    preload: list[str] = []
+    if cfg.registry and cfg.preload:
+        reg = Registry(cfg.registry)
+        for domain in reg.domains():
+            ch = reg.channels(domain)
+            preload += [f"{domain}@{v}" for v in {ch.production, ch.canary.version if ch.canary else None} if v is not None]
+    encoder = Encoder.options(**(encoder_options or {})).bind(cfg.registry, preload)
+    return Ingress.options(**(ingress_options or {})).bind(encoder, cfg.model_dump())

@@ -1,0 +1,52 @@
+"""Starting the endpoint on a local Ray Serve (``nbmf serve``, the demo, the tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def start(
+    registry: str | None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    token: str | None = None,
+    config: str | None = None,
+    overrides: dict[str, Any] | None = None,
+    deployment_options: dict[str, dict[str, Any]] | None = None,
+) -> Callable[[], None]:
+    """Start Serve on ``host:port`` with the nbmf app; returns a function that shuts it down."""
+    import os
+
+    import ray
+    from ray import serve
+
+    from serve.app import build
+    from serve.models import ServeConfig
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        ray.init(include_dashboard=False, ignore_reinit_error=True)
+    args: dict[str, Any] = {"registry": registry, "auth_token": token}
+    opts = dict(deployment_options or {})
+    if config:
+        import yaml
+
+        with open(config, encoding="utf-8") as f:
+            app_cfg = yaml.safe_load(f)["applications"][0]
+        args.update({k: v for k, v in app_cfg.get("args", {}).items() if k not in args or args[k] is None})
+        for d in app_cfg.get("deployments", []):
+            opts.setdefault(d["name"], {k: v for k, v in d.items() if k != "name"})
+    args.update(overrides or {})
+    serve.start(http_options={"host": host, "port": port})
+    app = build(ServeConfig.model_validate(args), opts.get("Encoder"), opts.get("Ingress"))
+    serve.run(app, name="nbmf", route_prefix="/")
+
+    def stop() -> None:
+        serve.delete("nbmf")
+        serve.shutdown()
+        if started_ray:
+            ray.shutdown()
+
+    return stop

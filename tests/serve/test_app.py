@@ -1,0 +1,240 @@
+"""The HTTP endpoint on a real local Ray Serve (127.0.0.1), every loop bounded in count and time."""
+
+import base64
+import random
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests_support import free_ports
+
+from nbmf.client import Client
+from nbmf.codecs.zstd_dict import train_dictionary
+from nbmf.frame import ModelRef, unpack
+from nbmf.registry import Registry
+
+TOKEN = "s3cret"
+WORDS = "the licensee shall keep every copyright notice intact in all copies of the software and its documentation".split()
+
+
+def _text(rng: random.Random, n: int = 60) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n))
+
+
+@pytest.fixture(scope="module")
+def served(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Registry]]:  # type: ignore[no-untyped-def]
+    from serve.local import start
+
+    root = tmp_path_factory.mktemp("serve")
+    reg = Registry(str(root))
+    rng = random.Random(0)
+    samples = [_text(rng).encode() for _ in range(300)]
+    for size in (2048, 4096):  # two versions of one domain, different dictionaries
+        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
+    reg.promote("legal", 1)
+    good = reg.publish("broken", {"zstd.dict": train_dictionary(samples, 2048)})
+    reg.promote("broken", good.version)
+    reg.models.write_bytes(f"broken/{good.version}/zstd.dict", b"tampered")  # sha256 no longer matches
+    (port,) = free_ports(1)
+    stop = start(
+        str(root),
+        port=port,
+        token=TOKEN,
+        overrides={"channel_ttl_s": 0, "max_body_bytes": 256 * 1024, "max_batch": 64, "max_in_flight": 4, "model_load_timeout_s": 20},
+        deployment_options={
+            "Encoder": {
+                "autoscaling_config": {
+                    "min_replicas": 1,
+                    "max_replicas": 2,
+                    "target_ongoing_requests": 1,
+                    "upscale_delay_s": 1,
+                    "downscale_delay_s": 600,
+                },
+                "ray_actor_options": {"num_cpus": 0.25},
+            }
+        },
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", reg
+    finally:
+        stop()
+
+
+@pytest.fixture
+def client(served: tuple[str, Registry]) -> Iterator[Client]:
+    with Client(served[0], token=TOKEN, retries=8) as c:
+        yield c
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fidelity", ["lossless", "semantic"])
+def test_round_trips_every_type(client: Client, fidelity: str) -> None:
+    rng = random.Random(1)
+    texts = [_text(rng), "  Ünïcode\t text  ✓  ", ""]
+    jsons = [{"z": 1, "a": [1.5, None, True]}, [1, "two"], "a json string", 3.25]
+    for payloads, ptype in ((texts, None), (jsons, "json"), ([b"\x00\xff" * 50, b""], None)):
+        frames = client.encode(payloads, domain="legal", fidelity=fidelity, payload_type=ptype)
+        back = client.decode(frames)
+        if fidelity == "semantic" and ptype is None and isinstance(payloads[0], str):
+            assert back == [" ".join(t.split()) for t in payloads]  # NFC + folded whitespace
+        else:
+            assert back == payloads  # lossless; semantic JSON (sorted keys) compares equal; bytes as is
+
+
+@pytest.mark.slow
+def test_two_versions_each_frame_decodes_with_its_own(served: tuple[str, Registry], client: Client) -> None:
+    _, reg = served
+    rng = random.Random(2)
+    texts = [_text(rng) for _ in range(4)]
+    r1 = client.encode_response(texts, domain="legal")
+    reg.promote("legal", 2)
+    try:
+        r2 = client.encode_response(texts, domain="legal")
+    finally:
+        reg.promote("legal", 1)
+    assert {f["model"] for f in r1["frames"]} == {"legal@1"} and {f["model"] for f in r2["frames"]} == {"legal@2"}
+    f1 = [base64.b64decode(f["frame"]) for f in r1["frames"]]
+    f2 = [base64.b64decode(f["frame"]) for f in r2["frames"]]
+    assert {unpack(f)[0].model.version for f in f1 + f2} == {1, 2}  # type: ignore[union-attr]
+    # decode both generations in one batch: each frame goes to its own version (never a mixed batch)
+    assert client.decode(f1 + f2) == texts + texts
+
+
+@pytest.mark.slow
+def test_canary_split_within_bounds(served: tuple[str, Registry], client: Client) -> None:
+    _, reg = served
+    reg.promote("legal", 2, canary_percent=30)
+    try:
+        rng = random.Random(3)
+        models = [client.encode_response([_text(rng, 20)], domain="legal")["frames"][0]["model"] for _ in range(200)]
+    finally:
+        reg.rollback("legal")
+    share = models.count("legal@2") / len(models)
+    assert 0.18 <= share <= 0.42, share  # 30 % +- 4 sigma of a binomial(200)
+
+
+@pytest.mark.slow
+def test_fallbacks_never_fail_an_encode(client: Client) -> None:
+    r = client.encode_response(["no model for this domain " * 10], domain="unknown-domain")
+    assert r["frames"][0]["codec"] == "stub_zlib" and "no model" in r["frames"][0]["fallback"]
+    r = client.encode_response(["a corrupt artifact " * 10], domain="broken")
+    assert r["frames"][0]["codec"] == "stub_zlib" and "IntegrityError" in r["frames"][0]["fallback"]
+    assert client.decode([base64.b64decode(r["frames"][0]["frame"])]) == ["a corrupt artifact " * 10]
+
+
+@pytest.mark.slow
+def test_bad_inputs_get_status_and_message(served: tuple[str, Registry]) -> None:
+    url, _ = served
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=url, timeout=30) as h:
+        assert h.post("/v1/encode", json={"domain": "legal", "payload": "x"}).status_code == 401
+        assert h.post("/v1/encode", json={"domain": "legal", "payload": "x"}, headers={"Authorization": "Bearer nope"}).status_code == 401
+        r = h.post("/v1/encode", content=b"{not json", headers=auth | {"content-type": "application/json"})
+        assert r.status_code == 422
+        r = h.post("/v1/encode", json={"domain": "legal", "payload": "x", "payloads": ["y"]}, headers=auth)
+        assert r.status_code == 422 and "exactly one" in r.text
+        r = h.post("/v1/encode", json={"domain": "legal", "payload": [1, 2], "payload_type": "bytes"}, headers=auth)
+        assert r.status_code == 422
+        r = h.post("/v1/encode", json={"domain": "legal", "payload": "x" * 300_000}, headers=auth)
+        assert r.status_code == 413 and "limit" in r.text
+        r = h.post("/v1/encode", json={"domain": "legal", "payloads": ["x"] * 65}, headers=auth)
+        assert r.status_code == 413 and "64" in r.text
+        r = h.post("/v1/decode", json={"frame": "!!!not base64"}, headers=auth)
+        assert r.status_code == 422
+        r = h.post("/v1/decode", json={"frame": base64.b64encode(b"\x9f\x00junk").decode()}, headers=auth)
+        assert r.status_code == 422 and "unknown codec" in r.text
+        # a frame naming a version that was never published
+        good = base64.b64decode(
+            h.post("/v1/encode", json={"domain": "legal", "payload": _text(random.Random(4))}, headers=auth).json()["frames"][0]["frame"]
+        )
+        header, _ = unpack(good)
+        assert header.model is not None
+        bad = bytearray(good)
+        ref = ModelRef(header.model.domain_tag, 99, header.model.hash_prefix)
+        pos = good.index(bytes([header.model.domain_tag, header.model.version]) + header.model.hash_prefix)
+        bad[pos + 1] = ref.version
+        r = h.post("/v1/decode", json={"frame": base64.b64encode(bytes(bad)).decode()}, headers=auth)
+        assert r.status_code == 404 and "version 99" in r.text
+        assert h.get("/healthz").json() == {"status": "ok"}
+        assert h.get("/v1/models", headers=auth).json()["domains"]["legal"]["versions"] == [1, 2]
+        assert h.get("/openapi.json").status_code == 200
+
+
+@pytest.mark.slow
+def test_backpressure_is_503_with_retry_after(served: tuple[str, Registry]) -> None:
+    url, _ = served
+    statuses: list[tuple[int, str | None]] = []
+    body = {"domain": "legal", "payloads": [_text(random.Random(i), 200) for i in range(60)]}
+
+    def one() -> None:
+        with httpx.Client(base_url=url, timeout=60) as h:
+            r = h.post("/v1/encode", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+            statuses.append((r.status_code, r.headers.get("retry-after")))
+
+    threads = [threading.Thread(target=one) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    codes = [s for s, _ in statuses]
+    assert set(codes) <= {200, 503} and 503 in codes and 200 in codes
+    assert all(ra == "1" for s, ra in statuses if s == 503)
+
+
+@pytest.mark.slow
+def test_killed_replica_loses_no_request(served: tuple[str, Registry], client: Client) -> None:
+    import ray
+
+    rng = random.Random(5)
+    texts = [_text(rng) for _ in range(30)]
+    frames = client.encode(texts, domain="legal")
+    results: list[object] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            for i in range(30):  # bounded
+                results.append(client.decode([frames[i]])[0] == texts[i])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    t = threading.Thread(target=load)
+    t.start()
+    time.sleep(0.3)
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "Encoder" in a["name"]]
+    assert replicas
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
+    t.join(180)
+    assert not errors and len(results) == 30 and all(results)
+
+
+@pytest.mark.slow
+def test_autoscaling_one_to_two_replicas(served: tuple[str, Registry]) -> None:
+    from ray import serve
+
+    url, _ = served
+
+    def running() -> int:
+        st = serve.status().applications["nbmf"].deployments["Encoder"]
+        return int(st.replica_states.get("RUNNING", 0))
+
+    stop = time.monotonic() + 90
+    seen = running()
+    body = {"domain": "legal", "payloads": [_text(random.Random(i), 400) for i in range(8)]}
+
+    def burst() -> None:
+        with httpx.Client(base_url=url, timeout=60) as h:
+            while time.monotonic() < stop and running() < 2:
+                h.post("/v1/encode", json=body, headers={"Authorization": f"Bearer {TOKEN}"})
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for t in threads:
+        t.start()
+    while time.monotonic() < stop and seen < 2:
+        seen = max(seen, running())
+        time.sleep(0.5)
+    for t in threads:
+        t.join(120)
+    assert seen == 2
