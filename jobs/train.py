@@ -212,7 +212,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     rid = cfg.run or run_id(cfg)
     data, reg = Store(cfg.data), Store(cfg.registry)
     runs = reg.child("runs")
-    cluster_cpus = ray.cluster_resources().get("CPU", 1.0)  # type: ignore[no-untyped-call]
+    cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
     per_domain = cfg.workers_per_domain * cfg.cpus_per_worker
     fit_at_once = cfg.max_concurrent_domains or max(1, int((cluster_cpus - 0.5) // per_domain))
     progress(
