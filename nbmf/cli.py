@@ -221,6 +221,7 @@ def serve_cmd(
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect
+    from jobs.demo import demo
     from jobs.pipeline import pipeline
     from jobs.promote import promote_cmd, rollback_cmd
     from jobs.train import train
@@ -232,6 +233,7 @@ def _register_jobs() -> None:
     app.command("promote")(promote_cmd)
     app.command("rollback")(rollback_cmd)
     app.command("pipeline")(pipeline)
+    app.command("demo")(demo)
 
 
 def main() -> None:

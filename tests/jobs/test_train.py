@@ -1,26 +1,14 @@
-import json
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from tests_support import write_datasets
 
 from jobs.train import TrainConfig, run
 from nbmf.codec import NBMF
 from nbmf.config import CMParams, ModelConfig, NeuralConfig
 from nbmf.corpus import local_records
 from nbmf.registry import Registry
-
-
-def write_datasets(root: Path, domains: dict[str, list[str]]) -> None:
-    for domain, texts in domains.items():
-        n = len(texts)
-        splits = {"train": texts[: int(n * 0.8)], "val": texts[int(n * 0.8) : int(n * 0.9)], "test": texts[int(n * 0.9) :]}
-        for split, rows in splits.items():
-            d = root / "datasets" / domain / split
-            d.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.table({"text": rows, "payload_type": ["str"] * len(rows)}), d / "part-0.parquet")
-        (root / "datasets" / domain / "manifest.json").write_text(json.dumps({"domain": domain, "records": n}))
 
 
 def tiny_config(tmp: Path, **kw: object) -> TrainConfig:

@@ -1,0 +1,86 @@
+"""Collect throughput: 100K records through the Ray Data job vs a bare pyarrow read of the same files.
+
+python bench/collect_bench.py [--records 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nbmf.corpus import local_records
+
+
+def make_inputs(root: Path, n: int) -> int:
+    """``n`` unique records (~1 KB) from the built-in corpus, in 10 JSONL files; returns total bytes."""
+    root.mkdir(parents=True, exist_ok=True)
+    base = [r for d in ("technical", "legal") for r in local_records(d, min_bytes=200, max_bytes=1500)]
+    files = [open(root / f"part-{i}.jsonl", "w", encoding="utf-8") for i in range(10)]
+    total = 0
+    for i in range(n):
+        r = base[i % len(base)]
+        row = {
+            "id": f"r{i}",
+            "domain": r["domain"],
+            "source": f"{r['source']}#{i // len(base)}",
+            "text": f"{r['text']}\n# copy {i // len(base)}",
+        }
+        line = json.dumps(row, ensure_ascii=False) + "\n"
+        files[i % 10].write(line)
+        total += len(line.encode())
+    for f in files:
+        f.close()
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--records", type=int, default=100_000)
+    args = ap.parse_args()
+    import pyarrow.json as pj
+    import ray
+
+    from jobs.collect import CollectConfig, run
+
+    tmp = Path(tempfile.mkdtemp(prefix="collect_bench"))
+    try:
+        nbytes = make_inputs(tmp / "in", args.records)
+        t0 = time.perf_counter()
+        rows = sum(pj.read_json(p).num_rows for p in sorted((tmp / "in").glob("*.jsonl")))
+        bare = time.perf_counter() - t0
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        ray.init(include_dashboard=False, object_store_memory=2 << 30, log_to_driver=False)
+        t0 = time.perf_counter()
+        man = run(
+            CollectConfig(inputs=[str(tmp / "in")], out=str(tmp / "out"), cap=args.records), progress=lambda s: print(s, file=sys.stderr)
+        )
+        ray_s = time.perf_counter() - t0
+        kept = sum(d["records"] for d in man["domains"].values())
+        out = {
+            "command": "python " + " ".join(sys.argv),
+            "records": rows,
+            "input_mb": round(nbytes / 1e6, 1),
+            "bare_pyarrow_read_s": round(bare, 2),
+            "bare_records_per_s": round(rows / bare),
+            "collect_s": round(ray_s, 2),
+            "collect_records_per_s": round(rows / ray_s),
+            "collect_mb_per_s": round(nbytes / 1e6 / ray_s, 2),
+            "collect_vs_bare": round(bare / ray_s, 3),
+            "kept_records": kept,
+            "counts": man["counts"],
+        }
+        print(json.dumps(out, indent=2))
+        Path(__file__).with_name("results").mkdir(exist_ok=True)
+        (Path(__file__).with_name("results") / "collect.json").write_text(json.dumps(out, indent=2) + "\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

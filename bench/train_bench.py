@@ -1,0 +1,58 @@
+# ruff: noqa: E501
+"""Training throughput with Ray Train on CPU: tokens/s with 1 and 2 DDP workers (1 CPU each).
+
+python bench/train_bench.py [--steps 150]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--gpu", action="store_true")
+    args = ap.parse_args()
+    import ray
+
+    from jobs.train import TrainConfig, run
+    from nbmf.corpus import local_records
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(include_dashboard=False, log_to_driver=False)
+    tmp = Path(tempfile.mkdtemp(prefix="train_bench"))
+    try:
+        from tests_support import write_datasets  # type: ignore[import-not-found]
+
+        write_datasets(tmp, {"technical": [r["text"] for r in local_records("technical", limit=3000)]})
+        out = {"command": "python " + " ".join(sys.argv), "steps": args.steps, "cpus": ray.cluster_resources().get("CPU")}
+        for workers in (1, 2):
+            cfg = TrainConfig.model_validate(
+                {
+                    "domains": ["technical"], "data": str(tmp), "registry": str(tmp / f"reg{workers}"), "run": f"bench{workers}",
+                    "workers_per_domain": workers, "cpus_per_worker": 1.0 if not args.gpu else 1.0, "use_gpu": args.gpu,
+                    "eval_every": args.steps,
+                    "model": {"reference_bytes": 200_000, "neural": {"max_steps": args.steps, "time_budget_s": 600}, "cm": {"table_bits": 18, "match_bits": 18}},
+                }
+            )  # fmt: skip
+            m = run(cfg, progress=lambda s: print(s, file=sys.stderr))["technical"]["train_metrics"]
+            out[f"workers_{workers}_tokens_per_s"] = round(m["tokens_per_s_per_worker"] * m["world_size"])
+        out["speedup_2_vs_1"] = round(out["workers_2_tokens_per_s"] / out["workers_1_tokens_per_s"], 2)
+        print(json.dumps(out, indent=2))
+        Path(__file__).with_name("results").mkdir(exist_ok=True)
+        (Path(__file__).with_name("results") / "train.json").write_text(json.dumps(out, indent=2) + "\n")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""``nbmf demo``: the whole system on one machine, from nothing, in minutes.
+
+    local Ray ─▶ collect the built-in corpus ─▶ train 2+ domains in parallel ─▶ validate ─▶ promote
+              ─▶ Serve on 127.0.0.1 ─▶ encode + decode sample records over HTTP ─▶ summary + report
+Everything it starts is shut down at the end, on errors and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import statistics
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+from pydantic import BaseModel, Field
+
+from jobs.pipeline import PipelineConfig, format_summary
+from jobs.pipeline import run as run_pipeline
+
+
+class DemoConfig(BaseModel):
+    storage: str = Field("out/demo", description="local dir (default) or s3://bucket/prefix")
+    budget_s: float = Field(600, gt=0, description="wall-clock budget; training gets what the other steps leave")
+    port: int | None = None
+    records_per_domain: int = Field(20_000, ge=50)
+    samples: int = Field(50, ge=1, description="records encoded and decoded over HTTP at the end")
+    train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig overrides (tests use a tiny model)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
+    import ray
+
+    t0 = time.time()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    started_ray = not ray.is_initialized()
+    if started_ray:
+        progress("starting a local Ray…")
+        ray.init(include_dashboard=False, object_store_memory=512 * 1024 * 1024, log_to_driver=False)
+    stop_serve = None
+    try:
+        # training gets about 40 % of the budget; priming, validation and serving take the rest
+        train = {"model": {"reference_bytes": 8 << 20, "neural": {"max_steps": 10**9, "time_budget_s": max(20.0, 0.4 * cfg.budget_s)}}}
+        train = _merge(train, cfg.train)
+        pipe = PipelineConfig(storage=cfg.storage, inputs=["builtin:"], collect={"cap": cfg.records_per_domain}, train=train)
+        summary = run_pipeline(pipe, progress)
+        promoted = {d: e for d, e in summary["domains"].items() if e["promoted"]}
+        from nbmf.client import Client
+        from serve.local import start
+
+        port = cfg.port or _free_port()
+        progress(f"starting the Serve endpoint on http://127.0.0.1:{port} …")
+        stop_serve = start(cfg.storage, "127.0.0.1", port, overrides={"model_load_timeout_s": 120, "request_timeout_s": 120})
+        http: dict[str, Any] = {}
+        from jobs.validate import split_texts
+
+        with Client(f"http://127.0.0.1:{port}", retries=8, timeout_s=180) as client:
+            for domain in promoted:
+                texts = split_texts(cfg.storage, domain)
+                random.Random(0).shuffle(texts)
+                texts = texts[: cfg.samples]
+                client.encode(texts[:1], domain=domain)  # warm: the replica primes the model
+                enc_ms, dec_ms, frames, models = [], [], [], set()
+                for t in texts:
+                    s = time.perf_counter()
+                    r = client.encode_response([t], domain=domain)
+                    enc_ms.append(1e3 * (time.perf_counter() - s))
+                    f = r["frames"][0]
+                    models.add(f["model"] or f"fallback: {f['fallback']}")
+                    frames.append(__import__("base64").b64decode(f["frame"]))
+                for f, t in zip(frames, texts):
+                    s = time.perf_counter()
+                    back = client.decode([f])[0]
+                    dec_ms.append(1e3 * (time.perf_counter() - s))
+                    if back != t:
+                        raise RuntimeError(f"{domain}: a record did not round-trip over HTTP")
+                orig = sum(len(t.encode()) for t in texts)
+                http[domain] = {
+                    "records": len(texts),
+                    "ratio": orig / sum(map(len, frames)),
+                    "encode_ms_p50": statistics.median(enc_ms),
+                    "decode_ms_p50": statistics.median(dec_ms),
+                    "exact": True,
+                    "served_by": sorted(models),
+                }
+        summary["http"] = http
+        summary["seconds_total"] = round(time.time() - t0, 1)
+        progress(_format(summary, cfg.storage))
+        return summary
+    finally:
+        if stop_serve is not None:
+            stop_serve()
+        elif started_ray:
+            ray.shutdown()
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _format(summary: dict[str, Any], storage: str) -> str:
+    lines = ["", "=" * 78, "nbmf demo summary", format_summary(summary), "", "over HTTP (127.0.0.1):"]
+    for d, h in summary["http"].items():
+        lines.append(
+            f"  {d}: {h['records']} records, ratio {h['ratio']:.2f}, encode p50 {h['encode_ms_p50']:.1f} ms, "
+            f"decode p50 {h['decode_ms_p50']:.1f} ms, all exact, served by {', '.join(h['served_by'])}"
+        )
+    for d, e in summary["domains"].items():
+        lines.append(f"  report: {storage}/models/{d}/{e['version']}/report/report.md")
+    lines.append(f"total {summary['seconds_total']} s; everything started here has been shut down")
+    return "\n".join(lines)
+
+
+def demo(
+    storage: Annotated[str, typer.Option(help="Local dir or s3://bucket/prefix?endpoint_override=…")] = "out/demo",
+    budget: Annotated[float, typer.Option(help="Seconds for the whole demo (training gets ~40 %).")] = 600,
+    port: Annotated[Optional[int], typer.Option(help="HTTP port (default: a free one).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Also print the summary as JSON.")] = False,
+) -> None:
+    """Collect, train two domains in parallel, validate, promote, serve, and try it over HTTP."""
+    try:
+        summary = run(DemoConfig(storage=storage, budget_s=budget, port=port))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: everything started here has been shut down", err=True)
+        raise typer.Exit(130) from None
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    typer.run(demo)
