@@ -99,7 +99,7 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
     finally:
         if stop_serve is not None:
             stop_serve()
-        elif started_ray:
+        if started_ray:
             ray.shutdown()
 
 
