@@ -14,7 +14,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+
+def _write_datasets():  # type: ignore[no-untyped-def]
+    """tests/tests_support.py's helper, loaded by path (tests/ on sys.path would shadow the nbmf package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tests_support", Path(__file__).parents[1] / "tests" / "tests_support.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.write_datasets
 
 
 def main() -> None:
@@ -31,9 +40,7 @@ def main() -> None:
     ray.init(include_dashboard=False, log_to_driver=False)
     tmp = Path(tempfile.mkdtemp(prefix="train_bench"))
     try:
-        from tests_support import write_datasets  # type: ignore[import-not-found]
-
-        write_datasets(tmp, {"technical": [r["text"] for r in local_records("technical", limit=3000)]})
+        _write_datasets()(tmp, {"technical": [r["text"] for r in local_records("technical", limit=3000)]})
         out = {"command": "python " + " ".join(sys.argv), "steps": args.steps, "cpus": ray.cluster_resources().get("CPU")}
         for workers in (1, 2):
             cfg = TrainConfig.model_validate(

@@ -118,7 +118,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="Use 'expr' instead of 'fn'")
     if not ray.is_initialized():
         ray.init(address=cfg.ray_address, ignore_reinit_error=True)
-    shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test)
+    shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe)
 
     def docs_from_files(batch: dict[str, Any], domain: str | None) -> dict[str, Any]:
         rows: list[dict[str, Any]] = []
@@ -132,7 +132,9 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
 
     parts = []
     for store, paths, domain in groups:
-        ds = ray.data.read_binary_files(paths, filesystem=store.filesystem, include_paths=True)
+        # one block per file (up to a few per CPU): big JSONL files parse in parallel, small ones batch up
+        blocks = max(1, min(len(paths), 4 * int(ray.cluster_resources().get("CPU", 1))))
+        ds = ray.data.read_binary_files(paths, filesystem=store.filesystem, include_paths=True, override_num_blocks=blocks)
         parts.append(ds.map_batches(docs_from_files, fn_kwargs={"domain": domain}, batch_format="numpy", batch_size=16))  # type: ignore[arg-type]
     ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     ds = ds.materialize()  # records stay in the object store; only their keys come to the driver
@@ -155,7 +157,12 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     recs_k["rank"] = [hashlib.sha256(f"{cfg.seed}:{h}".encode()).hexdigest() for h in recs_k["hash"]]
     recs_k = recs_k.sort_values("rank").groupby("domain", sort=True).head(cfg.cap)
     keep = set(recs_k["rid"])
-    kept = ds.filter(lambda r: r["bad"] is None and r["rid"] in keep).drop_columns(["bad", "near"]).materialize()
+    kept = ds.filter(lambda r: r["bad"] is None and r["rid"] in keep).drop_columns(["bad", "near"])
+    # one pass writes every (domain, split) into a staging area; files then move into place
+    staging = out.child("datasets", "_staging")
+    out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
+    n_files = max(1, -(-len(recs_k) // cfg.rows_per_file))
+    kept.repartition(n_files).write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"])
     summary: dict[str, Any] = {}
     for dom, dk in recs_k.groupby("domain", sort=True):
         info: dict[str, Any] = {"records": int(len(dk)), "splits": {}}
@@ -163,12 +170,16 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
             sizes = dk[dk["split"] == split]["nbytes"]
             n = int(len(sizes))
             target = out.child("datasets", str(dom), split)
-            if target.exists():  # re-running replaces a split whole: idempotent
-                for f in target.list():
-                    target.delete(f)
-            if n:
-                part = kept.filter(lambda r, d=dom, s=split: r["domain"] == d and r["split"] == s)
-                part.repartition(max(1, -(-n // cfg.rows_per_file))).write_parquet(target.path, filesystem=out.filesystem)
+            for f in target.list():  # re-running replaces a split whole: idempotent
+                target.delete(f)
+            if not out.is_s3:
+                out.filesystem.create_dir(target.path, recursive=True)
+            src = staging.child(f"domain={dom}", f"split={split}")
+            for f in src.list():
+                if out.is_s3:  # object stores have no rename
+                    _copy(out, src.full(f), target.full(f))
+                else:
+                    out.filesystem.move(src.full(f), target.full(f))
             info["splits"][split] = {
                 "records": n,
                 "bytes": int(sizes.sum()),
@@ -178,6 +189,9 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         dom_manifest = {"domain": dom, **info, "input_fingerprint": fp, "config": config_json}
         out.write_bytes(f"datasets/{dom}/manifest.json", json.dumps(dom_manifest, indent=2).encode())
         progress(f"{dom}: " + ", ".join(f"{k} {v['records']}" for k, v in info["splits"].items()))
+    out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
+    if staging.exists():
+        out.filesystem.delete_dir(staging.path)
     bad = [{"bad": b} for b in bad_rows["bad"].head(100)]
     manifest = {
         "domains": summary,
@@ -195,6 +209,12 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         f"{n_bounded - n_unique} duplicates) -> {out.uri}/datasets"
     )
     return manifest
+
+
+def _copy(store: Store, src: str, dst: str) -> None:
+    """Object stores have no rename: copy, then delete."""
+    store.filesystem.copy_file(src, dst)
+    store.filesystem.delete_file(src)
 
 
 COLUMNS = ("domain", "source", "doc_key", "rid", "split", "payload_type", "text", "nbytes", "hash", "near", "bad")

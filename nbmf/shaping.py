@@ -110,7 +110,9 @@ def _row_document(row: Any, path: str, n: int, default_domain: str | None) -> di
     raise InputError("record has neither 'text' (a string) nor 'data'")
 
 
-def shape_document(doc: dict[str, Any], min_bytes: int, max_bytes: int, seed: int, val: float, test: float) -> Iterator[dict[str, Any]]:
+def shape_document(
+    doc: dict[str, Any], min_bytes: int, max_bytes: int, seed: int, val: float, test: float, near: bool = False
+) -> Iterator[dict[str, Any]]:
     """Records of a document: text split on paragraph boundaries, JSON values kept whole."""
     split = split_of(doc["doc_key"], seed, val, test)
     if doc.get("text") is not None:
@@ -118,14 +120,14 @@ def shape_document(doc: dict[str, Any], min_bytes: int, max_bytes: int, seed: in
         # min 0 here: pieces under the bound are dropped (and counted) by the job, never silently
         pieces: list[str] = [text] if len(text.encode()) <= max_bytes else list(split_document(text, 0, max_bytes))
         for pos, piece in enumerate(pieces):
-            yield _record(doc, split, PayloadType.STR, piece, piece.encode("utf-8", "surrogatepass"), pos)
+            yield _record(doc, split, PayloadType.STR, piece, piece.encode("utf-8", "surrogatepass"), pos, near)
     else:
         value = json.loads(doc["data"])
         raw = to_bytes(value, infer_type(value), Fidelity.LOSSLESS)
-        yield _record(doc, split, infer_type(value), raw.decode("utf-8", "surrogatepass"), raw, 0)
+        yield _record(doc, split, infer_type(value), raw.decode("utf-8", "surrogatepass"), raw, 0, near)
 
 
-def _record(doc: dict[str, Any], split: str, ptype: PayloadType, text: str, raw: bytes, pos: int) -> dict[str, Any]:
+def _record(doc: dict[str, Any], split: str, ptype: PayloadType, text: str, raw: bytes, pos: int, near: bool) -> dict[str, Any]:
     return {
         "rid": f"{doc['uid']}@{pos}",  # input row + position inside it: unique per record
         "domain": doc["domain"],
@@ -136,5 +138,5 @@ def _record(doc: dict[str, Any], split: str, ptype: PayloadType, text: str, raw:
         "text": text,  # str records as is; JSON records as their lossless JSON text
         "nbytes": len(raw),
         "hash": hashlib.sha256(raw).hexdigest()[:32],
-        "near": near_key(text),
+        "near": near_key(text) if near else "",  # only computed when near-dedupe is on
     }
