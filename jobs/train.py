@@ -102,7 +102,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             torch.distributed.all_reduce(tot)
         return float(tot[0]) / max(float(tot[1]), 1.0)
 
-    t0, tokens, recent = time.time(), 0, []
+    t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
     done = step >= ncfg.max_steps
     while not done:
         for batch in train_shard.iter_batches(batch_size=32, batch_format="numpy", local_shuffle_buffer_size=256):
@@ -111,7 +111,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             for i in range(0, len(order) - ncfg.batch_size + 1, ncfg.batch_size):
                 idx = order[i : i + ncfg.batch_size]
                 ct, tt = torch.from_numpy(c[idx]).to(device), torch.from_numpy(t[idx]).to(device)
+                s0 = time.perf_counter()
                 recent.append(train_step(ddp, opt, ct, tt))
+                step_time += time.perf_counter() - s0
                 step += 1
                 tokens += len(idx)
                 if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
@@ -127,7 +129,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         "train_bpb": float(np.mean(recent[-50:])),
                         "val_bpb": vb,
                         "best_val_bpb": best,
-                        "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),
+                        "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),  # wall: data + eval included
+                        "step_tokens_per_s_per_worker": tokens / max(step_time, 1e-9),
                         "resumed_from_step": -1 if resumed_from is None else resumed_from,
                         "world_size": world,
                         "stopped_early": bad_evals >= cfg.patience,

@@ -81,7 +81,7 @@ class Encoder:
         domain, _, version = model_id.partition("@")
         return await asyncio.to_thread(DomainModel.load, self.registry, domain, int(version))
 
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.002)
+    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)  # no added latency: batches form from queued calls
     async def _run(self, items: list[tuple[str, str, Any]]) -> list[Any]:
         # A batch may hold requests for several models (Ray < PR #59334 mixed them): group by model id.
         groups: dict[str, list[int]] = defaultdict(list)

@@ -49,3 +49,28 @@ def test_neural_never_loses_a_record(tiny) -> None:  # type: ignore[no-untyped-d
     codec = NBMF(model=model)
     for value in [b"", b"\0" * 100, bytes(range(256)) * 3, "ünïcödé text ✓ " * 20, {"k": [1, 2, {"z": None}]}]:
         assert codec.decode(codec.encode(value)) == value
+
+
+def test_mutated_neural_frames_raise_only_nbmf_errors(tiny) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from nbmf.errors import NBMFError
+    from nbmf.frame import ModelRef
+
+    ref = ModelRef.of("technical", 1, "00" * 32)
+    model = DomainModel("technical", 1, ref, {CodecId.NEURAL: NeuralCodec.from_files(tiny.files(), ref)})
+    codec = NBMF(model=model)
+    frames = [codec.encode(r.decode()) for r in tiny.test[:5]]
+    assert any(f[0] & 0x0F == CodecId.NEURAL for f in frames)
+    rng = random.Random(0)
+    tried = caught = 0
+    for _ in range(300):  # bounded
+        f = bytearray(rng.choice(frames))
+        for _ in range(rng.randint(1, 3)):
+            f[rng.randrange(len(f))] = rng.getrandbits(8)
+        try:
+            codec.decode(bytes(f))
+        except NBMFError:
+            caught += 1
+        tried += 1
+    assert tried == 300 and caught > 250  # a mutation that survives must have hit no byte that matters
