@@ -20,6 +20,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
+from jobs.common import run_or_exit
 from nbmf.errors import InputError, StorageError
 from nbmf.storage import Store
 
@@ -246,17 +247,11 @@ def collect(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray address (default: local or the job's cluster).")] = None,
 ) -> None:
     """Collect training sets per domain with Ray Data."""
-    from nbmf.errors import NBMFError
-
     cfg = CollectConfig(
         inputs=input, out=out, domain=domain, min_bytes=min_bytes, max_bytes=max_bytes, cap=cap,
         near_dedupe=near_dedupe, seed=seed, fail_on_bad=fail_on_bad, force=force, ray_address=address,
     )  # fmt: skip
-    try:
-        run(cfg)
-    except NBMFError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    run_or_exit(run, cfg)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from jobs import collect as collect_job
 from jobs import train as train_job
 from jobs import validate as validate_job
+from jobs.common import load_config, run_or_exit
 from nbmf.errors import NBMFError
 from nbmf.promotion import promote
 from nbmf.registry import Registry
@@ -99,12 +100,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def pipeline(config: Annotated[str, typer.Option("--config", help="Pipeline YAML/JSON file.")]) -> None:
     """Collect, train, validate and promote, as one job."""
-    cfg = PipelineConfig.model_validate(train_job.load_config(config))
-    try:
-        run(cfg)
-    except NBMFError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    run_or_exit(run, PipelineConfig.model_validate(load_config(config)))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from nbmf.errors import NBMFError
+from jobs.common import run_or_exit
 from nbmf.promotion import promote
 from nbmf.registry import Registry
 
@@ -24,11 +24,7 @@ def promote_cmd(
     reason: Annotated[Optional[str], typer.Option(help="Why (required with --force; kept in the history).")] = None,
 ) -> None:
     """Make a validated version production (or canary)."""
-    try:
-        ch = promote(Registry(registry), domain, version, canary, force, reason)
-    except NBMFError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    ch = run_or_exit(promote, Registry(registry), domain, version, canary, force, reason)
     typer.echo(f"{domain}: production {ch.production}" + (f", canary {ch.canary.version} at {ch.canary.percent} %" if ch.canary else ""))
 
 
@@ -38,11 +34,7 @@ def rollback_cmd(
     reason: Annotated[Optional[str], typer.Option()] = None,
 ) -> None:
     """Drop the canary, or return production to the version before it."""
-    try:
-        ch = Registry(registry).rollback(domain, reason)
-    except NBMFError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    ch = run_or_exit(Registry(registry).rollback, domain, reason)
     typer.echo(f"{domain}: production {ch.production}" + (f", canary {ch.canary.version}" if ch.canary else ""))
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
+from jobs.common import load_config, run_or_exit
 from nbmf.config import ModelConfig
 from nbmf.storage import Store
 
@@ -274,17 +275,6 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     return results
 
 
-def load_config(path: str) -> dict[str, Any]:
-    """A job config file (YAML or JSON) as a dict for pydantic."""
-    import yaml
-
-    with open(path, encoding="utf-8") as f:
-        loaded = yaml.safe_load(f)
-    if not isinstance(loaded, dict):
-        raise typer.BadParameter(f"{path} must hold a mapping of config fields")
-    return loaded
-
-
 def train(
     domains: Annotated[Optional[str], typer.Option(help="Comma-separated domains.")] = None,
     data: Annotated[Optional[str], typer.Option(help="Storage root with datasets/ (from `nbmf collect`).")] = None,
@@ -323,7 +313,7 @@ def train(
     if reference_mb is not None:
         model["reference_bytes"] = int(reference_mb * (1 << 20))
     cfg = TrainConfig.model_validate(base)
-    out = run_training(cfg)
+    out = run_or_exit(run_training, cfg)
     typer.echo(json.dumps({d: {"version": r["version"], "val_bpb": r["metrics"]["val_bpb_neural"]} for d, r in out.items()}, indent=2))
 
 

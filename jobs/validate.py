@@ -10,6 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel
 
+from jobs.common import run_or_exit
 from nbmf.registry import Registry
 from nbmf.storage import Store
 from nbmf.validation import Gates, summary_table, validate, write_report
@@ -63,7 +64,7 @@ def validate_cmd(
         domain=domain, version=version, data=data, registry=registry,
         gates=Gates(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
     )  # fmt: skip
-    report = run(cfg)
+    report = run_or_exit(run, cfg)
     raise typer.Exit(0 if report["passed"] else 1)
 
 

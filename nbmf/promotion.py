@@ -14,6 +14,7 @@ class PromotionRefused(RegistryError):
 def promote(
     registry: Registry, domain: str, version: int, canary: float | None = None, force: bool = False, reason: str | None = None
 ) -> Channels:
+    registry.manifest(domain, version)  # an unknown version is a ModelNotFoundError, not a refusal
     report = read_report(registry, domain, version)
     passed = bool(report and report.get("passed"))
     if not passed:

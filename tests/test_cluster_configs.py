@@ -46,8 +46,8 @@ def test_rayjob_and_rayservice() -> None:
     mod = _entry_module(job["spec"]["entrypoint"])
     assert importlib.import_module(mod).__name__ == "jobs.pipeline"
     cfg_path = shlex.split(job["spec"]["entrypoint"])[-1]
+    from jobs.common import load_config
     from jobs.pipeline import PipelineConfig
-    from jobs.train import load_config
 
     PipelineConfig.model_validate(load_config(str(ROOT / cfg_path)))
     svc = yaml.safe_load((ROOT / "cluster" / "rayservice.yaml").read_text())
