@@ -127,6 +127,7 @@ class Ingress:
         self.channels: dict[str, tuple[float, Any]] = {}
         self.refs: dict[fr.ModelRef, str] = {}
         self.in_flight = 0
+        self.handles: dict[str, Any] = {}
 
     # ---- cross-cutting: auth, body limit, backpressure ----------------------------------------
     async def _guard(self, request: Request) -> bytes:
@@ -154,6 +155,13 @@ class Ingress:
         if ch.canary is not None and random.uniform(0, 100) < ch.canary.percent:
             return int(ch.canary.version)
         return None if ch.production is None else int(ch.production)
+
+    def _handle(self, model_id: str) -> Any:
+        """One handle per model id (routing to replicas that hold it), made once."""
+        h = self.handles.get(model_id)
+        if h is None:
+            h = self.handles[model_id] = self.encoder.options(multiplexed_model_id=model_id)
+        return h
 
     def _check_batch(self, n: int) -> None:
         if n > self.cfg.max_batch:
@@ -190,7 +198,10 @@ class Ingress:
             prepared.append((data, ptype))
         self.in_flight += 1
         try:
-            version = await asyncio.to_thread(self._serving, req.domain)
+            cached = self.channels.get(req.domain)
+            fresh = cached is not None and time.monotonic() - cached[0] <= self.cfg.channel_ttl_s
+            # a cached channel read is instant; only a registry read goes to a thread
+            version = self._serving(req.domain) if fresh else await asyncio.to_thread(self._serving, req.domain)
             results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t) for d, t in prepared))
         finally:
             self.in_flight -= 1
@@ -201,7 +212,7 @@ class Ingress:
         if version is not None:
             model_id = f"{domain}@{version}"
             try:
-                call = self.encoder.options(multiplexed_model_id=model_id).call.remote(model_id, "encode", (data, int(fid), int(ptype)))
+                call = self._handle(model_id).call.remote(model_id, "encode", (data, int(fid), int(ptype)))
                 frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
                 return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
             except TimeoutError:
@@ -243,7 +254,7 @@ class Ingress:
                 return _payload(self.local.decode_record(raw))
             model_id = await asyncio.to_thread(self._model_id, header.model)
             try:
-                call = self.encoder.options(multiplexed_model_id=model_id).call.remote(model_id, "decode", raw)
+                call = self._handle(model_id).call.remote(model_id, "decode", raw)
                 header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
             except TimeoutError:
                 raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
