@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 import posixpath
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -230,11 +231,25 @@ class Store:
             except BotoCoreError as exc:
                 raise StorageError(f"conditional write s3://{bucket}/{key} failed: {exc}") from None
             return
+        if expected_tag is None:  # create-only: link() of a complete temp file is atomic and fails if taken
+            os.makedirs(os.path.dirname(self.full(rel)), exist_ok=True)
+            tmp = f"{self.full(rel)}.tmp{os.getpid()}.{threading.get_ident()}"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, self.full(rel))
+            except FileExistsError:
+                raise ConflictError(f"{self.full(rel)} already exists") from None
+            finally:
+                os.unlink(tmp)
+            return
         with self._local_lock(rel):
             _, tag = self.read_versioned(rel)
             if tag != expected_tag:
                 raise ConflictError(f"{self.full(rel)} changed under us")
-            tmp = self.full(rel) + f".tmp{os.getpid()}"
+            tmp = f"{self.full(rel)}.tmp{os.getpid()}.{threading.get_ident()}"
             with open(tmp, "wb") as f:
                 f.write(data)
                 f.flush()
