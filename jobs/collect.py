@@ -121,7 +121,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         ray.init(address=cfg.ray_address, ignore_reinit_error=True)
     shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe)
 
-    def docs_from_files(batch: dict[str, Any], domain: str | None) -> dict[str, Any]:
+    def docs_from_files(batch: dict[str, Any], domain: str | None) -> Any:
         rows: list[dict[str, Any]] = []
         for path, data in zip(batch["path"], batch["bytes"]):
             for doc in parse_file(str(path), bytes(data), domain):
@@ -157,13 +157,14 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     # cap: a seeded rank per record; the lowest ``cap`` ranks of each domain stay
     recs_k["rank"] = [hashlib.sha256(f"{cfg.seed}:{h}".encode()).hexdigest() for h in recs_k["hash"]]
     recs_k = recs_k.sort_values("rank").groupby("domain", sort=True).head(cfg.cap)
-    keep = set(recs_k["rid"])
-    kept = ds.filter(lambda r: r["bad"] is None and r["rid"] in keep).drop_columns(["bad", "near"])
+    import pyarrow as pa
+
+    keep = pa.array(recs_k["rid"].tolist(), type=pa.string())
+    kept = ds.map_batches(_keep_rows, fn_kwargs={"keep": keep}, batch_format="pyarrow")  # vectorised, not per row
     # one pass writes every (domain, split) into a staging area; files then move into place
     staging = out.child("datasets", "_staging")
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
-    n_files = max(1, -(-len(recs_k) // cfg.rows_per_file))
-    kept.repartition(n_files).write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"])
+    kept.write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"], min_rows_per_file=cfg.rows_per_file)
     summary: dict[str, Any] = {}
     for dom, dk in recs_k.groupby("domain", sort=True):
         info: dict[str, Any] = {"records": int(len(dk)), "splits": {}}
@@ -212,6 +213,14 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     return manifest
 
 
+def _keep_rows(batch: Any, keep: Any) -> Any:
+    """Rows whose record id survived dedupe and caps (malformed-input rows never do)."""
+    import pyarrow.compute as pc
+
+    mask = pc.is_in(batch.column("rid"), value_set=keep)
+    return batch.filter(pc.fill_null(mask, False)).drop_columns(["bad", "near"])
+
+
 def _copy(store: Store, src: str, dst: str) -> None:
     """Object stores have no rename: copy, then delete."""
     store.filesystem.copy_file(src, dst)
@@ -221,14 +230,12 @@ def _copy(store: Store, src: str, dst: str) -> None:
 COLUMNS = ("domain", "source", "doc_key", "rid", "split", "payload_type", "text", "nbytes", "hash", "near", "bad")
 
 
-def _columns(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    import numpy as np
+def _columns(rows: list[dict[str, Any]]) -> Any:
+    """Rows -> an Arrow table with a fixed schema (a batch of only malformed inputs has it too)."""
+    import pyarrow as pa
 
-    out: dict[str, Any] = {}
-    for c in COLUMNS:
-        vals = [r.get(c) for r in rows]
-        out[c] = np.array([v or 0 for v in vals], dtype=np.int64) if c == "nbytes" else np.array(vals, dtype=object)
-    return out
+    schema = pa.schema([(c, pa.int64() if c == "nbytes" else pa.string()) for c in COLUMNS])
+    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def collect(
