@@ -8,7 +8,6 @@ per codec: total ratio = sum(original) / sum(coded), per-record p5/p50/p95 ratio
 from __future__ import annotations
 
 import hashlib
-import statistics
 import time
 import zlib
 from collections.abc import Callable, Sequence
@@ -269,7 +268,3 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['ratio_p95']:5.2f} {r['encode_mb_s']:9.2f} {dec} {dms:>18} {ex:>6}"
         )
     return "\n".join(lines)
-
-
-def median(xs: Sequence[float]) -> float:
-    return statistics.median(xs)
