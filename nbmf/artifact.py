@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import zstandard as zstd
-
 from nbmf.codecs.base import Codec
 from nbmf.codecs.zstd_dict import ZstdDictCodec
 from nbmf.errors import IntegrityError
@@ -44,7 +42,3 @@ class DomainModel:
     def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)
         return cls.from_files(manifest, files)
-
-
-def dict_id(dictionary: bytes) -> int:
-    return int(zstd.ZstdCompressionDict(dictionary).dict_id())

@@ -23,9 +23,9 @@ from ray import serve
 
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
-from nbmf.codec import NBMF
+from nbmf.codec import NBMF, Decoded
 from nbmf.errors import FrameError, IntegrityError, ModelNotFoundError, NBMFError, PayloadError
-from nbmf.payload import Fidelity, PayloadType, infer_type, to_bytes
+from nbmf.payload import Fidelity, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.registry import Registry
 from serve.models import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
 
@@ -265,9 +265,6 @@ class Ingress:
                 if isinstance(cause, NBMFError):
                     raise cause from None
                 raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
-            from nbmf.codec import Decoded
-            from nbmf.payload import from_bytes
-
             value = from_bytes(data, header.payload_type)
             return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
         except ModelNotFoundError as exc:
