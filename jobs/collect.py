@@ -1,7 +1,7 @@
 """Collect job: Ray Data builds per-domain training sets from object storage.
 
 inputs (JSONL / Parquet / dirs of .txt .md .json / builtin:)   local or s3://
-  --read_binary_files / read_parquet--> documents --shape--> records [min, max] bytes
+  --RecordFiles read tasks (parse + shape, Arrow-vectorised for JSONL/Parquet)--> records [min, max] bytes
   --dedupe (exact hash; optional near-duplicate key)--> cap per domain (seeded rank)
   --split by document hash--> datasets/<domain>/<split>/*.parquet + datasets/<domain>/manifest.json
 
@@ -11,14 +11,18 @@ ray job submit -- python -m jobs.collect --input builtin: --out /tmp/nbmf
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import os
 import time
 import warnings
 from typing import Annotated, Any, Optional
 
+import ray
 import typer
 from pydantic import BaseModel, Field
+from ray.data import Datasource, ReadTask
 
 from jobs.common import run_or_exit
 from nbmf.errors import InputError, StorageError
@@ -77,13 +81,11 @@ def fingerprint(files: list[tuple[str, int, float]]) -> str:
 
 def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     import numpy as np
-    import ray
 
-    from nbmf.shaping import parse_file, shape_document
 
     t0 = time.time()
     out = Store(cfg.out)
-    groups: list[tuple[Store, list[str], str | None]] = []  # (store, paths, default domain)
+    groups: list[tuple[Store, list[tuple[str, int]], str | None]] = []  # (store, [(path, size)], default domain)
     listing: list[tuple[str, int, float]] = []
     sources: dict[str, int] = {}
     for uri in cfg.inputs:
@@ -94,7 +96,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
                 if not wanted or dom in wanted:
                     by_domain.setdefault(dom, []).append(path)
             for dom, paths in sorted(by_domain.items()):
-                groups.append((Store("/"), paths, dom))
+                groups.append((Store("/"), [(p, _size(p)) for p in paths], dom))
                 listing += [(p, 0, 0.0) for p in paths]
             sources[uri] = sum(len(p) for p in by_domain.values())
             progress(
@@ -104,7 +106,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         store, files = _expand(uri)
         listing += files
         sources[uri] = len(files)
-        groups.append((store, [p for p, _, _ in files], cfg.domain))
+        groups.append((store, [(p, size) for p, size, _ in files], cfg.domain))
     if not listing:
         raise InputError(f"no input files under {cfg.inputs}")
     fp = fingerprint(listing)
@@ -121,25 +123,19 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         ray.init(address=cfg.ray_address, ignore_reinit_error=True)
     shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe)
 
-    def docs_from_files(batch: dict[str, Any], domain: str | None) -> Any:
-        rows: list[dict[str, Any]] = []
-        for path, data in zip(batch["path"], batch["bytes"]):
-            for doc in parse_file(str(path), bytes(data), domain):
-                if "bad" in doc:
-                    rows.append({"bad": doc["bad"]})
-                else:
-                    rows += [dict(r, bad=None) for r in shape_document(doc, *shape_args)]
-        return _columns(rows)
-
-    parts = []
-    for store, paths, domain in groups:
-        # one block per file (up to a few per CPU): big JSONL files parse in parallel, small ones batch up
-        blocks = max(1, min(len(paths), 4 * int(ray.cluster_resources().get("CPU", 1))))
-        ds = ray.data.read_binary_files(paths, filesystem=store.filesystem, include_paths=True, override_num_blocks=blocks)
-        parts.append(ds.map_batches(docs_from_files, fn_kwargs={"domain": domain}, batch_format="numpy", batch_size=16))  # type: ignore[arg-type]
-    ds = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+    to_read = [(gi, path, size, domain) for gi, (_, paths, domain) in enumerate(groups) for path, size in paths]
+    source = RecordFiles([store.filesystem for store, _, _ in groups], to_read, shape_args)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    # a read task per file up to 4 per CPU (more when there is more than 64 MiB of input each);
+    # override_num_blocks keeps Ray Data from slicing each task's output into many small blocks
+    tasks = max(1, min(len(to_read), max(4 * cpus, sum(f[2] for f in to_read) // RecordFiles.BLOCK_BYTES)))
+    ds = ray.data.read_datasource(source, override_num_blocks=tasks)
+    stages: dict[str, float] = {}
+    t_stage = time.time()
     ds = ds.materialize()  # records stay in the object store; only their keys come to the driver
-    keys = ds.select_columns(["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "bad"]).to_pandas()
+    stages["read_shape"] = time.time() - t_stage
+    t_stage = time.time()
+    keys = _keys(ds)
     bad_rows = keys[keys["bad"].notna()]
     n_bad = len(bad_rows)
     for b in bad_rows["bad"].head(20):
@@ -155,16 +151,19 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     recs_k = recs_k.sort_values(["doc_key", "rid"]).drop_duplicates(["domain", "near" if cfg.near_dedupe else "hash"])
     n_unique = len(recs_k)
     # cap: a seeded rank per record; the lowest ``cap`` ranks of each domain stay
-    recs_k["rank"] = [hashlib.sha256(f"{cfg.seed}:{h}".encode()).hexdigest() for h in recs_k["hash"]]
-    recs_k = recs_k.sort_values("rank").groupby("domain", sort=True).head(cfg.cap)
+    recs_k = recs_k.sort_values(["rank", "hash"]).groupby("domain", sort=True).head(cfg.cap)
     import pyarrow as pa
 
     keep = pa.array(recs_k["rid"].tolist(), type=pa.string())
+    stages["dedupe_cap"] = time.time() - t_stage
+    progress(f"read and shaped {n_in} records in {stages['read_shape']:.1f} s; deduped and capped in {stages['dedupe_cap']:.1f} s")
+    t_stage = time.time()
     kept = ds.map_batches(_keep_rows, fn_kwargs={"keep": keep}, batch_format="pyarrow")  # vectorised, not per row
     # one pass writes every (domain, split) into a staging area; files then move into place
     staging = out.child("datasets", "_staging")
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
     kept.write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"], min_rows_per_file=cfg.rows_per_file)
+    stages["write"] = time.time() - t_stage
     summary: dict[str, Any] = {}
     for dom, dk in recs_k.groupby("domain", sort=True):
         info: dict[str, Any] = {"records": int(len(dk)), "splits": {}}
@@ -203,6 +202,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         "counts": {"records_in": n_in, "out_of_bounds": n_in - n_bounded, "duplicates": n_bounded - n_unique, "malformed": n_bad},
         "malformed_examples": [b["bad"] for b in bad[:100]],
         "seconds": round(time.time() - t0, 1),
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
     }
     out.write_bytes("datasets/manifest.json", json.dumps(manifest, indent=2).encode())
     progress(
@@ -213,29 +213,105 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     return manifest
 
 
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+class RecordFiles(Datasource):
+    """A Ray Data source of records: each read task reads its files and shapes them (``shape_file``).
+
+    Parsing in the read task keeps file bytes out of the object store and runs read and shape as
+    one operator; files are spread over tasks by size. A file that cannot be read becomes a
+    malformed-input row naming it (the job skips and counts it, or fails with --fail-on-bad).
+    """
+
+    BLOCK_BYTES = 64 << 20  # a task yields a block whenever this much input has been shaped
+
+    def __init__(self, filesystems: list[Any], files: list[tuple[int, str, int, str | None]], shape_args: tuple[Any, ...]):
+        super().__init__()
+        self.filesystems = filesystems
+        self.files = files  # (filesystem index, path, size, default domain)
+        self.shape_args = shape_args
+
+    def estimate_inmemory_data_size(self) -> int | None:
+        return sum(f[2] for f in self.files) or None
+
+    def get_read_tasks(self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None) -> list[ReadTask]:
+        from ray.data.block import BlockMetadata
+
+        from nbmf.shaping import RECORD_SCHEMA
+
+        bins: list[list[tuple[int, str, int, str | None]]] = [[] for _ in range(max(1, min(parallelism, len(self.files))))]
+        loads = [0] * len(bins)
+        for f in sorted(self.files, key=lambda f: (-f[2], f[1])):  # biggest first, onto the lightest task
+            k = loads.index(min(loads))
+            bins[k].append(f)
+            loads[k] += max(f[2], 1)
+        tasks = []
+        for group, load in zip(bins, loads):
+            if not group:
+                continue
+            meta = BlockMetadata(num_rows=None, size_bytes=load, exec_stats=None, input_files=tuple(f[1] for f in group))
+            tasks.append(ReadTask(functools.partial(self._read, group), meta, schema=RECORD_SCHEMA))
+        return tasks
+
+    def _read(self, group: list[tuple[int, str, int, str | None]]) -> Any:
+        import pyarrow as pa
+
+        from nbmf.shaping import RECORD_SCHEMA, shape_file
+
+        pending: list[Any] = []
+        size = 0
+        for fs_index, path, _, domain in group:
+            try:
+                with self.filesystems[fs_index].open_input_stream(path) as stream:
+                    data = stream.readall()
+            except OSError as exc:
+                pending.append(pa.Table.from_pylist([{"bad": f"{path}: cannot read ({exc})"}], schema=RECORD_SCHEMA))
+                continue
+            pending.append(shape_file(path, data, domain, *self.shape_args))
+            size += len(data)
+            if size >= self.BLOCK_BYTES:
+                yield pa.concat_tables(pending)
+                pending, size = [], 0
+        if pending:
+            yield pa.concat_tables(pending)
+
+
+KEY_COLUMNS = ["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "rank", "bad"]
+
+
+@ray.remote  # 1 CPU like Ray Data's tasks: a new resource shape would wait for a fresh worker lease
+def _project(block: Any) -> Any:
+    return block.select(KEY_COLUMNS)
+
+
+def _keys(ds: Any) -> Any:
+    """The key columns of a materialized dataset, projected where each block lives (the text stays put)."""
+    import pyarrow as pa
+
+    from nbmf.shaping import RECORD_SCHEMA
+
+    parts = ray.get([_project.remote(ref) for ref in ds.to_arrow_refs()])
+    table = pa.concat_tables(parts) if parts else RECORD_SCHEMA.empty_table().select(KEY_COLUMNS)
+    return table.to_pandas()
+
+
 def _keep_rows(batch: Any, keep: Any) -> Any:
     """Rows whose record id survived dedupe and caps (malformed-input rows never do)."""
     import pyarrow.compute as pc
 
     mask = pc.is_in(batch.column("rid"), value_set=keep)
-    return batch.filter(pc.fill_null(mask, False)).drop_columns(["bad", "near"])
+    return batch.filter(pc.fill_null(mask, False)).drop_columns(["bad", "near", "rank"])
 
 
 def _copy(store: Store, src: str, dst: str) -> None:
     """Object stores have no rename: copy, then delete."""
     store.filesystem.copy_file(src, dst)
     store.filesystem.delete_file(src)
-
-
-COLUMNS = ("domain", "source", "doc_key", "rid", "split", "payload_type", "text", "nbytes", "hash", "near", "bad")
-
-
-def _columns(rows: list[dict[str, Any]]) -> Any:
-    """Rows -> an Arrow table with a fixed schema (a batch of only malformed inputs has it too)."""
-    import pyarrow as pa
-
-    schema = pa.schema([(c, pa.int64() if c == "nbytes" else pa.string()) for c in COLUMNS])
-    return pa.Table.from_pylist(rows, schema=schema)
 
 
 def collect(

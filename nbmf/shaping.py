@@ -4,7 +4,10 @@ Pure functions (no Ray): the collect job maps them over Ray Data blocks.
 
     file bytes --parse_file--> documents {domain, source, doc_key, text | data}
                --shape_document--> records within [min_bytes, max_bytes]
-               --record_row--> {domain, source, doc_key, split, payload_type, text, nbytes, hash, near}
+    shape_file: the two above as one Arrow table of RECORD_COLUMNS. JSONL and Parquet files of text
+    records take a vectorised Arrow path (parsed by pyarrow, normalised and measured column-wise);
+    anything that path does not cover exactly (JSON values, malformed lines, odd types) takes the
+    row path, which reports every bad line with its location. Both give the same rows.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ import re
 import unicodedata
 from collections.abc import Iterator
 from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import xxhash
 
 from nbmf.corpus import split_document
 from nbmf.errors import InputError
@@ -137,6 +144,198 @@ def _record(doc: dict[str, Any], split: str, ptype: PayloadType, text: str, raw:
         "payload_type": ptype.name.lower(),
         "text": text,  # str records as is; JSON records as their lossless JSON text
         "nbytes": len(raw),
-        "hash": hashlib.sha256(raw).hexdigest()[:32],
+        "hash": xxhash.xxh3_128_hexdigest(raw),
         "near": near_key(text) if near else "",  # only computed when near-dedupe is on
     }
+
+
+
+RECORD_COLUMNS = ("domain", "source", "doc_key", "rid", "split", "payload_type", "text", "nbytes", "hash", "near", "rank", "bad")
+RECORD_SCHEMA = pa.schema(
+    [(c, pa.int64() if c == "nbytes" else pa.uint64() if c == "rank" else pa.string()) for c in RECORD_COLUMNS]
+)
+
+
+def rank_of(hash_hex: str, seed: int) -> int:
+    """The seeded rank that per-domain caps keep the lowest of: stable across runs and machines."""
+    return xxhash.xxh3_64_intdigest(f"{seed}:{hash_hex}".encode())
+
+
+def shape_file(
+    path: str, data: bytes, default_domain: str | None, min_bytes: int, max_bytes: int, seed: int, val: float, test: float,
+    near: bool = False, vectorised: bool = True,
+) -> pa.Table:  # fmt: skip
+    """Every record of one input file (and a row per malformed input, ``bad`` set) as RECORD_SCHEMA.
+
+    ``vectorised=False`` forces the row path (tests check that both paths give the same rows).
+    """
+    args = (min_bytes, max_bytes, seed, val, test, near)
+    table = _read_table(path, data) if vectorised else None
+    if table is not None:
+        fast = _shape_arrow(table, path, data, default_domain, *args)
+        if fast is not None:
+            return fast
+    rows: list[dict[str, Any]] = []
+    for doc in parse_file(path, data, default_domain):
+        if "bad" in doc:
+            rows.append({"bad": doc["bad"]})
+        else:
+            rows += [dict(r, bad=None, rank=rank_of(r["hash"], seed)) for r in shape_document(doc, *args)]
+    return pa.Table.from_pylist(rows, schema=RECORD_SCHEMA)
+
+
+def _read_table(path: str, data: bytes) -> pa.Table | None:
+    name = path.rsplit("/", 1)[-1].lower()
+    try:
+        if name.endswith((".jsonl", ".ndjson")):
+            import pyarrow.json as pj
+
+            opts = pj.ReadOptions(block_size=max(1 << 20, len(data) + 1))  # one block: no object straddles two
+            table = pj.read_json(pa.BufferReader(data), read_options=opts)
+        elif name.endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(pa.BufferReader(data))
+        else:
+            return None
+        table.validate(full=True)  # invalid UTF-8 in a string fails here
+        return table
+    except Exception:  # noqa: BLE001 - anything pyarrow cannot read goes the row path, which names the bad line
+        return None
+
+
+class _NotCovered(Exception):
+    """The vectorised path does not decide this file; the row path does."""
+
+
+def _string_col(table: pa.Table, name: str, ints: bool = False) -> pa.ChunkedArray | None:
+    """A column as strings with falsy values ("" and, for ids, 0) as null; None if absent."""
+    if name not in table.column_names:
+        return None
+    col = table.column(name)
+    if pa.types.is_integer(col.type) and ints:
+        col = pc.if_else(pc.equal(col, 0), pa.scalar(None, col.type), col).cast(pa.string())
+    elif pa.types.is_null(col.type):
+        return None
+    elif not pa.types.is_string(col.type):
+        raise _NotCovered(f"column {name!r} is {col.type}")
+    return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+
+
+def _line_numbers(path: str, data: bytes, rows: int) -> list[int] | None:
+    """The 1-based line (JSONL) or 0-based row (Parquet) of each row, as the row path names them."""
+    if not path.lower().endswith((".jsonl", ".ndjson")):
+        return list(range(rows))
+    lines = data.splitlines()
+    if len(lines) == rows:
+        return list(range(1, rows + 1))
+    numbers = [n for n, line in enumerate(lines, 1) if line.strip()]
+    return numbers if len(numbers) == rows else None
+
+
+def _shape_arrow(
+    table: pa.Table, path: str, data: bytes, default_domain: str | None, min_bytes: int, max_bytes: int, seed: int, val: float,
+    test: float, near: bool,
+) -> pa.Table | None:  # fmt: skip
+    """The vectorised path; None where the row path must decide (it then reports what is wrong)."""
+    names = table.column_names
+    n = table.num_rows
+    if n == 0:
+        return None
+    text = table.column("text") if "text" in names else None
+    if text is not None:
+        if not pa.types.is_string(text.type) or text.null_count:
+            return None  # null or non-string texts: the row path looks at 'data' or reports the row
+    elif "data" in names and pa.types.is_string(table.column("data").type) and not table.column("data").null_count:
+        kinds = table.column("type") if "type" in names else None
+        if kinds is not None and (not pa.types.is_string(kinds.type) or pc.any(pc.equal(kinds, "json")).as_py()):
+            return None  # typed JSON values are encoded by the row path
+        text = table.column("data")
+    else:
+        return None
+    try:
+        domain = _string_col(table, "domain")
+        source = _string_col(table, "source")
+        ident = _string_col(table, "id", ints=True)
+    except _NotCovered:
+        return None
+    meta_source: Any = None
+    if "metadata" in names and pa.types.is_struct(table.column("metadata").type):
+        mtype = table.column("metadata").type
+        if mtype.get_field_index("source") >= 0:
+            if not pa.types.is_string(mtype.field("source").type):
+                return None
+            meta_source = pc.struct_field(table.column("metadata"), "source")
+            meta_source = pc.if_else(pc.equal(meta_source, ""), pa.scalar(None, pa.string()), meta_source)
+    if domain is None:
+        if not default_domain:
+            return None
+        domain = pa.chunked_array([pa.array([default_domain] * n, pa.string())])
+    elif default_domain:
+        domain = pc.coalesce(domain, pa.scalar(default_domain))
+    if domain.null_count:
+        return None
+    numbers = _line_numbers(path, data, n)
+    if numbers is None:
+        return None
+    fallback_key = [f"{path}:{k}" for k in numbers]
+    named = [c for c in (source, meta_source) if c is not None]
+    source_out = pc.coalesce(*named, pa.scalar(path)) if named else pa.array([path] * n, pa.string())
+    doc_key = pc.coalesce(*named, *([ident] if ident is not None else []), pa.array(fallback_key, pa.string()))
+
+    # normalise: NFC (ASCII rows already are; others via Python, as the row path does), CRLF -> LF
+    texts: list[str] = text.to_pylist()
+    for i in pc.indices_nonzero(pc.invert(pc.string_is_ascii(text))).to_pylist():
+        texts[i] = unicodedata.normalize("NFC", texts[i])
+    texts_arr = pc.replace_substring(pa.array(texts, pa.string()), "\r\n", "\n")
+    nbytes = pc.binary_length(texts_arr)
+    splits = {k: split_of(k, seed, val, test) for k in pc.unique(doc_key).to_pylist()}
+    line = pa.array([f"{path} line {k}@0" for k in numbers], pa.string())
+    whole = pc.less_equal(nbytes, max_bytes)
+    parts = []
+    if pc.all(whole).as_py():
+        parts.append(_records(domain, source_out, doc_key, line, texts_arr, splits, seed, near))
+    else:  # documents over the bound are cut at paragraph boundaries, in Python
+        kept = [pc.filter(c, whole) for c in (domain, source_out, doc_key, line, texts_arr)]
+        parts.append(_records(kept[0], kept[1], kept[2], kept[3], kept[4], splits, seed, near))
+        long_idx = pc.indices_nonzero(pc.invert(whole)).to_pylist()
+        cols: dict[str, list[Any]] = {c: [] for c in ("domain", "source", "doc_key", "rid", "text")}
+        for i in long_idx:
+            for pos, piece in enumerate(split_document(texts_arr[i].as_py(), 0, max_bytes)):
+                cols["domain"].append(domain[i].as_py())
+                cols["source"].append(source_out[i].as_py())
+                cols["doc_key"].append(doc_key[i].as_py())
+                cols["rid"].append(f"{path} line {numbers[i]}@{pos}")
+                cols["text"].append(piece)
+        a = [pa.array(cols[c], pa.string()) for c in ("domain", "source", "doc_key", "rid", "text")]
+        parts.append(_records(a[0], a[1], a[2], a[3], a[4], splits, seed, near))
+    return pa.concat_tables(parts)
+
+
+def _records(
+    domain: Any, source: Any, doc_key: Any, rid: Any, text: Any, splits: dict[str, str], seed: int, near: bool
+) -> pa.Table:
+    """RECORD_SCHEMA rows of str records from their columns (hash, rank and split computed here)."""
+    texts: list[str] = text.to_pylist() if not isinstance(text, list) else text
+    raws = [t.encode("utf-8", "surrogatepass") for t in texts]
+    hashes = [xxhash.xxh3_128_hexdigest(r) for r in raws]
+    m = len(texts)
+    cols = {
+        "domain": domain,
+        "source": source,
+        "doc_key": doc_key,
+        "rid": rid,
+        "split": pa.array([splits[k] for k in doc_key.to_pylist()], pa.string()),
+        "payload_type": pa.array(["str"] * m, pa.string()),
+        "text": text,
+        "nbytes": pa.array([len(r) for r in raws], pa.int64()),
+        "hash": pa.array(hashes, pa.string()),
+        "near": pa.array([near_key(t) for t in texts] if near else [""] * m, pa.string()),
+        "rank": pa.array([xxhash.xxh3_64_intdigest(f"{seed}:{h}".encode()) for h in hashes], pa.uint64()),
+        "bad": pa.nulls(m, pa.string()),
+    }
+    return pa.table({c: _chunk(v) for c, v in cols.items()}, schema=RECORD_SCHEMA)
+
+
+def _chunk(v: Any) -> pa.ChunkedArray:
+    return v if isinstance(v, pa.ChunkedArray) else pa.chunked_array([v])

@@ -98,3 +98,20 @@ def test_cap_and_fail_on_bad(ray_local, tmp_path: Path) -> None:  # type: ignore
         run(CollectConfig(inputs=[str(inp)], out=str(tmp_path / "o2"), domain="legal", fail_on_bad=True))
     with pytest.raises(InputError, match="no 'domain'"):
         run(CollectConfig(inputs=[str(inp / "docs" / "doc1.md")], out=str(tmp_path / "o3"), fail_on_bad=True))
+
+
+def test_unreadable_file_becomes_a_named_malformed_row(tmp_path: Path) -> None:
+    import pyarrow.fs as pafs
+
+    from jobs.collect import RecordFiles
+
+    good = tmp_path / "a.jsonl"
+    good.write_text(json.dumps({"id": "1", "text": PARA.format(i=1, d=1) * 3}) + "\n")
+    files = [(0, str(good), good.stat().st_size, "legal"), (0, str(tmp_path / "gone.jsonl"), 10, "legal")]
+    source = RecordFiles([pafs.LocalFileSystem()], files, (100, 600, 0, 0.05, 0.1, False))
+    tasks = source.get_read_tasks(4)
+    assert len(tasks) == 2  # one per file, never more tasks than files
+    rows = [r for t in tasks for block in t() for r in block.to_pylist()]
+    bad = [r["bad"] for r in rows if r["bad"]]
+    assert len(bad) == 1 and bad[0].startswith(f"{tmp_path / 'gone.jsonl'}: cannot read (")
+    assert any(r["text"] and r["domain"] == "legal" for r in rows)
