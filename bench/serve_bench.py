@@ -26,6 +26,7 @@ def main() -> None:
     ap.add_argument("--domain", required=True)
     ap.add_argument("--data", default="data/corpus")
     ap.add_argument("--requests", type=int, default=300)
+    ap.add_argument("--colocate", action="store_true", help="codec in the ingress replicas (no Encoder hop)")
     args = ap.parse_args()
     import os
     import socket
@@ -56,7 +57,7 @@ def main() -> None:
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))
         port = sk.getsockname()[1]
-    stop = start(args.registry, port=port, overrides={"model_load_timeout_s": 120, "request_timeout_s": 120})
+    stop = start(args.registry, port=port, overrides={"model_load_timeout_s": 120, "request_timeout_s": 120, "colocate": args.colocate})
     try:
         with Client(f"http://127.0.0.1:{port}", retries=5, timeout_s=180) as c:
             c.encode(texts[:1], domain=args.domain)  # the replica primes the model
@@ -102,7 +103,7 @@ def main() -> None:
     }
     print(json.dumps(out, indent=2))
     Path(__file__).with_name("results").mkdir(exist_ok=True)
-    (Path(__file__).with_name("results") / f"serve_{args.domain}.json").write_text(json.dumps(out, indent=2) + "\n")
+    (Path(__file__).with_name("results") / f"serve_{args.domain}{'_colocate' if args.colocate else ''}.json").write_text(json.dumps(out, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@ client ──HTTP──▶ Ingress (FastAPI: auth, limits, routing, fallback)
                    │ decode: the exact version named in each frame      ├─▶ Encoder (multiplexed by
                    │ stub / stored frames and fallbacks: answered here  ┘    "domain@version", batched,
                                                                               one model per batch)
+colocate: true — the Ingress replicas host the codec themselves (the same multiplexing and
+batching, one process hop fewer): the low-latency topology for small nodes.
 serve deploy serve/config.yaml      or      nbmf serve (local, 127.0.0.1)
 """
 
@@ -18,7 +20,7 @@ from collections import defaultdict
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from nbmf import frame as fr
@@ -35,6 +37,11 @@ api = FastAPI(title="nbmf", version="1", description="Encode and decode memory r
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def _json(model: Any) -> Response:
+    """A response model serialised once by pydantic (FastAPI would validate and encode it again)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def _parse(model: Any, body: bytes) -> Any:
@@ -59,11 +66,15 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
     )
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.25}, max_ongoing_requests=16, max_queued_requests=64)
-class Encoder:
-    """Holds loaded model versions (LRU via multiplexing) and codes batches, one model per batch."""
+class CodecHost:
+    """Holds loaded model versions (LRU via multiplexing) and codes batches, one model per batch.
 
-    def __init__(self, registry: str | None, preload: list[str] | None = None) -> None:
+    The Encoder deployment is one; with ``colocate`` the Ingress replicas are too (no hop).
+    """
+
+    registry: Registry | None
+
+    def _start_host(self, registry: str | None, preload: list[str] | None) -> None:
         self.registry = Registry(registry) if registry else None
         for model_id in preload or []:
             asyncio.get_event_loop().create_task(self._preload(model_id))
@@ -116,13 +127,42 @@ class Encoder:
         return result
 
 
-@serve.deployment(ray_actor_options={"num_cpus": 0.1}, max_ongoing_requests=256)
+# Per-request latency on small machines: run user code on the replica's own event loop (no thread
+# hop per request; every blocking call here already goes to a worker thread), route handle calls
+# from the same loop, and buffer the request-path logs. Serve reads these when a replica starts.
+LOW_LATENCY_ENV = {
+    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
+}
+QUIET_LOGS = {"enable_access_log": False}
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.25, "runtime_env": {"env_vars": LOW_LATENCY_ENV}},
+    max_ongoing_requests=16,
+    max_queued_requests=64,
+    logging_config=QUIET_LOGS,
+)
+class Encoder(CodecHost):
+    def __init__(self, registry: str | None, preload: list[str] | None = None) -> None:
+        self._start_host(registry, preload)
+
+
+@serve.deployment(
+    ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": LOW_LATENCY_ENV}},
+    max_ongoing_requests=256,
+    logging_config=QUIET_LOGS,
+)
 @serve.ingress(api)
-class Ingress:
-    def __init__(self, encoder: Any, config: dict[str, Any]) -> None:
+class Ingress(CodecHost):
+    def __init__(self, encoder: Any, config: dict[str, Any], preload: list[str] | None = None) -> None:
         self.cfg = ServeConfig.model_validate(config)
-        self.encoder = encoder
-        self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
+        self.encoder = encoder  # None: this replica codes itself (colocate)
+        if encoder is None:
+            self._start_host(self.cfg.registry, preload)
+        else:
+            self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
         self.local = NBMF(max_record_bytes=self.cfg.max_record_bytes)  # stub codec, no model
         self.channels: dict[str, tuple[float, Any]] = {}
         self.refs: dict[fr.ModelRef, str] = {}
@@ -156,12 +196,14 @@ class Ingress:
             return int(ch.canary.version)
         return None if ch.production is None else int(ch.production)
 
-    def _handle(self, model_id: str) -> Any:
-        """One handle per model id (routing to replicas that hold it), made once."""
+    def _code(self, model_id: str, op: str, arg: Any) -> Any:
+        """An awaitable codec call: here (colocated) or on an Encoder replica that holds the model."""
+        if self.encoder is None:
+            return self.call(model_id, op, arg)
         h = self.handles.get(model_id)
-        if h is None:
+        if h is None:  # one handle per model id (routing to replicas that hold it), made once
             h = self.handles[model_id] = self.encoder.options(multiplexed_model_id=model_id)
-        return h
+        return h.call.remote(model_id, op, arg)
 
     def _check_batch(self, n: int) -> None:
         if n > self.cfg.max_batch:
@@ -178,7 +220,7 @@ class Ingress:
         return {"domains": await asyncio.to_thread(self.registry.describe) if self.registry else {}}
 
     @api.post("/v1/encode", response_model=EncodeResponse)
-    async def encode(self, request: Request) -> EncodeResponse:
+    async def encode(self, request: Request) -> Response:
         body = await self._guard(request)
         req = _parse(EncodeRequest, body)
         items = req.items()
@@ -205,14 +247,14 @@ class Ingress:
             results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t) for d, t in prepared))
         finally:
             self.in_flight -= 1
-        return EncodeResponse(frames=list(results))
+        return _json(EncodeResponse(frames=list(results)))
 
     async def _encode_one(self, domain: str, version: int | None, data: bytes, fid: Fidelity, ptype: PayloadType) -> EncodedFrame:
         fallback = "no model for this domain" if version is None else None
         if version is not None:
             model_id = f"{domain}@{version}"
             try:
-                call = self._handle(model_id).call.remote(model_id, "encode", (data, int(fid), int(ptype)))
+                call = self._code(model_id, "encode", (data, int(fid), int(ptype)))
                 frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
                 return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
             except TimeoutError:
@@ -225,7 +267,7 @@ class Ingress:
         )
 
     @api.post("/v1/decode", response_model=DecodeResponse)
-    async def decode(self, request: Request) -> DecodeResponse:
+    async def decode(self, request: Request) -> Response:
         body = await self._guard(request)
         req = _parse(DecodeRequest, body)
         items = req.items()
@@ -235,7 +277,7 @@ class Ingress:
             out = await asyncio.gather(*(self._decode_one(i, f) for i, f in enumerate(items)))
         finally:
             self.in_flight -= 1
-        return DecodeResponse(payloads=list(out))
+        return _json(DecodeResponse(payloads=list(out)))
 
     async def _decode_one(self, i: int, text: str) -> DecodedPayload:
         stripped = text.lstrip()
@@ -252,9 +294,10 @@ class Ingress:
             header, _ = fr.unpack(raw)
             if header.model is None:  # stub and stored frames never need a model
                 return _payload(self.local.decode_record(raw))
-            model_id = await asyncio.to_thread(self._model_id, header.model)
+            cached_id = self.refs.get(header.model)
+            model_id = cached_id if cached_id is not None else await asyncio.to_thread(self._model_id, header.model)
             try:
-                call = self._handle(model_id).call.remote(model_id, "decode", raw)
+                call = self._code(model_id, "decode", raw)
                 header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
             except TimeoutError:
                 raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
@@ -302,5 +345,7 @@ def build(cfg: ServeConfig, encoder_options: dict[str, Any] | None = None, ingre
         for domain in reg.domains():
             ch = reg.channels(domain)
             preload += [f"{domain}@{v}" for v in {ch.production, ch.canary.version if ch.canary else None} if v is not None]
+    if cfg.colocate:  # the ingress replicas hold the models: no Encoder deployment
+        return Ingress.options(**(ingress_options or {})).bind(None, cfg.model_dump(), preload)
     encoder = Encoder.options(**(encoder_options or {})).bind(cfg.registry, preload)
     return Ingress.options(**(ingress_options or {})).bind(encoder, cfg.model_dump())

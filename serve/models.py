@@ -79,3 +79,7 @@ class ServeConfig(BaseModel):
     max_in_flight: int = Field(64, ge=1, description="per ingress replica; beyond it: 503 with Retry-After")
     channel_ttl_s: float = Field(2.0, ge=0, description="how long a domain's channels are cached")
     preload: bool = True
+    colocate: bool = Field(
+        False,
+        description="code in the ingress replicas (one hop fewer, lowest latency) instead of a separate Encoder deployment",
+    )

@@ -1,0 +1,62 @@
+"""The colocated topology (``colocate: true``): the Ingress replicas host the codec, no Encoder hop."""
+
+import base64
+import random
+from collections.abc import Iterator
+
+import pytest
+from tests_support import free_ports
+
+from nbmf.client import Client
+from nbmf.codecs.zstd_dict import train_dictionary
+from nbmf.frame import unpack
+from nbmf.registry import Registry
+
+WORDS = "each party shall give written notice of any claim within thirty days of the breach".split()
+
+
+@pytest.fixture(scope="module")
+def served(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Registry]]:  # type: ignore[no-untyped-def]
+    from serve.local import start
+
+    root = str(tmp_path_factory.mktemp("colocate"))
+    reg = Registry(root)
+    rng = random.Random(0)
+    samples = [" ".join(rng.choice(WORDS) for _ in range(50)).encode() for _ in range(300)]
+    for size in (2048, 4096):
+        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
+    reg.promote("legal", 1)
+    bad = reg.publish("broken", {"zstd.dict": train_dictionary(samples, 2048)})
+    reg.promote("broken", bad.version)
+    reg.models.write_bytes(f"broken/{bad.version}/zstd.dict", b"tampered")
+    (port,) = free_ports(1)
+    stop = start(root, port=port, overrides={"colocate": True, "channel_ttl_s": 0, "model_load_timeout_s": 20})
+    try:
+        yield f"http://127.0.0.1:{port}", reg
+    finally:
+        stop()
+
+
+@pytest.mark.slow
+def test_colocated_round_trips_versions_and_fallback(served: tuple[str, Registry]) -> None:
+    from ray import serve
+
+    url, reg = served
+    deployments = set(serve.status().applications["nbmf"].deployments)
+    assert deployments == {"Ingress"}  # no Encoder deployment: the ingress codes
+    rng = random.Random(1)
+    texts = [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(4)]
+    with Client(url, retries=8) as c:
+        r1 = c.encode_response(texts, domain="legal")
+        reg.promote("legal", 2)
+        try:
+            r2 = c.encode_response(texts, domain="legal")
+        finally:
+            reg.promote("legal", 1)
+        assert {f["model"] for f in r1["frames"]} == {"legal@1"} and {f["model"] for f in r2["frames"]} == {"legal@2"}
+        frames = [base64.b64decode(f["frame"]) for f in r1["frames"] + r2["frames"]]
+        assert {unpack(f)[0].model.version for f in frames} == {1, 2}  # type: ignore[union-attr]
+        assert c.decode(frames) == texts + texts  # each frame by its own version
+        broken = c.encode_response(texts[:1], domain="broken")["frames"][0]
+        assert broken["fallback"] and "failed" in broken["fallback"]
+        assert c.decode([base64.b64decode(broken["frame"])]) == texts[:1]
