@@ -103,7 +103,7 @@ def test_cap_and_fail_on_bad(ray_local, tmp_path: Path) -> None:  # type: ignore
 def test_unreadable_file_becomes_a_named_malformed_row(tmp_path: Path) -> None:
     import pyarrow.fs as pafs
 
-    from jobs.collect import RecordFiles
+    from jobs.record_source import RecordFiles
 
     good = tmp_path / "a.jsonl"
     good.write_text(json.dumps({"id": "1", "text": PARA.format(i=1, d=1) * 3}) + "\n")
