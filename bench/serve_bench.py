@@ -56,6 +56,9 @@ def main() -> None:
     codec = NBMF(args.registry)
     frames = [codec.encode(t, domain=args.domain) for t in texts]  # primes the in-process model
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from serve.app import LOW_LATENCY_ENV
+
+    os.environ.update({k: os.environ.get(k, v) for k, v in LOW_LATENCY_ENV.items()})  # as `nbmf serve` does
     ray.init(include_dashboard=False, log_to_driver=False)
     with socket.socket() as sk:
         sk.bind(("127.0.0.1", 0))

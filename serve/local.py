@@ -25,6 +25,10 @@ def start(
     from serve.models import ServeConfig
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from serve.app import LOW_LATENCY_ENV
+
+    for k, v in LOW_LATENCY_ENV.items():  # the proxy and controller read these when Ray starts them
+        os.environ.setdefault(k, v)
     started_ray = not ray.is_initialized()
     if started_ray:
         ray.init(include_dashboard=False, ignore_reinit_error=True)
@@ -39,7 +43,9 @@ def start(
         for d in app_cfg.get("deployments", []):
             opts.setdefault(d["name"], {k: v for k, v in d.items() if k != "name"})
     args.update(overrides or {})
-    serve.start(http_options={"host": host, "port": port})
+    # per-request access logs are off (the ingress logs errors and fallbacks): on a small node the
+    # proxy's log write per request is a measurable share of the latency
+    serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
     app = build(ServeConfig.model_validate(args), opts.get("Encoder"), opts.get("Ingress"))
     serve.run(app, name="nbmf", route_prefix="/")
 
