@@ -199,6 +199,8 @@ def _read_table(path: str, data: bytes) -> pa.Table | None:
         else:
             return None
         table.validate(full=True)  # invalid UTF-8 in a string fails here
+        if any(pa.types.is_large_string(f.type) for f in table.schema):  # Parquet from pandas/polars: large_string
+            table = table.cast(pa.schema([pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]))
         return table
     except Exception:  # noqa: BLE001 - anything pyarrow cannot read goes the row path, which names the bad line
         return None

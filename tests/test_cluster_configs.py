@@ -38,6 +38,10 @@ def test_serve_config_validates_and_imports() -> None:
     ServeConfig.model_validate(app.args)
     names = {d.name for d in app.deployments}
     assert names == {"Ingress", "Encoder"}  # the deployment classes in serve/app.py
+    from serve.app import LOW_LATENCY_ENV
+
+    for d in app.deployments:  # ray_actor_options in the YAML replace the code's: the settings must be here too
+        assert d.ray_actor_options.runtime_env["env_vars"] == LOW_LATENCY_ENV  # type: ignore[union-attr]
 
 
 def test_rayjob_and_rayservice() -> None:

@@ -52,8 +52,9 @@ def test_vectorised_path_matches_row_path(case: str, blank: bool) -> None:
     assert max(fast.column("nbytes").to_pylist()) <= ARGS[1]
 
 
-def test_parquet_takes_the_vectorised_path_too() -> None:
-    table = pa.table({"id": [f"p{i}" for i in range(30)], "text": [PARA.format(i=i, d=2) * 2 for i in range(30)]})
+@pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
+def test_parquet_takes_the_vectorised_path_too(kind: pa.DataType) -> None:
+    table = pa.table({"id": [f"p{i}" for i in range(30)], "text": pa.array([PARA.format(i=i, d=2) * 2 for i in range(30)], kind)})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink)
     data = sink.getvalue().to_pybytes()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests_support import free_ports
+from tests_support import check_two_versions, free_ports
 
 from nbmf.client import Client
 from nbmf.codecs.zstd_dict import train_dictionary
@@ -88,18 +88,7 @@ def test_two_versions_each_frame_decodes_with_its_own(served: tuple[str, Registr
     _, reg = served
     rng = random.Random(2)
     texts = [_text(rng) for _ in range(4)]
-    r1 = client.encode_response(texts, domain="legal")
-    reg.promote("legal", 2)
-    try:
-        r2 = client.encode_response(texts, domain="legal")
-    finally:
-        reg.promote("legal", 1)
-    assert {f["model"] for f in r1["frames"]} == {"legal@1"} and {f["model"] for f in r2["frames"]} == {"legal@2"}
-    f1 = [base64.b64decode(f["frame"]) for f in r1["frames"]]
-    f2 = [base64.b64decode(f["frame"]) for f in r2["frames"]]
-    assert {unpack(f)[0].model.version for f in f1 + f2} == {1, 2}  # type: ignore[union-attr]
-    # decode both generations in one batch: each frame goes to its own version (never a mixed batch)
-    assert client.decode(f1 + f2) == texts + texts
+    check_two_versions(client, reg, texts)
 
 
 @pytest.mark.slow

@@ -5,11 +5,10 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from tests_support import free_ports
+from tests_support import check_two_versions, free_ports
 
 from nbmf.client import Client
 from nbmf.codecs.zstd_dict import train_dictionary
-from nbmf.frame import unpack
 from nbmf.registry import Registry
 
 WORDS = "each party shall give written notice of any claim within thirty days of the breach".split()
@@ -47,16 +46,7 @@ def test_colocated_round_trips_versions_and_fallback(served: tuple[str, Registry
     rng = random.Random(1)
     texts = [" ".join(rng.choice(WORDS) for _ in range(40)) for _ in range(4)]
     with Client(url, retries=8) as c:
-        r1 = c.encode_response(texts, domain="legal")
-        reg.promote("legal", 2)
-        try:
-            r2 = c.encode_response(texts, domain="legal")
-        finally:
-            reg.promote("legal", 1)
-        assert {f["model"] for f in r1["frames"]} == {"legal@1"} and {f["model"] for f in r2["frames"]} == {"legal@2"}
-        frames = [base64.b64decode(f["frame"]) for f in r1["frames"] + r2["frames"]]
-        assert {unpack(f)[0].model.version for f in frames} == {1, 2}  # type: ignore[union-attr]
-        assert c.decode(frames) == texts + texts  # each frame by its own version
+        check_two_versions(c, reg, texts)
         broken = c.encode_response(texts[:1], domain="broken")["frames"][0]
         assert broken["fallback"] and "failed" in broken["fallback"]
         assert c.decode([base64.b64decode(broken["frame"])]) == texts[:1]
