@@ -201,13 +201,16 @@ def serve_cmd(
     port: Annotated[int, typer.Option()] = 8000,
     token: Annotated[Optional[str], typer.Option(help="Require this bearer token.")] = None,
     config: Annotated[Optional[str], typer.Option(help="Serve config YAML (its app args and deployments are used).")] = None,
+    colocate: Annotated[
+        bool, typer.Option("--colocate", help="Code in the ingress replicas (no Encoder deployment): lowest latency.")
+    ] = False,
 ) -> None:
     """Run the HTTP endpoint on a local Ray Serve until Ctrl-C."""
     import time
 
     from serve.local import start
 
-    stop = start(registry, host, port, token, config)
+    stop = start(registry, host, port, token, config, overrides={"colocate": True} if colocate else None)
     typer.echo(f"nbmf serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops it)")
     try:
         while True:
