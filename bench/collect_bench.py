@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from results_io import save
+
 from nbmf.corpus import local_records
 
 
@@ -95,9 +97,7 @@ def main() -> None:
             "kept_records": kept,
             "counts": man["counts"],
         }
-        print(json.dumps(out, indent=2))
-        Path(__file__).with_name("results").mkdir(exist_ok=True)
-        (Path(__file__).with_name("results") / "collect.json").write_text(json.dumps(out, indent=2) + "\n")
+        save("collect", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

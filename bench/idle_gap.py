@@ -6,11 +6,11 @@ python bench/idle_gap.py --registry /tmp/regbench --domain legal
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from results_io import save
 
 
 def main() -> None:
@@ -37,10 +37,7 @@ def main() -> None:
             lat.append(1e3 * (time.perf_counter() - s))
         out.setdefault(f"decode_p50_ms_gap_{gap_ms}_ms", round(statistics.median(lat), 2))
         print(f"idle gap {gap_ms:>2} ms: decode p50 {statistics.median(lat):.2f} ms", file=sys.stderr)
-    result = json.dumps({"command": "python " + " ".join(sys.argv), **out}, indent=2)
-    print(result)
-    Path(__file__).with_name("results").mkdir(exist_ok=True)
-    (Path(__file__).with_name("results") / f"idle_gap_{args.domain}.json").write_text(result + "\n")
+    save(f"idle_gap_{args.domain}", {"command": "python " + " ".join(sys.argv), **out})
 
 
 if __name__ == "__main__":

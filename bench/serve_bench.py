@@ -13,11 +13,11 @@ answered in the ingress) and batched throughput (BATCH records per request).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from results_io import save
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -109,10 +109,7 @@ def main() -> None:
         "decode": round(out["http"]["decode_ms_p50"] - out["in_process"]["decode_ms_p50"], 2),
         "stub encode": round(out["floor_ms_p50"]["stub encode over HTTP"] - out["floor_ms_p50"]["stub encode in-process"], 2),
     }
-    print(json.dumps(out, indent=2))
-    Path(__file__).with_name("results").mkdir(exist_ok=True)
-    name = f"serve_{args.domain}{'_colocate' if args.colocate else ''}.json"
-    (Path(__file__).with_name("results") / name).write_text(json.dumps(out, indent=2) + "\n")
+    save(f"serve_{args.domain}{'_colocate' if args.colocate else ''}", out)
 
 
 if __name__ == "__main__":

@@ -7,12 +7,13 @@ python bench/train_bench.py [--steps 150]
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+
+from results_io import save
 
 
 def _write_datasets():  # type: ignore[no-untyped-def]
@@ -56,9 +57,7 @@ def main() -> None:
             out[f"workers_{workers}_step_tokens_per_s"] = round(m["step_tokens_per_s_per_worker"] * m["world_size"])
         out["speedup_2_vs_1"] = round(out["workers_2_tokens_per_s"] / out["workers_1_tokens_per_s"], 2)
         out["step_speedup_2_vs_1"] = round(out["workers_2_step_tokens_per_s"] / out["workers_1_step_tokens_per_s"], 2)
-        print(json.dumps(out, indent=2))
-        Path(__file__).with_name("results").mkdir(exist_ok=True)
-        (Path(__file__).with_name("results") / "train.json").write_text(json.dumps(out, indent=2) + "\n")
+        save("train", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -22,7 +22,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from jobs.common import run_or_exit
-from nbmf.errors import InputError, StorageError
+from nbmf.errors import InputError, NBMFError, StorageError
 from nbmf.storage import Store
 
 BUILTIN = "builtin:"
@@ -131,7 +131,10 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     ds = ray.data.read_datasource(source, override_num_blocks=tasks)
     stages: dict[str, float] = {}
     t_stage = time.time()
-    ds = ds.materialize()  # records stay in the object store; only their keys come to the driver
+    try:
+        ds = ds.materialize()  # records stay in the object store; only their keys come to the driver
+    except NBMFError as exc:  # raised in a read task: report the error itself, not Ray's task traceback
+        raise getattr(exc, "cause", None) or exc from None
     stages["read_shape"] = time.time() - t_stage
     t_stage = time.time()
     keys = keys_of(ds)

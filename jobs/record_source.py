@@ -11,13 +11,16 @@ from typing import Any
 import ray
 from ray.data import Datasource, ReadTask
 
+from nbmf.errors import StorageError
+
 
 class RecordFiles(Datasource):
     """A Ray Data source of records: each read task reads its files and shapes them (``shape_file``).
 
     Parsing in the read task keeps file bytes out of the object store and runs read and shape as
-    one operator; files are spread over tasks by size. A file that cannot be read becomes a
-    malformed-input row naming it (the job skips and counts it, or fails with --fail-on-bad).
+    one operator; files are spread over tasks by size. A file that vanished since the listing becomes
+    a malformed-input row naming it (skipped and counted, or fatal with --fail-on-bad); any other
+    read failure (storage not answering) fails the job with a StorageError naming the file.
     """
 
     BLOCK_BYTES = 64 << 20  # a task yields a block whenever this much input has been shaped
@@ -61,9 +64,11 @@ class RecordFiles(Datasource):
             try:
                 with self.filesystems[fs_index].open_input_stream(path) as stream:
                     data = stream.readall()
-            except OSError as exc:
+            except FileNotFoundError as exc:  # gone since the listing: a malformed input, counted
                 pending.append(pa.Table.from_pylist([{"bad": f"{path}: cannot read ({exc})"}], schema=RECORD_SCHEMA))
                 continue
+            except OSError as exc:  # storage that stopped answering fails the job, naming the file
+                raise StorageError(f"cannot read input {path}: {exc}") from None
             pending.append(shape_file(path, data, domain, *self.shape_args))
             size += len(data)
             if size >= self.BLOCK_BYTES:

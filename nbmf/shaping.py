@@ -294,23 +294,19 @@ def _shape_arrow(
     splits = {k: split_of(k, seed, val, test) for k in pc.unique(doc_key).to_pylist()}
     line = pa.array([f"{path} line {k}@0" for k in numbers], pa.string())
     whole = pc.less_equal(nbytes, max_bytes)
-    parts = []
-    if pc.all(whole).as_py():
-        parts.append(_records(domain, source_out, doc_key, line, texts_arr, splits, seed, near))
-    else:  # documents over the bound are cut at paragraph boundaries, in Python
-        kept = [pc.filter(c, whole) for c in (domain, source_out, doc_key, line, texts_arr)]
-        parts.append(_records(kept[0], kept[1], kept[2], kept[3], kept[4], splits, seed, near))
-        long_idx = pc.indices_nonzero(pc.invert(whole)).to_pylist()
-        cols: dict[str, list[Any]] = {c: [] for c in ("domain", "source", "doc_key", "rid", "text")}
-        for i in long_idx:
+    short = [pc.filter(c, whole) for c in (domain, source_out, doc_key, line, texts_arr)]
+    parts = [_records(short[0], short[1], short[2], short[3], short[4], splits, seed, near)]
+    long_rows = pc.indices_nonzero(pc.invert(whole)).to_pylist()
+    if long_rows:  # documents over the bound are cut at paragraph boundaries, in Python
+        rows, rids, pieces = [], [], []
+        for i in long_rows:
             for pos, piece in enumerate(split_document(texts_arr[i].as_py(), 0, max_bytes)):
-                cols["domain"].append(domain[i].as_py())
-                cols["source"].append(source_out[i].as_py())
-                cols["doc_key"].append(doc_key[i].as_py())
-                cols["rid"].append(f"{path} line {numbers[i]}@{pos}")
-                cols["text"].append(piece)
-        a = [pa.array(cols[c], pa.string()) for c in ("domain", "source", "doc_key", "rid", "text")]
-        parts.append(_records(a[0], a[1], a[2], a[3], a[4], splits, seed, near))
+                rows.append(i)
+                rids.append(f"{path} line {numbers[i]}@{pos}")
+                pieces.append(piece)
+        take = pa.array(rows, pa.int64())
+        rid_arr, piece_arr = pa.array(rids, pa.string()), pa.array(pieces, pa.string())
+        parts.append(_records(domain.take(take), source_out.take(take), doc_key.take(take), rid_arr, piece_arr, splits, seed, near))
     return pa.concat_tables(parts)
 
 
@@ -318,7 +314,7 @@ def _records(
     domain: Any, source: Any, doc_key: Any, rid: Any, text: Any, splits: dict[str, str], seed: int, near: bool
 ) -> pa.Table:
     """RECORD_SCHEMA rows of str records from their columns (hash, rank and split computed here)."""
-    texts: list[str] = text.to_pylist() if not isinstance(text, list) else text
+    texts: list[str] = text.to_pylist()
     raws = [t.encode("utf-8", "surrogatepass") for t in texts]
     hashes = [xxhash.xxh3_128_hexdigest(r) for r in raws]
     m = len(texts)
@@ -333,7 +329,7 @@ def _records(
         "nbytes": pa.array([len(r) for r in raws], pa.int64()),
         "hash": pa.array(hashes, pa.string()),
         "near": pa.array([near_key(t) for t in texts] if near else [""] * m, pa.string()),
-        "rank": pa.array([xxhash.xxh3_64_intdigest(f"{seed}:{h}".encode()) for h in hashes], pa.uint64()),
+        "rank": pa.array([rank_of(h, seed) for h in hashes], pa.uint64()),
         "bad": pa.nulls(m, pa.string()),
     }
     return pa.table({c: _chunk(v) for c, v in cols.items()}, schema=RECORD_SCHEMA)

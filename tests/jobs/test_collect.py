@@ -115,3 +115,21 @@ def test_unreadable_file_becomes_a_named_malformed_row(tmp_path: Path) -> None:
     bad = [r["bad"] for r in rows if r["bad"]]
     assert len(bad) == 1 and bad[0].startswith(f"{tmp_path / 'gone.jsonl'}: cannot read (")
     assert any(r["text"] and r["domain"] == "legal" for r in rows)
+
+
+def test_storage_that_stops_answering_fails_naming_the_file() -> None:
+    import pyarrow.fs as pafs
+    from tests_support import free_ports
+
+    from jobs.record_source import RecordFiles
+    from nbmf.errors import StorageError
+
+    (port,) = free_ports(1)  # nothing listens there
+    dead = pafs.S3FileSystem(
+        endpoint_override=f"127.0.0.1:{port}", scheme="http", access_key="k", secret_key="s", region="us-east-1",
+        connect_timeout=1, request_timeout=1, retry_strategy=pafs.AwsStandardS3RetryStrategy(max_attempts=1),
+    )  # fmt: skip
+    source = RecordFiles([dead], [(0, "bucket/raw/a.jsonl", 100, "legal")], (100, 600, 0, 0.05, 0.1, False))
+    (task,) = source.get_read_tasks(1)
+    with pytest.raises(StorageError, match="bucket/raw/a.jsonl"):
+        list(task())
