@@ -16,6 +16,7 @@ import hashlib
 import os
 import posixpath
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +78,8 @@ def _parse(uri: str, s3: S3Options | None) -> _Parsed:
 
 class Store:
     """A directory-like prefix in object storage or on local disk."""
+
+    LIST_RETRIES = 5  # a local listing that races a writer can report "not found" for a moment
 
     def __init__(self, uri: str, s3: S3Options | None = None) -> None:
         self.uri = uri
@@ -153,8 +156,18 @@ class Store:
     def list(self, rel: str = "", recursive: bool = False) -> list[str]:
         """Names below ``rel`` (relative to it), sorted; empty when it does not exist."""
         base = self.full(rel)
+        selector = pafs.FileSelector(base, allow_not_found=True, recursive=recursive)
         with self._errors("list", rel):
-            infos = self.filesystem.get_file_info(pafs.FileSelector(base, allow_not_found=True, recursive=recursive))
+            for attempt in range(self.LIST_RETRIES):
+                try:
+                    infos = self.filesystem.get_file_info(selector)
+                    break
+                except FileNotFoundError:
+                    # A local listing races with writers: pyarrow can see the directory appear (or an
+                    # entry vanish) between its stat and its readdir and report "not found". Retry.
+                    if attempt == self.LIST_RETRIES - 1:
+                        raise
+                    time.sleep(0.005 * (attempt + 1))
         return sorted(posixpath.relpath(i.path, base) for i in infos)
 
     def delete(self, rel: str) -> None:

@@ -48,3 +48,29 @@ def test_unreachable_endpoint_names_it() -> None:
 def test_bad_uri() -> None:
     with pytest.raises(StorageError, match="unsupported"):
         Store("gs://x/y")
+
+
+def test_listing_while_a_writer_creates_the_directory(tmp_path: object) -> None:
+    """A listing that races the creation of its directory sees it absent or present, never an error."""
+    import threading
+
+    errors: list[BaseException] = []
+    for trial in range(60):
+        s = Store(f"{tmp_path}/t{trial}")
+        stop = threading.Event()
+
+        def lister(store: Store = s, done: threading.Event = stop) -> None:
+            try:
+                while not done.is_set():
+                    store.list("d")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        t = threading.Thread(target=lister)
+        t.start()
+        for i in range(20):
+            s.put_if_absent(f"d/{i}/.claim", b"x")
+        stop.set()
+        t.join(30)
+        assert sorted(s.list("d"), key=int) == [str(i) for i in range(20)]
+    assert not errors
