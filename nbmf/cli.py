@@ -204,14 +204,23 @@ def serve_cmd(
     colocate: Annotated[
         bool, typer.Option("--colocate", help="Code in the ingress replicas (no Encoder deployment): lowest latency.")
     ] = False,
+    direct: Annotated[
+        bool,
+        typer.Option("--direct", help="Serve's direct ingress: each ingress replica also listens on its own port (GET /v1/endpoints)."),
+    ] = False,
 ) -> None:
     """Run the HTTP endpoint on a local Ray Serve until Ctrl-C."""
     import time
 
     from serve.local import start
 
-    stop = start(registry, host, port, token, config, overrides={"colocate": True} if colocate else None)
+    stop = start(registry, host, port, token, config, overrides={"colocate": True} if colocate else None, direct=direct)
     typer.echo(f"nbmf serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops it)")
+    if direct:
+        from nbmf.client import Client
+
+        with Client(f"http://{host}:{port}", token=token) as c:
+            typer.echo(f"direct ingress replicas: {', '.join(c.endpoints()) or 'none listed yet'}  (Client(..., direct=True))")
     try:
         while True:
             time.sleep(3600)

@@ -3,6 +3,11 @@
 with Client("http://127.0.0.1:8000") as c:
     frames = c.encode(["a record", {"k": 1}], domain="legal")
     values = c.decode(frames)
+
+``direct=True``: where the endpoint runs Serve's direct ingress, requests go round-robin straight to
+the ingress replicas that ``GET /v1/endpoints`` lists (no Serve proxy hop). A replica that stops
+answering is dropped and the request goes to the next one or to ``base_url``; the list is fetched
+again every ``refresh_s`` seconds, so replicas added by autoscaling are picked up.
 """
 
 from __future__ import annotations
@@ -25,12 +30,29 @@ class ClientError(NBMFError):
         self.detail = detail
 
 
+_TRANSPORT_ERRORS = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout, httpx.ConnectTimeout)
+
+
 class Client:
-    def __init__(self, base_url: str, token: str | None = None, retries: int = 5, backoff_s: float = 0.2, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None = None,
+        retries: int = 5,
+        backoff_s: float = 0.2,
+        timeout_s: float = 30.0,
+        direct: bool = False,
+        refresh_s: float = 30.0,
+    ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
         self.retries = retries
         self.backoff_s = backoff_s
+        self.direct = direct
+        self.refresh_s = refresh_s
+        self._targets: list[str] = []  # direct-ingress replica URLs in use
+        self._listed_at = -float("inf")
+        self._next = 0
 
     def __enter__(self) -> Client:
         return self
@@ -41,13 +63,44 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
+    @property
+    def targets(self) -> list[str]:
+        """The direct-ingress replica URLs this client is sending to now (empty: ``base_url``)."""
+        return list(self._targets)
+
+    def endpoints(self) -> list[str]:
+        """The ingress replicas' own URLs the server lists (empty without direct ingress)."""
+        r = self.http.get("/v1/endpoints")
+        if r.status_code != 200:
+            raise ClientError(r.status_code, _detail(r))
+        return [str(u) for u in r.json().get("endpoints", [])]
+
+    def _target(self) -> str | None:
+        """The next direct-ingress replica URL, or None for ``base_url``."""
+        if not self.direct:
+            return None
+        if time.monotonic() - self._listed_at > self.refresh_s:
+            self._listed_at = time.monotonic()
+            try:
+                self._targets = self.endpoints()
+            except (ClientError, ValueError, *_TRANSPORT_ERRORS):
+                self._targets = []  # the base URL answers until the next refresh
+        if not self._targets:
+            return None
+        self._next = (self._next + 1) % len(self._targets)
+        return self._targets[self._next]
+
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         last: Exception | None = None
         for attempt in range(self.retries + 1):
+            target = self._target()
             try:
-                r = self.http.post(path, json=body)
-            except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, httpx.ReadTimeout) as exc:
+                r = self.http.post(target + path if target else path, json=body)
+            except _TRANSPORT_ERRORS as exc:
                 last = exc
+                if target is not None:  # that replica is gone: drop it, try the next (or the proxy) at once
+                    self._targets = [t for t in self._targets if t != target]
+                    continue
             else:
                 if r.status_code == 200:
                     out: dict[str, Any] = r.json()

@@ -5,8 +5,11 @@ client ──HTTP──▶ Ingress (FastAPI: auth, limits, routing, fallback)
                    │ decode: the exact version named in each frame      ├─▶ Encoder (multiplexed by
                    │ stub / stored frames and fallbacks: answered here  ┘    "domain@version", batched,
                                                                               one model per batch)
-colocate: true — the Ingress replicas host the codec themselves (the same multiplexing and
+colocate: true — the Ingress replicas host the codec themselves (an LRU of loaded models, the same
 batching, one process hop fewer): the low-latency topology for small nodes.
+direct ingress (RAY_SERVE_ENABLE_DIRECT_INGRESS=1 on the cluster; ``nbmf serve --direct``) — each
+Ingress replica also listens on its own port; ``GET /v1/endpoints`` lists them and
+``Client(direct=True)`` spreads requests over them, skipping the Serve proxy hop.
 serve deploy serve/config.yaml      or      nbmf serve (local, 127.0.0.1)
 """
 
@@ -14,9 +17,10 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 import random
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -66,8 +70,68 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
     )
 
 
+DIRECT_INGRESS_ENV = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
+ENDPOINTS_TTL_S = 2.0
+
+
+async def _replica_urls(app_name: str) -> list[str]:
+    """HTTP URLs of ``app_name``'s running ingress replicas, from the Serve controller's target groups.
+
+    Ray 2.60 publishes them in the instance details (``GET /api/serve/applications``, ``target_groups``);
+    a replica bound to loopback is reached on loopback (single-node), otherwise on its node's IP.
+    """
+    import ray
+
+    controller = ray.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")
+    details = await controller.get_serve_instance_details.remote()
+    host = str((details.get("http_options") or {}).get("host") or "127.0.0.1")
+    urls = []
+    for group in details.get("target_groups") or []:
+        if group.get("app_name") != app_name or str(group.get("protocol", "")).upper().split(".")[-1] != "HTTP":
+            continue
+        for t in group.get("targets") or []:
+            ip = host if host.startswith("127.") or host == "localhost" else t["ip"]
+            urls.append(f"http://{ip}:{int(t['port'])}")
+    return sorted(set(urls))
+
+
+MODELS_PER_REPLICA = 4
+
+
+class ModelCache:
+    """Loaded models by id, least recently used dropped beyond ``size``; one load per id at a time.
+
+    Concurrent callers for a model share its load; a caller that gives up (a timeout) does not
+    cancel it for the others; a failed load is not cached, so the next call tries again.
+    """
+
+    def __init__(self, load: Any, size: int) -> None:
+        self._load = load
+        self._size = size
+        self._models: OrderedDict[str, DomainModel] = OrderedDict()
+        self._loading: dict[str, asyncio.Future[DomainModel]] = {}
+
+    def __contains__(self, model_id: str) -> bool:
+        return model_id in self._models
+
+    async def get(self, model_id: str) -> DomainModel:
+        if model_id in self._models:
+            self._models.move_to_end(model_id)
+            return self._models[model_id]
+        task = self._loading.get(model_id)
+        if task is None:
+            task = self._loading[model_id] = asyncio.ensure_future(self._load(model_id))
+            task.add_done_callback(lambda _t: self._loading.pop(model_id, None))
+        model: DomainModel = await asyncio.shield(task)
+        self._models[model_id] = model
+        self._models.move_to_end(model_id)
+        while len(self._models) > self._size:
+            self._models.popitem(last=False)
+        return model
+
+
 class CodecHost:
-    """Holds loaded model versions (LRU via multiplexing) and codes batches, one model per batch.
+    """Holds loaded model versions (an LRU) and codes batches, one model per batch.
 
     The Encoder deployment is one; with ``colocate`` the Ingress replicas are too (no hop).
     """
@@ -85,8 +149,10 @@ class CodecHost:
         except Exception as exc:  # a failed preload is retried on first use
             log.warning("preloading %s failed: %s", model_id, exc)
 
-    @serve.multiplexed(max_num_models_per_replica=4)
     async def get_model(self, model_id: str) -> DomainModel:
+        raise NotImplementedError  # Encoder: Serve's multiplexing; colocated Ingress: a local LRU
+
+    async def _load(self, model_id: str) -> DomainModel:
         if self.registry is None:
             raise ModelNotFoundError("no registry configured")
         domain, _, version = model_id.partition("@")
@@ -148,6 +214,10 @@ class Encoder(CodecHost):
     def __init__(self, registry: str | None, preload: list[str] | None = None) -> None:
         self._start_host(registry, preload)
 
+    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+    async def get_model(self, model_id: str) -> DomainModel:
+        return await self._load(model_id)
+
 
 @serve.deployment(
     ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": LOW_LATENCY_ENV}},
@@ -160,6 +230,7 @@ class Ingress(CodecHost):
         self.cfg = ServeConfig.model_validate(config)
         self.encoder = encoder  # None: this replica codes itself (colocate)
         if encoder is None:
+            self._models = ModelCache(self._load, MODELS_PER_REPLICA)
             self._start_host(self.cfg.registry, preload)
         else:
             self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
@@ -168,6 +239,7 @@ class Ingress(CodecHost):
         self.refs: dict[fr.ModelRef, str] = {}
         self.in_flight = 0
         self.handles: dict[str, Any] = {}
+        self._direct: tuple[float, list[str]] = (-1e9, [])
 
     # ---- cross-cutting: auth, body limit, backpressure ----------------------------------------
     async def _guard(self, request: Request) -> bytes:
@@ -196,6 +268,11 @@ class Ingress(CodecHost):
             return int(ch.canary.version)
         return None if ch.production is None else int(ch.production)
 
+    async def get_model(self, model_id: str) -> DomainModel:
+        # Not Serve's multiplexing: HTTP requests reach the ingress unrouted by model id, and Serve
+        # does not support multiplexing on an ingress deployment under direct ingress (ray #64045).
+        return await self._models.get(model_id)
+
     def _code(self, model_id: str, op: str, arg: Any) -> Any:
         """An awaitable codec call: here (colocated) or on an Encoder replica that holds the model."""
         if self.encoder is None:
@@ -213,6 +290,25 @@ class Ingress(CodecHost):
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
         return {"status": "ok"}
+
+    @api.get("/v1/endpoints")
+    async def endpoints(self, request: Request) -> dict[str, Any]:
+        """The Ingress replicas' own HTTP addresses under direct ingress (empty when it is off)."""
+        await self._guard(request)
+        return {"direct_ingress": os.environ.get(DIRECT_INGRESS_ENV) == "1", "endpoints": await self._direct_endpoints()}
+
+    async def _direct_endpoints(self) -> list[str]:
+        at, urls = self._direct
+        if time.monotonic() - at < ENDPOINTS_TTL_S:
+            return urls
+        urls = []
+        if os.environ.get(DIRECT_INGRESS_ENV) == "1":
+            try:
+                urls = await _replica_urls(serve.get_replica_context().app_name)
+            except Exception as exc:  # the proxy URL keeps working: clients just don't get a shortcut
+                log.warning("could not list direct-ingress endpoints: %s: %s", type(exc).__name__, exc)
+        self._direct = (time.monotonic(), urls)
+        return urls
 
     @api.get("/v1/models")
     async def models(self, request: Request) -> dict[str, Any]:

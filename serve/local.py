@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+# Set before Ray starts (its processes read them then). A stopping replica keeps serving this long for
+# load balancers to notice (Ray's default: 30 s); nbmf's client drops a replica that stops answering.
+DIRECT_INGRESS_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
+
 
 def start(
     registry: str | None,
@@ -14,8 +18,15 @@ def start(
     config: str | None = None,
     overrides: dict[str, Any] | None = None,
     deployment_options: dict[str, dict[str, Any]] | None = None,
+    direct: bool = False,
 ) -> Callable[[], None]:
-    """Start Serve on ``host:port`` with the nbmf app; returns a function that shuts it down."""
+    """Start Serve on ``host:port`` with the nbmf app; returns a function that shuts it down.
+
+    ``direct``: Serve's direct ingress. The proxy still answers on ``host:port``; each Ingress replica
+    also listens on its own port (``RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT``..``MAX``, 30000-31000 by
+    default), listed by ``GET /v1/endpoints`` for ``Client(direct=True)``. Ray reads the switch when
+    it starts, so it applies to a Ray this call starts (or one started with the variable set).
+    """
     import os
 
     import ray
@@ -30,6 +41,11 @@ def start(
     for k, v in LOW_LATENCY_ENV.items():  # the proxy and controller read these when Ray starts them
         os.environ.setdefault(k, v)
     started_ray = not ray.is_initialized()
+    if direct:
+        if not started_ray and os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS") != "1":
+            raise RuntimeError("direct ingress needs RAY_SERVE_ENABLE_DIRECT_INGRESS=1 set before Ray starts")
+        for k, v in DIRECT_INGRESS_ENV.items():
+            os.environ.setdefault(k, v)
     if started_ray:
         ray.init(include_dashboard=False, ignore_reinit_error=True)
     args: dict[str, Any] = {"registry": registry, "auth_token": token}
