@@ -97,7 +97,7 @@ def main() -> None:
             "kept_records": kept,
             "counts": man["counts"],
         }
-        save("collect", out)
+        save("collect" if args.records == 100_000 else f"collect_{args.records // 1000}k", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
