@@ -39,7 +39,9 @@ class CollectConfig(BaseModel):
     seed: int = 0
     val: float = Field(0.05, ge=0, lt=1)
     test: float = Field(0.1, ge=0, lt=1)
-    rows_per_file: int = Field(20_000, ge=1)
+    write_mb: int = Field(
+        64, ge=1, description="in-memory MB of records per write task; each writes one Parquet file per domain and split it holds"
+    )
     fail_on_bad: bool = False
     force: bool = False
     ray_address: str | None = None
@@ -164,7 +166,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     # one pass writes every (domain, split) into a staging area; files then move into place
     staging = out.child("datasets", "_staging")
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
-    kept.write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"], min_rows_per_file=cfg.rows_per_file)
+    kept.write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"], min_bytes_per_file=cfg.write_mb << 20)
     stages["write"] = time.time() - t_stage
     summary: dict[str, Any] = {}
     for dom, dk in recs_k.groupby("domain", sort=True):
