@@ -62,7 +62,7 @@ def main() -> None:
 
     os.environ.update({k: os.environ.get(k, v) for k, v in LOW_LATENCY_ENV.items()})  # as `nbmf serve` does
     if args.direct:
-        from serve.local import DIRECT_INGRESS_ENV
+        from serve.app import DIRECT_INGRESS_ENV
 
         os.environ.update(DIRECT_INGRESS_ENV)  # before Ray starts: its processes read them
     ray.init(include_dashboard=False, log_to_driver=False)

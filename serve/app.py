@@ -70,7 +70,10 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
     )
 
 
-DIRECT_INGRESS_ENV = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
+DIRECT_INGRESS_SWITCH = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
+# Set before Ray starts (its processes read them then). A stopping replica keeps serving this long for
+# load balancers to notice (Ray's default: 30 s); nbmf's client drops a replica that stops answering.
+DIRECT_INGRESS_ENV = {DIRECT_INGRESS_SWITCH: "1", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
 ENDPOINTS_TTL_S = 2.0
 
 
@@ -295,14 +298,14 @@ class Ingress(CodecHost):
     async def endpoints(self, request: Request) -> dict[str, Any]:
         """The Ingress replicas' own HTTP addresses under direct ingress (empty when it is off)."""
         await self._guard(request)
-        return {"direct_ingress": os.environ.get(DIRECT_INGRESS_ENV) == "1", "endpoints": await self._direct_endpoints()}
+        return {"direct_ingress": os.environ.get(DIRECT_INGRESS_SWITCH) == "1", "endpoints": await self._direct_endpoints()}
 
     async def _direct_endpoints(self) -> list[str]:
         at, urls = self._direct
         if time.monotonic() - at < ENDPOINTS_TTL_S:
             return urls
         urls = []
-        if os.environ.get(DIRECT_INGRESS_ENV) == "1":
+        if os.environ.get(DIRECT_INGRESS_SWITCH) == "1":
             try:
                 urls = await _replica_urls(serve.get_replica_context().app_name)
             except Exception as exc:  # the proxy URL keeps working: clients just don't get a shortcut

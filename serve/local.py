@@ -5,10 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-# Set before Ray starts (its processes read them then). A stopping replica keeps serving this long for
-# load balancers to notice (Ray's default: 30 s); nbmf's client drops a replica that stops answering.
-DIRECT_INGRESS_ENV = {"RAY_SERVE_ENABLE_DIRECT_INGRESS": "1", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
-
 
 def start(
     registry: str | None,
@@ -36,14 +32,14 @@ def start(
     from serve.models import ServeConfig
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from serve.app import LOW_LATENCY_ENV
+    from serve.app import DIRECT_INGRESS_ENV, DIRECT_INGRESS_SWITCH, LOW_LATENCY_ENV
 
     for k, v in LOW_LATENCY_ENV.items():  # the proxy and controller read these when Ray starts them
         os.environ.setdefault(k, v)
     started_ray = not ray.is_initialized()
     if direct:
-        if not started_ray and os.environ.get("RAY_SERVE_ENABLE_DIRECT_INGRESS") != "1":
-            raise RuntimeError("direct ingress needs RAY_SERVE_ENABLE_DIRECT_INGRESS=1 set before Ray starts")
+        if not started_ray and os.environ.get(DIRECT_INGRESS_SWITCH) != "1":
+            raise RuntimeError(f"direct ingress needs {DIRECT_INGRESS_SWITCH}=1 set before Ray starts")
         for k, v in DIRECT_INGRESS_ENV.items():
             os.environ.setdefault(k, v)
     if started_ray:

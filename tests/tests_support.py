@@ -54,3 +54,52 @@ def check_two_versions(client: Any, registry: Any, texts: list[str], domain: str
     assert {unpack(f)[0].model.version for f in frames} == {1, 2}
     # both generations in one request: each frame goes to its own version (never a mixed batch)
     assert client.decode(frames) == texts + texts
+
+
+def serving_registry(root: str, words: list[str], broken: bool = True) -> Any:
+    """A registry with legal@1 (production) and legal@2 (zstd dictionaries of two sizes); with
+    ``broken``, also broken@1 in production whose artifact no longer matches its sha256."""
+    import random
+
+    from nbmf.codecs.zstd_dict import train_dictionary
+    from nbmf.registry import Registry
+
+    reg = Registry(root)
+    rng = random.Random(0)
+    samples = [" ".join(rng.choice(words) for _ in range(50)).encode() for _ in range(300)]
+    for size in (2048, 4096):  # two versions of one domain, different dictionaries
+        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
+    reg.promote("legal", 1)
+    if broken:
+        bad = reg.publish("broken", {"zstd.dict": train_dictionary(samples, 2048)})
+        reg.promote("broken", bad.version)
+        reg.models.write_bytes(f"broken/{bad.version}/zstd.dict", b"tampered")  # sha256 no longer matches
+    return reg
+
+
+def decode_while_killing_a_replica(client: Any, frames: list[bytes], texts: list[str], deployment: str, pause_s: float = 0.0) -> None:
+    """Decode every frame, one request each, while one ``deployment`` replica is killed: none is lost."""
+    import threading
+    import time
+
+    import ray
+
+    results: list[bool] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            for f, t in zip(frames, texts):  # bounded
+                results.append(client.decode([f])[0] == t)
+                time.sleep(pause_s)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    time.sleep(0.3)
+    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if deployment in a["name"]]
+    assert replicas, f"no {deployment} replica to kill"
+    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
+    worker.join(180)
+    assert not errors and len(results) == len(texts) and all(results)

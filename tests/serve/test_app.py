@@ -8,10 +8,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests_support import check_two_versions, free_ports
+from tests_support import check_two_versions, decode_while_killing_a_replica, free_ports, serving_registry
 
 from nbmf.client import Client
-from nbmf.codecs.zstd_dict import train_dictionary
 from nbmf.frame import ModelRef, unpack
 from nbmf.registry import Registry
 
@@ -28,15 +27,7 @@ def served(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     from serve.local import start
 
     root = tmp_path_factory.mktemp("serve")
-    reg = Registry(str(root))
-    rng = random.Random(0)
-    samples = [_text(rng).encode() for _ in range(300)]
-    for size in (2048, 4096):  # two versions of one domain, different dictionaries
-        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
-    reg.promote("legal", 1)
-    good = reg.publish("broken", {"zstd.dict": train_dictionary(samples, 2048)})
-    reg.promote("broken", good.version)
-    reg.models.write_bytes(f"broken/{good.version}/zstd.dict", b"tampered")  # sha256 no longer matches
+    reg = serving_registry(str(root), WORDS)
     (port,) = free_ports(1)
     stop = start(
         str(root),
@@ -174,29 +165,9 @@ def test_backpressure_is_503_with_retry_after(served: tuple[str, Registry]) -> N
 
 @pytest.mark.slow
 def test_killed_replica_loses_no_request(served: tuple[str, Registry], client: Client) -> None:
-    import ray
-
     rng = random.Random(5)
     texts = [_text(rng) for _ in range(30)]
-    frames = client.encode(texts, domain="legal")
-    results: list[object] = []
-    errors: list[BaseException] = []
-
-    def load() -> None:
-        try:
-            for i in range(30):  # bounded
-                results.append(client.decode([frames[i]])[0] == texts[i])
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    t = threading.Thread(target=load)
-    t.start()
-    time.sleep(0.3)
-    replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "Encoder" in a["name"]]
-    assert replicas
-    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
-    t.join(180)
-    assert not errors and len(results) == 30 and all(results)
+    decode_while_killing_a_replica(client, client.encode(texts, domain="legal"), texts, "Encoder")
 
 
 @pytest.mark.slow

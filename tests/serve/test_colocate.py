@@ -5,10 +5,9 @@ import random
 from collections.abc import Iterator
 
 import pytest
-from tests_support import check_two_versions, free_ports
+from tests_support import check_two_versions, free_ports, serving_registry
 
 from nbmf.client import Client
-from nbmf.codecs.zstd_dict import train_dictionary
 from nbmf.registry import Registry
 
 WORDS = "each party shall give written notice of any claim within thirty days of the breach".split()
@@ -19,15 +18,7 @@ def served(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tupl
     from serve.local import start
 
     root = str(tmp_path_factory.mktemp("colocate"))
-    reg = Registry(root)
-    rng = random.Random(0)
-    samples = [" ".join(rng.choice(WORDS) for _ in range(50)).encode() for _ in range(300)]
-    for size in (2048, 4096):
-        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
-    reg.promote("legal", 1)
-    bad = reg.publish("broken", {"zstd.dict": train_dictionary(samples, 2048)})
-    reg.promote("broken", bad.version)
-    reg.models.write_bytes(f"broken/{bad.version}/zstd.dict", b"tampered")
+    reg = serving_registry(root, WORDS)
     (port,) = free_ports(1)
     stop = start(root, port=port, overrides={"colocate": True, "channel_ttl_s": 0, "model_load_timeout_s": 20})
     try:

@@ -2,17 +2,15 @@
 
 import os
 import random
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import urlparse
 
 import httpx
 import pytest
-from tests_support import check_two_versions, free_ports
+from tests_support import check_two_versions, decode_while_killing_a_replica, free_ports, serving_registry
 
 from nbmf.client import Client
-from nbmf.codecs.zstd_dict import train_dictionary
 from nbmf.registry import Registry
 
 WORDS = "the licensee shall not assign this agreement without prior written consent of the licensor".split()
@@ -23,19 +21,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Regi
     """Its own local Ray: Ray's processes read the direct-ingress switch when Ray starts."""
     import ray
 
-    from serve.local import DIRECT_INGRESS_ENV, start
+    from serve.app import DIRECT_INGRESS_ENV
+    from serve.local import start
 
     saved = {k: os.environ.get(k) for k in DIRECT_INGRESS_ENV}
     os.environ.update(DIRECT_INGRESS_ENV)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
     root = str(tmp_path_factory.mktemp("direct"))
-    reg = Registry(root)
-    rng = random.Random(0)
-    samples = [" ".join(rng.choice(WORDS) for _ in range(50)).encode() for _ in range(300)]
-    for size in (2048, 4096):
-        reg.publish("legal", {"zstd.dict": train_dictionary(samples, size)})
-    reg.promote("legal", 1)
+    reg = serving_registry(root, WORDS, broken=False)
     (port,) = free_ports(1)
     stop = start(root, port=port, overrides={"colocate": True, "channel_ttl_s": 0, "model_load_timeout_s": 20}, direct=True)
     try:
@@ -75,8 +69,6 @@ def test_replicas_listed_and_used_directly(served: tuple[str, Registry]) -> None
 @pytest.mark.slow
 def test_killed_replica_loses_no_request(served: tuple[str, Registry]) -> None:
     """The client drops the dead replica's URL, goes through the proxy, then re-lists the new replica."""
-    import ray
-
     url, _ = served
     rng = random.Random(5)
     texts = [_text(rng) for _ in range(25)]
@@ -84,25 +76,7 @@ def test_killed_replica_loses_no_request(served: tuple[str, Registry]) -> None:
         frames = c.encode(texts, domain="legal")
         before = c.targets
         assert before
-        results: list[bool] = []
-        errors: list[BaseException] = []
-
-        def load() -> None:
-            try:
-                for i in range(len(texts)):  # bounded
-                    results.append(c.decode([frames[i]])[0] == texts[i])
-                    time.sleep(0.1)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        t = threading.Thread(target=load)
-        t.start()
-        time.sleep(0.3)
-        replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if "Ingress" in a["name"]]
-        assert replicas
-        ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
-        t.join(180)
-        assert not errors and len(results) == len(texts) and all(results)
+        decode_while_killing_a_replica(c, frames, texts, "Ingress", pause_s=0.1)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not c.targets or c.targets == before):  # bounded
             assert c.decode(frames[:1]) == texts[:1]
