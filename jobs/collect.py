@@ -11,11 +11,13 @@ ray job submit -- python -m jobs.collect --input builtin: --out /tmp/nbmf
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
 import warnings
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional
 
 import typer
@@ -26,6 +28,7 @@ from nbmf.errors import InputError, NBMFError, StorageError
 from nbmf.storage import Store
 
 BUILTIN = "builtin:"
+DROPPED = ["bad", "near", "rank"]  # working columns that the datasets do not keep
 
 
 class CollectConfig(BaseModel):
@@ -83,6 +86,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     import ray
 
     from jobs.record_source import RecordFiles, keys_of
+    from nbmf.selection import select_records
 
     t0 = time.time()
     out = Store(cfg.out)
@@ -130,7 +134,8 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     # a read task per file up to 4 per CPU (more when there is more than 64 MiB of input each);
     # override_num_blocks keeps Ray Data from slicing each task's output into many small blocks
     tasks = max(1, min(len(to_read), max(4 * cpus, sum(f[2] for f in to_read) // RecordFiles.BLOCK_BYTES)))
-    ds = ray.data.read_datasource(source, override_num_blocks=tasks)
+    with without_operator_reservation():  # the dataset keeps a snapshot of the context it was made in
+        ds = ray.data.read_datasource(source, override_num_blocks=tasks)
     stages: dict[str, float] = {}
     t_stage = time.time()
     try:
@@ -140,29 +145,24 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     stages["read_shape"] = time.time() - t_stage
     t_stage = time.time()
     keys = keys_of(ds)
-    bad_rows = keys[keys["bad"].notna()]
-    n_bad = len(bad_rows)
-    for b in bad_rows["bad"].head(20):
+    sel = select_records(keys, cfg.min_bytes, cfg.max_bytes, cfg.cap, cfg.near_dedupe)
+    bad_rows = sel.bad.slice(0, 100).to_pylist()  # examples for the log and the manifest
+    n_bad = len(sel.bad)
+    for b in bad_rows[:20]:
         progress(f"skipped: {b}")
     if n_bad and cfg.fail_on_bad:
-        raise InputError(f"{n_bad} malformed inputs (first: {bad_rows['bad'].iloc[0]}); rerun without --fail-on-bad to skip them")
-    recs_k = keys[keys["bad"].isna()].copy()
-    n_in = len(recs_k)
+        raise InputError(f"{n_bad} malformed inputs (first: {bad_rows[0]}); rerun without --fail-on-bad to skip them")
+    n_in, n_bounded, n_unique = sel.records_in, sel.in_bounds, sel.unique
     lo, hi = cfg.min_bytes, cfg.max_bytes
-    recs_k = recs_k[(recs_k["nbytes"] >= lo) & (recs_k["nbytes"] <= hi)]
-    n_bounded = len(recs_k)
-    # dedupe: per (domain, key) keep the record of the smallest (doc_key, rid): the same on every run
-    recs_k = recs_k.sort_values(["doc_key", "rid"]).drop_duplicates(["domain", "near" if cfg.near_dedupe else "hash"])
-    n_unique = len(recs_k)
-    # cap: a seeded rank per record; the lowest ``cap`` ranks of each domain stay
-    recs_k = recs_k.sort_values(["rank", "hash"]).groupby("domain", sort=True).head(cfg.cap)
-    import pyarrow as pa
-
-    keep = pa.array(recs_k["rid"].tolist(), type=pa.string())
+    recs_k = sel.kept.select(["domain", "split", "nbytes"]).to_pandas()
     stages["dedupe_cap"] = time.time() - t_stage
     progress(f"read and shaped {n_in} records in {stages['read_shape']:.1f} s; deduped and capped in {stages['dedupe_cap']:.1f} s")
     t_stage = time.time()
-    kept = ds.map_batches(_keep_rows, fn_kwargs={"keep": keep}, batch_format="pyarrow")  # vectorised, not per row
+    if sel.kept.num_rows == keys.num_rows:  # every row stays (no malformed input, duplicate or cap): no filter
+        kept = ds.drop_columns(DROPPED)
+    else:
+        keep = sel.kept.column("rid").combine_chunks()
+        kept = ds.map_batches(_keep_rows, fn_kwargs={"keep": keep}, batch_format="pyarrow")  # vectorised, not per row
     # one pass writes every (domain, split) into a staging area; files then move into place
     staging = out.child("datasets", "_staging")
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
@@ -197,14 +197,13 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
     if staging.exists():
         out.filesystem.delete_dir(staging.path)
-    bad = [{"bad": b} for b in bad_rows["bad"].head(100)]
     manifest = {
         "domains": summary,
         "input_fingerprint": fp,
         "sources": sources,
         "config": config_json,
         "counts": {"records_in": n_in, "out_of_bounds": n_in - n_bounded, "duplicates": n_bounded - n_unique, "malformed": n_bad},
-        "malformed_examples": [b["bad"] for b in bad[:100]],
+        "malformed_examples": bad_rows,
         "seconds": round(time.time() - t0, 1),
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()},
     }
@@ -215,6 +214,27 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
         f"{n_bounded - n_unique} duplicates) -> {out.uri}/datasets"
     )
     return manifest
+
+
+@contextlib.contextmanager
+def without_operator_reservation() -> Iterator[None]:
+    """Ray Data's context for this job's pipelines: no per-operator resource reservation.
+
+    Each of the job's executions is one fused operator (read+shape; filter+write). Ray Data 2.60's
+    per-operator reservation gives an operator half the CPUs as its own and, in practice, never
+    lends it the shared other half when it is alone: on 2 CPUs every task ran strictly one after
+    another (10 tasks of 0.1 s: 1.13 s with reservation, 0.59 s without; BENCHMARKS.md).
+    Reservation only arbitrates between concurrent operators, which these pipelines do not have.
+    """
+    import ray.data
+
+    ctx = ray.data.DataContext.get_current()
+    before = ctx.op_resource_reservation_enabled
+    ctx.op_resource_reservation_enabled = False
+    try:
+        yield
+    finally:
+        ctx.op_resource_reservation_enabled = before
 
 
 def _size(path: str) -> int:
@@ -229,7 +249,7 @@ def _keep_rows(batch: Any, keep: Any) -> Any:
     import pyarrow.compute as pc
 
     mask = pc.is_in(batch.column("rid"), value_set=keep)
-    return batch.filter(pc.fill_null(mask, False)).drop_columns(["bad", "near", "rank"])
+    return batch.filter(pc.fill_null(mask, False)).drop_columns(DROPPED)
 
 
 def _copy(store: Store, src: str, dst: str) -> None:

@@ -93,7 +93,6 @@ def keys_of(ds: Any) -> Any:
     from nbmf.shaping import RECORD_SCHEMA
 
     parts = ray.get([_project.remote(ref) for ref in ds.to_arrow_refs()])
-    table = pa.concat_tables(parts) if parts else RECORD_SCHEMA.empty_table().select(KEY_COLUMNS)
-    return table.to_pandas()
+    return pa.concat_tables(parts) if parts else RECORD_SCHEMA.empty_table().select(KEY_COLUMNS)
 
 

@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
@@ -224,15 +225,30 @@ def _string_col(table: pa.Table, name: str, ints: bool = False) -> pa.ChunkedArr
     return pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
 
 
-def _line_numbers(path: str, data: bytes, rows: int) -> list[int] | None:
+def _line_numbers(path: str, data: bytes, rows: int) -> Any:
     """The 1-based line (JSONL) or 0-based row (Parquet) of each row, as the row path names them."""
     if not path.lower().endswith((".jsonl", ".ndjson")):
-        return list(range(rows))
-    lines = data.splitlines()
-    if len(lines) == rows:
-        return list(range(1, rows + 1))
-    numbers = [n for n, line in enumerate(lines, 1) if line.strip()]
-    return numbers if len(numbers) == rows else None
+        return np.arange(rows)
+    if b"\r" not in data and data.count(b"\n") + (not data.endswith(b"\n")) == rows:
+        return np.arange(1, rows + 1)  # no blank lines: line k is row k (bytes.splitlines cuts at \n and \r only)
+    numbers = [n for n, line in enumerate(data.splitlines(), 1) if line.strip()]
+    return np.array(numbers) if len(numbers) == rows else None
+
+
+def _prefixed(prefix: str, numbers: Any, suffix: str = "") -> pa.Array:
+    """``f"{prefix}{k}{suffix}"`` for each k of ``numbers``, column-wise."""
+    return pc.binary_join_element_wise(pa.scalar(prefix), pa.array(numbers).cast(pa.string()), pa.scalar(suffix), "")
+
+
+def _utf8_hashes(text: pa.Array) -> list[str]:
+    """xxh3-128 of each string's UTF-8 bytes, read in place from the Arrow buffers (no nulls)."""
+    if not len(text):
+        return []
+    offsets = np.frombuffer(text.buffers()[1], dtype=np.int32)[text.offset : text.offset + len(text) + 1].tolist()
+    data = text.buffers()[2]
+    view = memoryview(data) if data is not None else memoryview(b"")
+    digest = xxhash.xxh3_128_hexdigest
+    return [digest(view[a:b]) for a, b in zip(offsets, offsets[1:])]
 
 
 def _shape_arrow(
@@ -280,19 +296,22 @@ def _shape_arrow(
     numbers = _line_numbers(path, data, n)
     if numbers is None:
         return None
-    fallback_key = [f"{path}:{k}" for k in numbers]
+    fallback_key = _prefixed(f"{path}:", numbers)
     named = [c for c in (source, meta_source) if c is not None]
     source_out = pc.coalesce(*named, pa.scalar(path)) if named else pa.array([path] * n, pa.string())
-    doc_key = pc.coalesce(*named, *([ident] if ident is not None else []), pa.array(fallback_key, pa.string()))
+    doc_key = pc.coalesce(*named, *([ident] if ident is not None else []), fallback_key)
 
     # normalise: NFC (ASCII rows already are; others via Python, as the row path does), CRLF -> LF
-    texts: list[str] = text.to_pylist()
-    for i in pc.indices_nonzero(pc.invert(pc.string_is_ascii(text))).to_pylist():
-        texts[i] = unicodedata.normalize("NFC", texts[i])
-    texts_arr = pc.replace_substring(pa.array(texts, pa.string()), "\r\n", "\n")
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    other = pc.invert(pc.string_is_ascii(text))
+    if pc.any(other).as_py():
+        nfc = [unicodedata.normalize("NFC", t) for t in pc.filter(text, other).to_pylist()]
+        text = pc.replace_with_mask(text, other, pa.array(nfc, pa.string()))
+    texts_arr = pc.replace_substring(text, "\r\n", "\n")
     nbytes = pc.binary_length(texts_arr)
-    splits = {k: split_of(k, seed, val, test) for k in pc.unique(doc_key).to_pylist()}
-    line = pa.array([f"{path} line {k}@0" for k in numbers], pa.string())
+    keys = pc.unique(doc_key)
+    splits = (keys, pa.array([split_of(k, seed, val, test) for k in keys.to_pylist()], pa.string()))
+    line = _prefixed(f"{path} line ", numbers, "@0")
     whole = pc.less_equal(nbytes, max_bytes)
     short = [pc.filter(c, whole) for c in (domain, source_out, doc_key, line, texts_arr)]
     parts = [_records(short[0], short[1], short[2], short[3], short[4], splits, seed, near)]
@@ -311,25 +330,31 @@ def _shape_arrow(
 
 
 def _records(
-    domain: Any, source: Any, doc_key: Any, rid: Any, text: Any, splits: dict[str, str], seed: int, near: bool
+    domain: Any, source: Any, doc_key: Any, rid: Any, text: Any, splits: tuple[pa.Array, pa.Array], seed: int, near: bool
 ) -> pa.Table:
-    """RECORD_SCHEMA rows of str records from their columns (hash, rank and split computed here)."""
-    texts: list[str] = text.to_pylist()
-    raws = [t.encode("utf-8", "surrogatepass") for t in texts]
-    hashes = [xxhash.xxh3_128_hexdigest(r) for r in raws]
-    m = len(texts)
+    """RECORD_SCHEMA rows of str records from their columns (hash, rank and split computed here).
+
+    ``splits`` is (document keys, their splits). The bytes hashed are the Arrow UTF-8 of each text:
+    what ``str.encode("utf-8")`` gives, as in the row path.
+    """
+    text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
+    hashes = _utf8_hashes(text)
+    m = len(text)
+    prefix = f"{seed}:".encode()
+    rank = xxhash.xxh3_64_intdigest
+    keys, key_splits = splits
     cols = {
         "domain": domain,
         "source": source,
         "doc_key": doc_key,
         "rid": rid,
-        "split": pa.array([splits[k] for k in doc_key.to_pylist()], pa.string()),
+        "split": pc.take(key_splits, pc.index_in(doc_key, value_set=keys)),
         "payload_type": pa.array(["str"] * m, pa.string()),
         "text": text,
-        "nbytes": pa.array([len(r) for r in raws], pa.int64()),
+        "nbytes": pc.binary_length(text).cast(pa.int64()),
         "hash": pa.array(hashes, pa.string()),
-        "near": pa.array([near_key(t) for t in texts] if near else [""] * m, pa.string()),
-        "rank": pa.array([rank_of(h, seed) for h in hashes], pa.uint64()),
+        "near": pa.array([near_key(t) for t in text.to_pylist()] if near else [""] * m, pa.string()),
+        "rank": pa.array([rank(prefix + h.encode()) for h in hashes], pa.uint64()),  # = rank_of(h, seed)
         "bad": pa.nulls(m, pa.string()),
     }
     return pa.table({c: _chunk(v) for c, v in cols.items()}, schema=RECORD_SCHEMA)

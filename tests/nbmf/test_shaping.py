@@ -52,6 +52,16 @@ def test_vectorised_path_matches_row_path(case: str, blank: bool) -> None:
     assert max(fast.column("nbytes").to_pylist()) <= ARGS[1]
 
 
+@pytest.mark.parametrize("ending", ["crlf", "no_final_newline", "blank_crlf"])
+def test_line_numbers_match_the_row_path_whatever_the_line_endings(ending: str) -> None:
+    data = _jsonl(CASES["long_and_unicode"], blank=ending == "blank_crlf")
+    data = data.rstrip(b"\n") if ending == "no_final_newline" else data.replace(b"\n", b"\r\n")
+    table = _read_table("in/x.jsonl", data)
+    assert table is not None and _shape_arrow(table, "in/x.jsonl", data, "legal", *ARGS, near=False) is not None
+    fast, slow = _both("in/x.jsonl", data)
+    assert _sorted(fast) == _sorted(slow)
+
+
 @pytest.mark.parametrize("kind", [pa.string(), pa.large_string()])
 def test_parquet_takes_the_vectorised_path_too(kind: pa.DataType) -> None:
     table = pa.table({"id": [f"p{i}" for i in range(30)], "text": pa.array([PARA.format(i=i, d=2) * 2 for i in range(30)], kind)})
