@@ -2,12 +2,15 @@
 
 python bench/collect_bench.py [--records 100000]
 
-Beside the bare read it times the job's own work done without Ray in this one process (shape, select,
-write Parquet: what Ray Data adds on top of the work itself), Ray Data's own ``read_json`` of the same files (what Ray Data costs
-before any of the job's work), with Ray Data's defaults and with the job's setting (no per-operator
-reservation), and the job twice on one local Ray: cold (the first job on a fresh
-cluster: worker imports, Ray Data's stats and autoscaling actors) and warm (a rerun with --force,
-as on a long-lived cluster that runs ``ray job submit``).
+Beside the bare read it times:
+- the job's own work without Ray, in this one process (shape, select, write Parquet): what Ray Data
+  adds on top of the work itself;
+- Ray Data's own ``read_json`` of the same files (what Ray Data costs before any of the job's work),
+  with Ray Data's defaults and with the job's setting (no per-operator reservation);
+- the job twice on one local Ray: cold (the first run, in a fresh driver on a fresh cluster: worker
+  processes start and import Ray Data, Ray Data starts its actors; closest to one ``ray job submit``,
+  as Ray workers are not shared between jobs) and warm (a rerun with --force in the same driver: the
+  library in a long-lived process).
 """
 
 from __future__ import annotations
