@@ -23,6 +23,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check nbmf jobs serve tests bench
+	$(BIN)/ruff format --check nbmf jobs serve tests bench
 	$(BIN)/mypy
 
 bench: install

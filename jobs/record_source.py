@@ -94,5 +94,3 @@ def keys_of(ds: Any) -> Any:
 
     parts = ray.get([_project.remote(ref) for ref in ds.to_arrow_refs()])
     return pa.concat_tables(parts) if parts else RECORD_SCHEMA.empty_table().select(KEY_COLUMNS)
-
-

@@ -150,11 +150,8 @@ def _record(doc: dict[str, Any], split: str, ptype: PayloadType, text: str, raw:
     }
 
 
-
 RECORD_COLUMNS = ("domain", "source", "doc_key", "rid", "split", "payload_type", "text", "nbytes", "hash", "near", "rank", "bad")
-RECORD_SCHEMA = pa.schema(
-    [(c, pa.int64() if c == "nbytes" else pa.uint64() if c == "rank" else pa.string()) for c in RECORD_COLUMNS]
-)
+RECORD_SCHEMA = pa.schema([(c, pa.int64() if c == "nbytes" else pa.uint64() if c == "rank" else pa.string()) for c in RECORD_COLUMNS])
 
 
 def rank_of(hash_hex: str, seed: int) -> int:

@@ -32,9 +32,7 @@ CASES = {
         {"id": i + 1, "domain": "financial", "type": "text", "data": PARA.format(i=i, d=0) * 2, "metadata": {"source": f"m{i % 3}"}}
         for i in range(20)
     ],
-    "long_and_unicode": [
-        {"text": "\n\n".join(PARA.format(i=k, d=i) * 2 for k in range(12)), "domain": "legal"} for i in range(4)
-    ]
+    "long_and_unicode": [{"text": "\n\n".join(PARA.format(i=k, d=i) * 2 for k in range(12)), "domain": "legal"} for i in range(4)]
     + [{"text": "Cafe\u0301 \u00e9t\u00e9 \r\n" * 40, "source": "", "id": 0}],
     "ids_and_defaults": [{"id": f"x{i}", "text": PARA.format(i=i, d=1) * 2, "domain": ""} for i in range(10)],
 }
