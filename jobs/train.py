@@ -77,28 +77,30 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=ncfg.lr)
     step, best, bad_evals, resumed_from = 0, float("inf"), 0, None
     ckpt = ray.train.get_checkpoint()
-    if ckpt is not None:  # load before prepare_model: DDP would prefix the keys with "module."
-        with ckpt.as_directory() as d:
-            state = torch.load(os.path.join(d, "state.pt"), weights_only=True)
+    state = None
+    if ckpt is not None:  # the model's weights go in before prepare_model: DDP would prefix the keys with "module."
+        with ckpt.as_directory() as d:  # saved from GPU tensors on a GPU run: load onto the CPU, whatever this worker has
+            state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
         step, best, bad_evals = int(state["step"]), float(state["best"]), int(state["bad_evals"])
         resumed_from = step
     device = ray.train.torch.get_device()
-    ddp = ray.train.torch.prepare_model(model)  # ``model`` stays the unwrapped module (same parameters)
+    ddp = ray.train.torch.prepare_model(model)  # ``model`` stays the unwrapped module (same parameters, now on ``device``)
+    if state is not None:  # after the move: load_state_dict puts Adam's moments on the parameters' device
+        opt.load_state_dict(state["opt"])
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
 
     def val_bpb() -> float:
-        tot = torch.zeros(2, dtype=torch.float64)
+        tot = torch.zeros(2, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
         ddp.eval()
         with torch.no_grad():
             for batch in val_shard.iter_batches(batch_size=64, batch_format="numpy"):
                 c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
                 for i in range(0, len(t), 8192):
                     ct, tt = torch.from_numpy(c[i : i + 8192]).to(device), torch.from_numpy(t[i : i + 8192]).to(device)
-                    tot += torch.tensor([float(loss_fn(ddp, ct, tt)) * len(tt), len(tt)], dtype=torch.float64)
+                    tot += torch.tensor([float(loss_fn(ddp, ct, tt)) * len(tt), len(tt)], dtype=torch.float64, device=device)
         if world > 1:
             torch.distributed.all_reduce(tot)
         return float(tot[0]) / max(float(tot[1]), 1.0)
@@ -173,7 +175,7 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     reg_store = Store(cfg.registry)
     with tempfile.TemporaryDirectory() as d:
         pafs.copy_files(checkpoint_path, d, source_filesystem=reg_store.filesystem, destination_filesystem=pafs.LocalFileSystem())
-        state = torch.load(os.path.join(d, "state.pt"), weights_only=True)
+        state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)  # a CPU task, a GPU run's tensors
     model = BytePredictor(cfg.model.neural)
     model.load_state_dict(state["model"])
     train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
