@@ -24,7 +24,6 @@ import sys
 import time
 from typing import Any
 
-import numpy as np
 import torch
 from results_io import save
 
@@ -54,7 +53,8 @@ def train_timed(cfg: NeuralConfig, recs: list[bytes], seconds: float, device: st
         train_step(model, opt, c[idx], t[idx])
         steps += 1
     secs = time.perf_counter() - t0
-    return model.cpu(), {"steps": steps, "train_s": round(secs, 1), "tokens": steps * cfg.batch_size, "tokens_per_s": round(steps * cfg.batch_size / secs)}
+    tokens = steps * cfg.batch_size
+    return model.cpu(), {"steps": steps, "train_s": round(secs, 1), "tokens": tokens, "tokens_per_s": round(tokens / secs)}
 
 
 def measure(weights: NeuralWeights | None, ref: bytes, test: list[bytes]) -> dict[str, Any]:
@@ -110,7 +110,8 @@ def main() -> None:
     report("cm_without_neural", measure(None, ref, test))
     shipped = BytePredictor(NeuralConfig())
     t = train(shipped, sp["train"], sp["val"])
-    row = {"steps": t.steps, "train_s": round(t.seconds, 1), "tokens": t.steps * shipped.cfg.batch_size, "tokens_per_s": round(t.tokens_per_s)}
+    tokens = t.steps * shipped.cfg.batch_size
+    row = {"steps": t.steps, "train_s": round(t.seconds, 1), "tokens": tokens, "tokens_per_s": round(t.tokens_per_s)}
     report("shipped_cpu", row | {"val_bpb_float": val_bpb(shipped, sp["val"])} | measure(export_int(shipped), ref, test))
     for name, cfg in (
         ("shipped_arch_gpu", NeuralConfig(batch_size=8192)),
