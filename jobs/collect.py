@@ -223,7 +223,7 @@ def without_operator_reservation() -> Iterator[None]:
     Each of the job's executions is one fused operator (read+shape; filter+write). Ray Data 2.60's
     per-operator reservation gives an operator half the CPUs as its own and, in practice, never
     lends it the shared other half when it is alone: on 2 CPUs every task ran strictly one after
-    another (10 tasks of 0.1 s: 1.13 s with reservation, 0.59 s without; BENCHMARKS.md).
+    another (10 tasks of 0.1 s: 1.17–1.25 s with reservation, 0.59–0.60 s without; BENCHMARKS.md).
     Reservation only arbitrates between concurrent operators, which these pipelines do not have.
     """
     import ray.data
