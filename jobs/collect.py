@@ -93,6 +93,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     groups: list[tuple[Store, list[tuple[str, int]], str | None]] = []  # (store, [(path, size)], default domain)
     listing: list[tuple[str, int, float]] = []
     sources: dict[str, int] = {}
+    seen: dict[tuple[bool, str, str], int] = {}  # a file that two inputs list is read once (else its records would be kept twice)
     for uri in cfg.inputs:
         if uri.startswith(BUILTIN):
             wanted = set(filter(None, uri[len(BUILTIN) :].split(",")))
@@ -101,6 +102,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
                 if not wanted or dom in wanted:
                     by_domain.setdefault(dom, []).append(path)
             for dom, paths in sorted(by_domain.items()):
+                paths = [p for p in paths if _first_listing(seen, Store("/"), p)]
                 groups.append((Store("/"), [(p, _size(p)) for p in paths], dom))
                 listing += [(p, 0, 0.0) for p in paths]
             sources[uri] = sum(len(p) for p in by_domain.values())
@@ -109,11 +111,14 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
             )
             continue
         store, files = _expand(uri)
+        files = [f for f in files if _first_listing(seen, store, f[0])]
         listing += files
         sources[uri] = len(files)
         groups.append((store, [(p, size) for p, size, _ in files], cfg.domain))
     if not listing:
         raise InputError(f"no input files under {cfg.inputs}")
+    if twice := [k[2] for k, n in seen.items() if n > 1]:
+        progress(f"{len(twice)} files are listed by more than one input and read once (first: {twice[0]})")
     fp = fingerprint(listing)
     config_json = cfg.model_dump(mode="json", exclude={"force", "ray_address"})
     prev = out.read_versioned("datasets/manifest.json")[0]
@@ -235,6 +240,13 @@ def without_operator_reservation() -> Iterator[None]:
         yield
     finally:
         ctx.op_resource_reservation_enabled = before
+
+
+def _first_listing(seen: dict[tuple[bool, str, str], int], store: Store, path: str) -> bool:
+    """Count a listing of ``path``; True the first time (the same endpoint and path: the same file)."""
+    key = (store.is_s3, store.uri.partition("?")[2] if store.is_s3 else "", path if store.is_s3 else os.path.abspath(path))
+    seen[key] = seen.get(key, 0) + 1
+    return seen[key] == 1
 
 
 def _size(path: str) -> int:

@@ -100,6 +100,21 @@ def test_cap_and_fail_on_bad(ray_local, tmp_path: Path) -> None:  # type: ignore
         run(CollectConfig(inputs=[str(inp / "docs" / "doc1.md")], out=str(tmp_path / "o3"), fail_on_bad=True))
 
 
+@pytest.mark.slow
+def test_a_file_listed_by_two_inputs_is_read_once(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    inp = tmp_path / "in"
+    _write_inputs(inp)
+    args = dict(domain="legal", min_bytes=100, max_bytes=600)
+    once = run(CollectConfig(inputs=[str(inp)], out=str(tmp_path / "a"), **args))
+    said: list[str] = []
+    inputs = [str(inp), str(inp / "records.jsonl"), str(inp / "docs")]
+    twice = run(CollectConfig(inputs=inputs, out=str(tmp_path / "b"), **args), said.append)
+    assert twice["domains"] == once["domains"]
+    for domain, info in twice["domains"].items():  # what the manifest counts is what the files hold
+        assert sum(len(_rows(Store(str(tmp_path / "b")), domain, s)) for s in ("train", "val", "test")) == info["records"]
+    assert any("listed by more than one input and read once" in m for m in said)
+
+
 def test_unreadable_file_becomes_a_named_malformed_row(tmp_path: Path) -> None:
     import pyarrow.fs as pafs
 
