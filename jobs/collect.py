@@ -173,6 +173,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     out.filesystem.delete_dir_contents(staging.path, missing_dir_ok=True)
     kept.write_parquet(staging.path, filesystem=out.filesystem, partition_cols=["domain", "split"], min_bytes_per_file=cfg.write_mb << 20)
     stages["write"] = time.time() - t_stage
+    _check_staged(out, staging, recs_k)
     summary: dict[str, Any] = {}
     for dom, dk in recs_k.groupby("domain", sort=True):
         info: dict[str, Any] = {"records": int(len(dk)), "splits": {}}
@@ -240,6 +241,19 @@ def without_operator_reservation() -> Iterator[None]:
         yield
     finally:
         ctx.op_resource_reservation_enabled = before
+
+
+def _check_staged(out: Store, staging: Store, kept: Any) -> None:
+    """Every (domain, split) staged holds exactly the records selected for it (Parquet footers only),
+    checked before any dataset is replaced: a mismatch fails the run and leaves the datasets as they were."""
+    import pyarrow.parquet as pq
+
+    selected = kept.groupby(["domain", "split"]).size().to_dict()
+    for (dom, split), n in sorted(selected.items()):
+        src = staging.child(f"domain={dom}", f"split={split}")
+        written = sum(pq.read_metadata(src.full(f), filesystem=out.filesystem).num_rows for f in src.list())
+        if written != n:
+            raise NBMFError(f"{dom}/{split}: {written} rows written for {n} selected records; the datasets were left as they were")
 
 
 def _first_listing(seen: dict[tuple[bool, str, str], int], store: Store, path: str) -> bool:

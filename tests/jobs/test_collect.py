@@ -115,6 +115,22 @@ def test_a_file_listed_by_two_inputs_is_read_once(ray_local, tmp_path: Path) -> 
     assert any("listed by more than one input and read once" in m for m in said)
 
 
+def test_staged_rows_must_match_the_selection(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from jobs.collect import _check_staged
+    from nbmf.errors import NBMFError
+
+    out = Store(str(tmp_path))
+    staging = out.child("datasets", "_staging")
+    part = tmp_path / "datasets" / "_staging" / "domain=legal" / "split=train"
+    part.mkdir(parents=True)
+    pq.write_table(pa.table({"text": ["a", "b", "c"]}), part / "0.parquet")
+    _check_staged(out, staging, pd.DataFrame({"domain": ["legal"] * 3, "split": ["train"] * 3}))
+    with pytest.raises(NBMFError, match="legal/train: 3 rows written for 2 selected records"):
+        _check_staged(out, staging, pd.DataFrame({"domain": ["legal"] * 2, "split": ["train"] * 2}))
+
+
 def test_unreadable_file_becomes_a_named_malformed_row(tmp_path: Path) -> None:
     import pyarrow.fs as pafs
 
