@@ -59,8 +59,7 @@ def same_work_one_process(inp: Path, out: Path, cap: int) -> int:
     import pyarrow.dataset as pds
 
     from jobs.collect import DROPPED
-    from jobs.record_source import KEY_COLUMNS
-    from nbmf.selection import select_records
+    from nbmf.selection import KEY_COLUMNS, select_records
     from nbmf.shaping import shape_file
 
     table = pa.concat_tables([shape_file(str(p), p.read_bytes(), None, 200, 4096, 0, 0.05, 0.1) for p in sorted(inp.glob("*.jsonl"))])

@@ -101,9 +101,10 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
             for path, dom in _builtin_files():
                 if not wanted or dom in wanted:
                     by_domain.setdefault(dom, []).append(path)
+            root = Store("/")
             for dom, paths in sorted(by_domain.items()):
-                paths = [p for p in paths if _first_listing(seen, Store("/"), p)]
-                groups.append((Store("/"), [(p, _size(p)) for p in paths], dom))
+                paths = [p for p in paths if _first_listing(seen, root, p)]
+                groups.append((root, [(p, _size(p)) for p in paths], dom))
                 listing += [(p, 0, 0.0) for p in paths]
             sources[uri] = sum(len(p) for p in by_domain.values())
             progress(

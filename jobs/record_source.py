@@ -12,6 +12,7 @@ import ray
 from ray.data import Datasource, ReadTask
 
 from nbmf.errors import StorageError
+from nbmf.selection import KEY_COLUMNS
 
 
 class RecordFiles(Datasource):
@@ -78,16 +79,13 @@ class RecordFiles(Datasource):
             yield pa.concat_tables(pending)
 
 
-KEY_COLUMNS = ["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "rank", "bad"]
-
-
 @ray.remote  # 1 CPU like Ray Data's tasks: a new resource shape would wait for a fresh worker lease
 def _project(block: Any) -> Any:
     return block.select(KEY_COLUMNS)
 
 
 def keys_of(ds: Any) -> Any:
-    """The key columns of a materialized dataset, projected where each block lives (the text stays put)."""
+    """The KEY_COLUMNS of a materialized dataset as one Arrow table, projected where each block lives (the text stays put)."""
     import pyarrow as pa
 
     from nbmf.shaping import RECORD_SCHEMA

@@ -1,6 +1,6 @@
 """Which shaped records a collect run keeps: size bounds, dedupe, per-domain caps (Arrow, no Ray).
 
-The collect job projects every record's keys (KEY_COLUMNS of nbmf.shaping's RECORD_SCHEMA) to the
+The collect job projects every record's KEY_COLUMNS (of nbmf.shaping's RECORD_SCHEMA) to the
 driver and calls ``select_records``; the records themselves stay where they were shaped.
 
     keys --bad rows out--> [min_bytes, max_bytes] --dedupe--> cap per domain --> kept keys
@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+KEY_COLUMNS = ["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "rank", "bad"]  # what selection reads
 KEPT_COLUMNS = ["domain", "split", "nbytes", "rid"]
 
 

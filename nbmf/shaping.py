@@ -337,8 +337,6 @@ def _records(
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     hashes = _utf8_hashes(text)
     m = len(text)
-    prefix = f"{seed}:".encode()
-    rank = xxhash.xxh3_64_intdigest
     keys, key_splits = splits
     cols = {
         "domain": domain,
@@ -351,7 +349,7 @@ def _records(
         "nbytes": pc.binary_length(text).cast(pa.int64()),
         "hash": pa.array(hashes, pa.string()),
         "near": pa.array([near_key(t) for t in text.to_pylist()] if near else [""] * m, pa.string()),
-        "rank": pa.array([rank(prefix + h.encode()) for h in hashes], pa.uint64()),  # = rank_of(h, seed)
+        "rank": pa.array([rank_of(h, seed) for h in hashes], pa.uint64()),
         "bad": pa.nulls(m, pa.string()),
     }
     return pa.table({c: _chunk(v) for c, v in cols.items()}, schema=RECORD_SCHEMA)

@@ -3,10 +3,8 @@ import random
 import pyarrow as pa
 import pytest
 
-from nbmf.selection import select_records
+from nbmf.selection import KEY_COLUMNS, select_records
 from nbmf.shaping import RECORD_SCHEMA
-
-KEY_COLUMNS = ["domain", "split", "nbytes", "hash", "near", "doc_key", "rid", "rank", "bad"]
 
 
 def _keys(seed: int, n: int = 600) -> list[dict]:
