@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 from pathlib import Path
@@ -76,24 +77,32 @@ def _is_utf8(raw: bytes) -> bool:
 
 @app.command()
 def decode(
-    input: Annotated[Optional[Path], typer.Argument(help="Frame file or old stub blob (JSON) (default: stdin).")] = None,
+    input: Annotated[Optional[Path], typer.Argument(help="Frame file or memory-service blob (JSON) (default: stdin).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Payload file (default: stdout).")] = None,
     registry: Registry_ = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print {payload, payload_type, fidelity, codec, truncated, verified} as JSON.")
+    ] = False,
 ) -> None:
-    """Decode a frame (or an old stub blob): text and bytes exactly, JSON values as JSON."""
+    """Decode a frame or a memory-service blob (old stub or nbmf): text and bytes exactly, JSON values as JSON."""
     from nbmf.codec import NBMF
     from nbmf.payload import PayloadType
 
     try:
         d = NBMF(registry).decode_record(_read_input(input))
-        if d.payload_type is PayloadType.JSON and not isinstance(d.value, str):
+        if as_json:
+            value = base64.b64encode(d.value).decode() if isinstance(d.value, bytes) else d.value  # as over HTTP
+            out = {"payload": value, "payload_type": d.payload_type.name.lower(), "fidelity": d.fidelity.name.lower()}
+            out.update(codec=d.codec, truncated=d.truncated, verified=d.verified)
+            data = json.dumps(out, ensure_ascii=False).encode("utf-8", "surrogatepass") + b"\n"
+        elif d.payload_type is PayloadType.JSON and not isinstance(d.value, str):
             data = json.dumps(d.value, ensure_ascii=False).encode("utf-8", "surrogatepass")
         elif isinstance(d.value, str):
             data = d.value.encode("utf-8", "surrogatepass")
         else:
             data = bytes(d.value)  # type: ignore[arg-type]
         if d.truncated:
-            typer.echo("warning: old semantic stub blob was cut at 2 KB; this is its preview only", err=True)
+            typer.echo("warning: old semantic stub blob was cut at 2,048 characters; this is its preview only", err=True)
         _write_output(output, data)
     except (NBMFError, OSError) as exc:
         _fail(exc)

@@ -13,6 +13,7 @@ again every ``refresh_s`` seconds, so replicas added by autoscaling are picked u
 from __future__ import annotations
 
 import base64
+import json
 import time
 from typing import Any
 
@@ -133,9 +134,14 @@ class Client:
         resp = self.encode_response(payloads, domain, fidelity, payload_type)
         return [base64.b64decode(f["frame"]) for f in resp["frames"]]
 
-    def decode(self, frames: list[bytes]) -> list[Any]:
-        """Values of ``frames`` (bytes payloads come back as bytes)."""
-        resp = self._post("/v1/decode", {"frames": [base64.b64encode(f).decode() for f in frames]})
+    def decode_response(self, frames: list[bytes | str | dict[str, Any]]) -> dict[str, Any]:
+        """The whole ``/v1/decode`` answer for frames (bytes) or memory-service blobs (dicts or their JSON text)."""
+        items = [base64.b64encode(f).decode() if isinstance(f, (bytes, bytearray)) else f if isinstance(f, str) else json.dumps(f) for f in frames]
+        return self._post("/v1/decode", {"frames": items})
+
+    def decode(self, frames: list[bytes | str | dict[str, Any]]) -> list[Any]:
+        """Values of ``frames`` or blobs (bytes payloads come back as bytes)."""
+        resp = self.decode_response(frames)
         return [base64.b64decode(p["payload"]) if p["payload_type"] == "bytes" else p["payload"] for p in resp["payloads"]]
 
     def models(self) -> dict[str, Any]:

@@ -4,11 +4,14 @@ encode: value --payload.to_bytes--> bytes --[stored, zlib, zstd+dict, neural] sm
         (the winner is decoded again and compared before it is returned; on any failure the
          next smallest candidate is used, down to ``stored``, which cannot fail)
 decode: frame --header--> codec (model version named in the frame, from the registry)
-        --> bytes --checksum--> value           old stub blobs (JSON) decode too
+        --> bytes --checksum--> value
+        memory-service blobs (JSON) decode too: old stub blobs as the old decoder returned them
+        (nbmf.stub_blob), nbmf's own blobs by the frame they carry (nbmf.blob)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
@@ -19,11 +22,13 @@ from typing import Any
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.codecs.base import Codec, StoredCodec
-from nbmf.codecs.stub import StubCodec, decode_legacy_blob
-from nbmf.errors import CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
+from nbmf.blob import blob_frame, is_nbmf_blob
+from nbmf.codecs.stub import StubCodec
+from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.payload import Fidelity, Payload, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.registry import Registry
+from nbmf.stub_blob import decode_stub_blob, parse_blob, signature
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +40,10 @@ class Decoded:
     value: Payload
     payload_type: PayloadType
     fidelity: Fidelity
-    codec: str  # codec name, or "legacy-stub"
+    codec: str  # codec name, or "legacy-stub" for an old stub blob
     model: ModelRef | None = None
-    truncated: bool = False  # only old semantic stub blobs cut at 2 KB
+    truncated: bool = False  # only old semantic stub blobs cut at 2,048 characters (the rest was never stored)
+    verified: bool = True  # checked against a checksum (frames: always; a cut old preview cannot be)
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,7 @@ class Encoded:
     codec: CodecId
     original_size: int
     model: ModelRef | None
+    fallback: str | None = None  # why no domain model coded it (no model, registry unreachable), if so
 
 
 _STORED, _STUB = StoredCodec(), StubCodec()
@@ -100,16 +107,29 @@ class NBMF:
 
     def model_for(self, domain: str | None) -> DomainModel | None:
         """The model that encodes ``domain`` now; None means the stub codec answers."""
+        return self._choose(domain)[0]
+
+    def _choose(self, domain: str | None) -> tuple[DomainModel | None, str | None]:
+        """(model, why not): an unreachable registry or a model that fails to load never fails an encode."""
         if self.model is not None and (domain is None or domain == self.model.domain):
-            return self.model
+            return self.model, None
         if domain is None or self.registry is None:
-            return None
+            return None, "no domain given" if domain is None else "no registry configured"
         now = time.monotonic()
         cached = self._serving.get(domain)
-        if cached is None or now - cached[0] > self._channel_ttl:
-            cached = (now, self.registry.serving_version(domain))
-            self._serving[domain] = cached
-        return None if cached[1] is None else self.load(domain, cached[1])
+        try:
+            if cached is None or now - cached[0] > self._channel_ttl:
+                cached = (now, self.registry.serving_version(domain))
+                self._serving[domain] = cached
+            if cached[1] is None:
+                return None, f"no production model for domain {domain!r}"
+            return self.load(domain, cached[1]), None
+        except NBMFError as exc:
+            log.warning("encoding %s with the stub: %s", domain, exc)
+            return None, f"{type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # storage client errors of any kind: the stub answers, nothing is lost
+            log.warning("encoding %s with the stub: %s: %s", domain, type(exc).__name__, exc)
+            return None, f"registry unavailable ({type(exc).__name__})"
 
     def _model_by_ref(self, ref: ModelRef) -> DomainModel:
         for m in self._cache.values():
@@ -163,7 +183,11 @@ class NBMF:
         fid = Fidelity.parse(fidelity)
         ptype = infer_type(value) if payload_type is None else PayloadType.parse(payload_type)
         data = to_bytes(value, ptype, fid)
-        return self.encode_bytes(data, fid, ptype, self.model_for(domain))
+        if len(data) > self.max_record_bytes:  # before any registry or model work
+            raise OversizeError(f"record of {len(data)} bytes is over the {self.max_record_bytes}-byte limit")
+        model, why = self._choose(domain)
+        enc = self.encode_bytes(data, fid, ptype, model)
+        return enc if why is None else dataclasses.replace(enc, fallback=why)
 
     def encode(
         self, value: Any, fidelity: str | Fidelity = "lossless", payload_type: str | PayloadType | None = None, domain: str | None = None
@@ -182,6 +206,8 @@ class NBMF:
     # ---- decode -------------------------------------------------------------------------------
     def decode_bytes(self, frame: bytes) -> tuple[fr.Header, bytes]:
         header, payload = fr.unpack(frame)
+        if header.length > self.max_record_bytes:  # before any allocation or model work
+            raise OversizeError(f"frame claims {header.length} bytes, over this codec's {self.max_record_bytes}-byte record limit")
         codec: Codec
         if header.codec is CodecId.STORED:
             codec = _STORED
@@ -203,21 +229,32 @@ class NBMF:
         return header, fr.verify(header, data)
 
     def decode_record(self, frame: bytes | str | dict[str, Any]) -> Decoded:
-        """Frame (or old stub blob, as JSON text/bytes or a dict) -> value with its metadata."""
+        """A frame, or a memory-service blob (JSON text, bytes or a dict; any generation) -> value with its metadata."""
         if isinstance(frame, (bytes, bytearray, memoryview)):
             frame = bytes(frame)
-            is_legacy = frame[:1] == b"{" or frame[:1].isspace()  # a v1 frame starts with a byte >= 0x80
-        elif isinstance(frame, (str, dict)):
-            is_legacy = True
-        else:
-            raise FrameError(f"a frame is bytes (or an old stub blob as JSON), got {type(frame).__name__}")
-        if is_legacy:
-            old = decode_legacy_blob(frame)
-            return Decoded(old.value, old.payload_type, old.fidelity, "legacy-stub", None, old.truncated)
-        assert isinstance(frame, bytes)
-        header, data = self.decode_bytes(bytes(frame))
+            if frame[:1] == b"{" or frame[:1].isspace():  # a v1 frame starts with a byte >= 0x80; a blob is JSON
+                return self.decode_blob(frame)
+            return self._decode_frame(frame)
+        if isinstance(frame, (str, dict)):
+            return self.decode_blob(frame)
+        raise FrameError(f"a frame is bytes (or a memory-service blob as JSON), got {type(frame).__name__}")
+
+    def _decode_frame(self, frame: bytes) -> Decoded:
+        header, data = self.decode_bytes(frame)
         value = from_bytes(data, header.payload_type)
         return Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model)
+
+    def decode_blob(self, blob: bytes | str | dict[str, Any]) -> Decoded:
+        """A memory-service blob: an old stub blob decodes as its old decoder did, an nbmf blob by its frame."""
+        parsed = parse_blob(blob)
+        if is_nbmf_blob(parsed):
+            d = self._decode_frame(blob_frame(parsed, self.max_record_bytes + 64))
+            if signature(d.value) != parsed["sig"].lower():
+                raise ChecksumError("nbmf blob: 'sig' does not match its decoded value (tampered or corrupt); refusing it")
+            return d
+        old = decode_stub_blob(parsed, self.max_record_bytes)
+        ptype = PayloadType.STR if isinstance(old.value, str) else PayloadType.JSON
+        return Decoded(old.value, ptype, old.fidelity, "legacy-stub", None, old.truncated, old.verified)
 
     def decode(self, frame: bytes | str | dict[str, Any]) -> Payload:
         return self.decode_record(frame).value

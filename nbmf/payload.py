@@ -99,11 +99,16 @@ def to_bytes(value: Any, payload_type: PayloadType, fidelity: Fidelity) -> bytes
         if fidelity is Fidelity.SEMANTIC:
             value = fold_text(value)
         return str(value).encode("utf-8", "surrogatepass")
-    _check_json(value)
-    if fidelity is Fidelity.SEMANTIC:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    else:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        _check_json(value)
+        if fidelity is Fidelity.SEMANTIC:
+            text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        else:
+            text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        raise PayloadError("JSON value is nested too deeply to code") from None
+    except ValueError as exc:  # e.g. an int past Python's 4,300-digit conversion limit
+        raise PayloadError(f"JSON value cannot be serialised: {exc}") from None
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -116,7 +121,9 @@ def from_bytes(data: bytes, payload_type: PayloadType) -> Payload:
         if payload_type is PayloadType.STR:
             return text
         return json.loads(text)  # type: ignore[no-any-return]
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError:
+        raise PayloadError("decoded JSON is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # ValueError: bad JSON, or an int past the digit limit
         raise PayloadError(f"decoded bytes are not valid {payload_type.name.lower()}: {exc}") from None
 
 

@@ -29,10 +29,12 @@ from ray import serve
 
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
+from nbmf.blob import blob_frame, is_nbmf_blob
 from nbmf.codec import NBMF, Decoded
-from nbmf.errors import FrameError, IntegrityError, ModelNotFoundError, NBMFError, PayloadError
+from nbmf.errors import ChecksumError, FrameError, IntegrityError, ModelNotFoundError, NBMFError, PayloadError
 from nbmf.payload import Fidelity, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.registry import Registry
+from nbmf.stub_blob import parse_blob, signature
 from serve.models import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
 
 log = logging.getLogger("nbmf.serve")
@@ -67,6 +69,7 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
         codec=d.codec,
         model=model,
         truncated=d.truncated,
+        verified=d.verified,
     )
 
 
@@ -379,42 +382,51 @@ class Ingress(CodecHost):
         return _json(DecodeResponse(payloads=list(out)))
 
     async def _decode_one(self, i: int, text: str) -> DecodedPayload:
-        stripped = text.lstrip()
-        if stripped.startswith("{"):  # an old stub blob, as JSON text
-            raw = stripped.encode()
-        else:
-            try:
-                raw = base64.b64decode(text, validate=True)
-            except binascii.Error:
-                raise HTTPException(422, f"frame {i} is not base64") from None
+        sig = None
         try:
-            if raw[:1] == b"{":
-                return _payload(self.local.decode_record(raw))
-            header, _ = fr.unpack(raw)
-            if header.model is None:  # stub and stored frames never need a model
-                return _payload(self.local.decode_record(raw))
-            cached_id = self.refs.get(header.model)
-            model_id = cached_id if cached_id is not None else await asyncio.to_thread(self._model_id, header.model)
-            try:
-                call = self._code(model_id, "decode", raw)
-                header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
-            except TimeoutError:
-                raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
-            except NBMFError:
-                raise
-            except Exception as exc:
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, NBMFError):
-                    raise cause from None
-                raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
-            value = from_bytes(data, header.payload_type)
-            return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
+            stripped = text.lstrip()
+            if stripped.startswith("{"):  # a memory-service blob, as JSON text
+                blob = parse_blob(stripped)
+                if not is_nbmf_blob(blob):  # the old stub's: decoded here, no model needed
+                    return _payload(self.local.decode_blob(blob))
+                raw, sig = blob_frame(blob, self.cfg.max_record_bytes + 64), blob["sig"].lower()
+            else:
+                try:
+                    raw = base64.b64decode(text, validate=True)
+                except binascii.Error:
+                    raise HTTPException(422, f"frame {i} is not base64") from None
+            decoded = await self._decode_frame(raw)
+            if sig is not None and signature(decoded.payload) != sig:
+                raise ChecksumError("nbmf blob: 'sig' does not match its decoded value (tampered or corrupt); refusing it")
+            return decoded
         except ModelNotFoundError as exc:
             raise HTTPException(404, f"frame {i}: {exc}") from None
         except IntegrityError as exc:
             raise HTTPException(500, f"frame {i}: {exc}") from None
         except (FrameError, NBMFError) as exc:
             raise HTTPException(422, f"frame {i}: {exc}") from None
+
+    async def _decode_frame(self, raw: bytes) -> DecodedPayload:
+        """A frame through the model it names (a stub or stored frame needs none)."""
+        header, _ = fr.unpack(raw)
+        if header.model is None:  # stub and stored frames never need a model
+            return _payload(self.local.decode_record(raw))
+        cached_id = self.refs.get(header.model)
+        model_id = cached_id if cached_id is not None else await asyncio.to_thread(self._model_id, header.model)
+        try:
+            call = self._code(model_id, "decode", raw)
+            header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
+        except TimeoutError:
+            raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
+        except NBMFError:
+            raise
+        except Exception as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, NBMFError):
+                raise cause from None
+            raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
+        value = from_bytes(data, header.payload_type)
+        return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
 
     def _model_id(self, ref: fr.ModelRef) -> str:
         hit = self.refs.get(ref)

@@ -40,7 +40,7 @@ class EncodeResponse(BaseModel):
 
 
 class DecodeRequest(BaseModel):
-    frame: str | None = Field(None, description="an NBMF frame (base64), or an old stub blob as JSON text")
+    frame: str | None = Field(None, description="an NBMF frame (base64), or a memory-service blob (old stub or nbmf) as JSON text")
     frames: list[str] | None = None
 
     @model_validator(mode="after")
@@ -59,7 +59,8 @@ class DecodedPayload(BaseModel):
     fidelity: Literal["lossless", "semantic"]
     codec: str
     model: str | None = None
-    truncated: bool = False
+    truncated: bool = Field(False, description="an old semantic stub blob cut at 2,048 characters: its preview only")
+    verified: bool = Field(True, description="checked against the frame checksum or the old blob's sig")
 
 
 class DecodeResponse(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nbmf.cli import app
-from nbmf.codecs.stub import encode_legacy_blob
+from nbmf.stub_blob import encode_stub_blob
 from nbmf.registry import Registry
 
 runner = CliRunner()
@@ -48,7 +48,7 @@ def test_files_json_and_registry(tmp_path: Path) -> None:
 
 def test_decode_old_stub_blob_and_invalid_utf8(tmp_path: Path) -> None:
     blob = tmp_path / "old.json"
-    blob.write_text(json.dumps(encode_legacy_blob({"k": [1, 2]})))
+    blob.write_text(json.dumps(encode_stub_blob({"k": [1, 2]}, "lossless")))
     r = _nbmf("decode", str(blob))
     assert r.returncode == 0 and json.loads(r.stdout) == {"k": [1, 2]}
     raw = b"\xff\xfe not utf-8"

@@ -7,7 +7,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbmf.codec import NBMF
-from nbmf.codecs.stub import LEGACY_PREVIEW_CHARS, encode_legacy_blob
 from nbmf.errors import ChecksumError, FrameError, ModelNotFoundError, NBMFError, OversizeError
 from nbmf.frame import CodecId
 from nbmf.payload import Fidelity, PayloadType, canonical
@@ -106,25 +105,3 @@ def test_batch_api() -> None:
     assert codec.decode_many(codec.encode_many(values)) == values
 
 
-@pytest.mark.parametrize("fidelity", ["lossless", "semantic"])
-@pytest.mark.parametrize("value", ["Some   text\n with  space", {"b": 2, "a": [1, 2.5]}, "long  text " * 400])
-def test_legacy_stub_blobs_decode(value: object, fidelity: str) -> None:
-    blob = encode_legacy_blob(value, fidelity)
-    for form in (blob, json.dumps(blob), json.dumps(blob).encode()):
-        d = plain.decode_record(form)
-        assert d.codec == "legacy-stub"
-        if fidelity == "lossless":
-            assert d.value == value and not d.truncated
-        else:
-            folded = " ".join((value if isinstance(value, str) else json.dumps(value)).split())
-            assert d.truncated == (len(folded) > LEGACY_PREVIEW_CHARS)
-            assert d.value == folded[:LEGACY_PREVIEW_CHARS]
-
-
-def test_legacy_blob_with_bad_signature_is_refused() -> None:
-    blob = encode_legacy_blob("hello world")
-    blob["sig"] = "0" * 64
-    with pytest.raises(ChecksumError):
-        plain.decode(blob)
-    with pytest.raises(FrameError):
-        plain.decode(b'{"meta": {}, "code": "zz", "sig": "00"}')
