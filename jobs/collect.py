@@ -45,6 +45,9 @@ class CollectConfig(BaseModel):
     write_mb: int = Field(
         64, ge=1, description="in-memory MB of records per write task; each writes one Parquet file per domain and split it holds"
     )
+    class_policy: str | None = Field(
+        None, description="YAML of record class -> (domain, fidelity) for warm-store records; default $NBMF_CLASS_POLICY or built in"
+    )
     fail_on_bad: bool = False
     force: bool = False
     ray_address: str | None = None
@@ -60,15 +63,22 @@ def _expand(uri: str) -> tuple[Store, list[tuple[str, int, float]]]:
         if info.type == pafs.FileType.File:
             files = [info]
         elif info.type == pafs.FileType.Directory:
-            files = [
-                i for i in store.filesystem.get_file_info(pafs.FileSelector(store.path, recursive=True)) if i.type == pafs.FileType.File
-            ]
+            base = store.path
+            if _is_warm_store(store):  # a memory-service warm store: its records, not its other blobs
+                base = store.child("records").path
+            files = [i for i in store.filesystem.get_file_info(pafs.FileSelector(base, recursive=True)) if i.type == pafs.FileType.File]
         else:
             raise StorageError(f"input {uri} does not exist")
     except OSError as exc:
         raise StorageError(f"cannot list input {uri}: {exc}") from None
     out = [(i.path, i.size or 0, i.mtime.timestamp() if i.mtime else 0.0) for i in files if not i.base_name.startswith(".")]
     return store, sorted(out)
+
+
+def _is_warm_store(store: Store) -> bool:
+    """A directory holding ``records/<key>__<cls>.json`` (the memory service's warm-store layout)."""
+    records = store.child("records")
+    return any(n.endswith(".json") and "__" in n for n in records.list()[:50])
 
 
 def _builtin_files() -> list[tuple[str, str]]:
@@ -132,7 +142,11 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     warnings.filterwarnings("ignore", message="Use 'expr' instead of 'fn'")
     if not ray.is_initialized():
         ray.init(address=cfg.ray_address, ignore_reinit_error=True)
-    shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe)
+    from nbmf.envelope import key_from_env
+    from nbmf.policy import ClassPolicy
+
+    # warm-store records: their class names their domain; sealed files open with the service's key
+    shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe, True, ClassPolicy.load(cfg.class_policy), key_from_env())
 
     to_read = [(gi, path, size, domain) for gi, (_, paths, domain) in enumerate(groups) for path, size in paths]
     source = RecordFiles([store.filesystem for store, _, _ in groups], to_read, shape_args)
@@ -299,11 +313,15 @@ def collect(
     fail_on_bad: Annotated[bool, typer.Option("--fail-on-bad", help="Fail on malformed input instead of skipping it.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the inputs are unchanged.")] = False,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray address (default: local or the job's cluster).")] = None,
+    class_policy: Annotated[
+        Optional[str], typer.Option("--class-policy", help="Class -> (domain, fidelity) YAML for warm-store records.")
+    ] = None,
 ) -> None:
-    """Collect training sets per domain with Ray Data."""
+    """Collect training sets per domain with Ray Data (files, dirs, a memory-service warm store or its export)."""
     cfg = CollectConfig(
         inputs=input, out=out, domain=domain, min_bytes=min_bytes, max_bytes=max_bytes, cap=cap,
         near_dedupe=near_dedupe, seed=seed, fail_on_bad=fail_on_bad, force=force, ray_address=address,
+        class_policy=class_policy,
     )  # fmt: skip
     run_or_exit(run, cfg)
 

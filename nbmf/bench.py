@@ -21,7 +21,7 @@ from nbmf.codec import NBMF
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.frame import CodecId, ModelRef
 from nbmf.payload import Fidelity, to_bytes
-from nbmf.records import Record
+from nbmf.records import Record, record_key
 from nbmf.registry import Registry
 from nbmf.split import split_of
 
@@ -189,7 +189,7 @@ def split_records(records: Sequence[Record], seed: int = 0) -> tuple[list[Record
     train: list[Record] = []
     test: list[Record] = []
     for r in records:
-        key = r.source or r.id or hashlib.sha256(repr(r.value).encode()).hexdigest()
+        key = record_key(r)
         (test if split_of(key, seed) == "test" else train).append(r)
     return train, test
 

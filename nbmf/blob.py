@@ -2,7 +2,7 @@
 
     {"meta": {"encoder_version": "nbmf/1", "encoder_domain", "model_version", "codec",
               "fidelity", "type", "length_bytes"},
-     "code": hex(NBMF frame),
+     "code": base64(NBMF frame),            (standard alphabet, padded: 2/3 the size of hex)
      "sig":  sha256(json.dumps(decoded value, sort_keys=True, ensure_ascii=False))}
 
 ``sig`` means what it meant for the old stub (sha256 of the sorted-key JSON of what decode returns), so
@@ -12,6 +12,8 @@ tools that checked old blobs can check these. Which generation a blob is comes f
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from nbmf.errors import FrameError
@@ -32,15 +34,16 @@ def is_nbmf_blob(blob: dict[str, Any]) -> bool:
 
 def make_blob(frame: bytes, sig: str, meta: dict[str, Any]) -> dict[str, Any]:
     """The blob of ``frame``; ``meta`` adds the descriptive fields (domain, model version, codec, fidelity, type)."""
-    return {"meta": {"encoder_version": NBMF_BLOB_VERSION, **meta, "length_bytes": len(frame)}, "code": frame.hex(), "sig": sig}
+    code = base64.b64encode(frame).decode("ascii")
+    return {"meta": {"encoder_version": NBMF_BLOB_VERSION, **meta, "length_bytes": len(frame)}, "code": code, "sig": sig}
 
 
 def blob_frame(blob: dict[str, Any], max_frame_bytes: int) -> bytes:
     """The frame an nbmf blob carries (``blob`` already parsed by ``stub_blob.parse_blob``)."""
     code = blob["code"]
-    if len(code) > 2 * max_frame_bytes:
+    if len(code) > (max_frame_bytes + 2) // 3 * 4:
         raise FrameError(f"blob 'code' is over the {max_frame_bytes}-byte frame limit")
     try:
-        return bytes.fromhex(code)
-    except ValueError as exc:
-        raise FrameError(f"nbmf blob: 'code' is not hex: {exc}") from None
+        return base64.b64decode(code, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise FrameError(f"nbmf blob: 'code' is not base64: {exc}") from None

@@ -239,10 +239,56 @@ def serve_cmd(
         stop()
 
 
+@app.command()
+def census(
+    store: Annotated[list[str], typer.Option("--store", help="Warm-store root (holds records/), local or s3:// (repeatable).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Count a memory-service store's blobs per generation and model version (what `retire` checks)."""
+    from nbmf.census import census as run_census
+    from nbmf.census import format_census
+
+    try:
+        result = run_census(store)
+    except NBMFError as exc:
+        _fail(exc)
+        return
+    typer.echo(json.dumps(result, indent=2) if as_json else format_census(result))
+
+
+@app.command()
+def retire(
+    domain: Annotated[str, typer.Argument()],
+    version: Annotated[int, typer.Argument()],
+    registry: Annotated[str, typer.Option("--registry", help="Registry root URI.")],
+    store: Annotated[list[str], typer.Option("--store", help="Every warm store that may hold its blobs (repeatable).")],
+    reason: Annotated[Optional[str], typer.Option(help="Kept in the channel history.")] = None,
+) -> None:
+    """Retire a model version: refused while a census of the stores still finds blobs that name it."""
+    from nbmf.census import blobs_naming
+    from nbmf.census import census as run_census
+    from nbmf.registry import Registry
+
+    try:
+        reg = Registry(registry)
+        ref = reg.manifest(domain, version).ref
+        result = run_census(store)
+        n = blobs_naming(result, ref)
+        if n or result["unreadable"]:
+            why = f"{n} blobs still name {domain}@{version}" if n else f"{result['unreadable']} records could not be read"
+            typer.echo(f"refused: {why}; migrate them first (nbmf migrate) and run the census again", err=True)
+            raise typer.Exit(1)
+        reg.retire(domain, version, reason)
+        typer.echo(f"{domain}@{version} retired ({result['records']} records checked, none name it)")
+    except NBMFError as exc:
+        _fail(exc)
+
+
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect
     from jobs.demo import demo
+    from jobs.migrate import migrate
     from jobs.pipeline import pipeline
     from jobs.promote import promote_cmd, rollback_cmd
     from jobs.train import train
@@ -254,6 +300,7 @@ def _register_jobs() -> None:
     app.command("promote")(promote_cmd)
     app.command("rollback")(rollback_cmd)
     app.command("pipeline")(pipeline)
+    app.command("migrate")(migrate)
     app.command("demo")(demo)
 
 

@@ -182,11 +182,14 @@ class NBMF:
     ) -> Encoded:
         fid = Fidelity.parse(fidelity)
         ptype = infer_type(value) if payload_type is None else PayloadType.parse(payload_type)
-        data = to_bytes(value, ptype, fid)
+        return self.encode_canonical(to_bytes(value, ptype, fid), fid, ptype, domain)
+
+    def encode_canonical(self, data: bytes, fidelity: Fidelity, ptype: PayloadType, domain: str | None) -> Encoded:
+        """Bytes already in their canonical form -> frame, with the domain's serving model (or the stub, saying why)."""
         if len(data) > self.max_record_bytes:  # before any registry or model work
             raise OversizeError(f"record of {len(data)} bytes is over the {self.max_record_bytes}-byte limit")
         model, why = self._choose(domain)
-        enc = self.encode_bytes(data, fid, ptype, model)
+        enc = self.encode_bytes(data, fidelity, ptype, model)
         return enc if why is None else dataclasses.replace(enc, fallback=why)
 
     def encode(
@@ -251,7 +254,8 @@ class NBMF:
             d = self._decode_frame(blob_frame(parsed, self.max_record_bytes + 64))
             if signature(d.value) != parsed["sig"].lower():
                 raise ChecksumError("nbmf blob: 'sig' does not match its decoded value (tampered or corrupt); refusing it")
-            return d
+            # a migrated old preview that the old stub had cut stays marked: its tail was never stored
+            return dataclasses.replace(d, truncated=True, verified=False) if parsed["meta"].get("truncated") is True else d
         old = decode_stub_blob(parsed, self.max_record_bytes)
         ptype = PayloadType.STR if isinstance(old.value, str) else PayloadType.JSON
         return Decoded(old.value, ptype, old.fidelity, "legacy-stub", None, old.truncated, old.verified)

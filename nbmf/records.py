@@ -6,6 +6,7 @@ Malformed lines raise ``InputError`` naming the file and line (or are skipped an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,35 @@ class Record:
     payload_type: PayloadType
     id: str | None = None
     domain: str | None = None
-    source: str | None = None  # the document a record came from (what splits are keyed by)
+    source: str | None = None  # the document a record came from (what splits are keyed by): document_key()
+
+
+# The old memory-service exporter writes the same metadata.source on every record ("memory_service",
+# or "file" for files): a kind of source, not a document. Keying splits by it put every record in one
+# split (issue #13); its metadata.item_id (or metadata.file) names the document.
+EXPORT_SOURCE_KINDS = frozenset({"memory_service", "file"})
+
+
+def document_key(row: dict[str, Any], fallback: str | None) -> str | None:
+    """The document a record belongs to (records of one document stay in one split); the one place this is decided.
+
+    First non-empty of: ``source``, ``metadata.item_id``, ``metadata.file``, ``metadata.source`` (unless it
+    is an exporter's constant kind), ``id``; else ``fallback`` (the input file and line, say).
+    """
+    meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    meta_source = meta.get("source")
+    if meta_source in EXPORT_SOURCE_KINDS:
+        meta_source = None
+    for value in (row.get("source"), meta.get("item_id"), meta.get("file"), meta_source, row.get("id")):
+        if value not in (None, "", 0):
+            return str(value)
+    return fallback
+
+
+def record_key(record: Record) -> str:
+    """A record's document key, or (a record that names none) one of its own from its value."""
+    return record.source or hashlib.sha256(repr(record.value).encode()).hexdigest()
 
 
 def record_from_row(row: dict[str, Any], where: str) -> Record:
@@ -34,8 +63,7 @@ def record_from_row(row: dict[str, Any], where: str) -> Record:
         value = row["data"]
     else:
         raise InputError(f"{where}: record has neither 'text' (a string) nor 'data'")
-    meta: dict[str, Any] = row["metadata"] if isinstance(row.get("metadata"), dict) else {}
-    source = row.get("source") or meta.get("source") or row.get("id")
+    source = document_key(row, None)
     return Record(
         value=value,
         payload_type=infer_type(value),

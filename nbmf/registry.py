@@ -27,11 +27,11 @@ from nbmf.errors import ConflictError, IntegrityError, ModelNotFoundError, Regis
 from nbmf.frame import ModelRef, domain_tag
 from nbmf.storage import S3Options, Store
 
-_DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def check_domain(domain: str) -> str:
-    if not _DOMAIN_RE.match(domain):
+    if not DOMAIN_RE.match(domain):
         raise RegistryError(f"bad domain name {domain!r}: use lowercase letters, digits, '-' and '_'")
     return domain
 
@@ -68,7 +68,7 @@ class Canary(BaseModel):
 
 class HistoryEntry(BaseModel):
     at: str
-    action: str  # promote | canary | rollback
+    action: str  # promote | canary | rollback | retire
     version: int | None
     percent: float | None = None
     reason: str | None = None
@@ -79,6 +79,7 @@ class Channels(BaseModel):
     production: int | None = None
     canary: Canary | None = None
     previous: list[int] = Field(default_factory=list)  # earlier productions, for rollback
+    retired: list[int] = Field(default_factory=list)  # no stored blob needs them (census); never served again
     history: list[HistoryEntry] = Field(default_factory=list)
 
 
@@ -93,7 +94,7 @@ class Registry:
 
     # ---- reading ------------------------------------------------------------------------------
     def domains(self) -> list[str]:
-        return [d for d in self.models.list() if _DOMAIN_RE.match(d)]
+        return [d for d in self.models.list() if DOMAIN_RE.match(d)]
 
     def versions(self, domain: str) -> list[int]:
         """Published versions (those with a manifest), ascending."""
@@ -213,6 +214,8 @@ class Registry:
         self.manifest(domain, version)  # must exist
 
         def change(ch: Channels) -> Channels:
+            if version in ch.retired:
+                raise RegistryError(f"{domain}@{version} is retired; publish or promote another version")
             if canary_percent:
                 ch.canary = Canary(version=version, percent=canary_percent)
                 action = "canary"
@@ -240,6 +243,23 @@ class Registry:
                 raise RegistryError(f"{domain}: nothing to roll back to (production {ch.production}, no earlier version)")
             ch.production = ch.previous.pop()
             ch.history.append(HistoryEntry(at=_now(), action="rollback", version=ch.production, reason=reason))
+            return ch
+
+        return self.update_channels(domain, change)
+
+    def retire(self, domain: str, version: int, reason: str | None = None) -> Channels:
+        """Mark a version retired (the caller checked that no stored blob names it: ``nbmf retire``).
+
+        Its files stay, so a frame found later still decodes; it can no longer be promoted or rolled back to."""
+        self.manifest(domain, version)
+
+        def change(ch: Channels) -> Channels:
+            if version == ch.production or (ch.canary is not None and ch.canary.version == version):
+                raise RegistryError(f"{domain}@{version} is serving (production or canary); promote another version first")
+            if version not in ch.retired:
+                ch.retired.append(version)
+                ch.previous = [v for v in ch.previous if v != version]
+                ch.history.append(HistoryEntry(at=_now(), action="retire", version=version, reason=reason))
             return ch
 
         return self.update_channels(domain, change)

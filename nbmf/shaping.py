@@ -25,8 +25,12 @@ import pyarrow.compute as pc
 import xxhash
 
 from nbmf.corpus import split_document
+from nbmf.envelope import is_envelope
 from nbmf.errors import InputError
 from nbmf.payload import Fidelity, PayloadType, infer_type, to_bytes
+from nbmf.policy import ClassPolicy
+from nbmf.records import EXPORT_SOURCE_KINDS, document_key
+from nbmf.registry import DOMAIN_RE
 from nbmf.split import split_of
 
 TEXT_SUFFIXES = (".txt", ".md", ".rst", ".py", ".c", ".h", ".html", ".xml", ".csv", ".yaml", ".yml", ".toml", ".ini", "")
@@ -38,8 +42,14 @@ def near_key(text: str) -> str:
     return hashlib.sha256(_NEAR.sub("", unicodedata.normalize("NFKC", text).casefold()).encode()).hexdigest()[:32]
 
 
-def parse_file(path: str, data: bytes, default_domain: str | None) -> Iterator[dict[str, Any]]:
-    """Documents of one input file; a malformed line yields ``{"bad": "<file> line N: why"}``."""
+def parse_file(
+    path: str, data: bytes, default_domain: str | None, policy: ClassPolicy | None = None, aes_key: bytes | None = None
+) -> Iterator[dict[str, Any]]:
+    """Documents of one input file; a malformed line yields ``{"bad": "<file> line N: why"}``.
+
+    A warm-store record file (``records/<key>__<cls>.json``, sealed or not) is one document keyed by its
+    record key, its domain given by its class through ``policy``; its blob is decoded as the old decoder did.
+    """
     name = path.rsplit("/", 1)[-1].lower()
     if name.endswith(".parquet"):
         import pyarrow as pa
@@ -76,6 +86,9 @@ def parse_file(path: str, data: bytes, default_domain: str | None) -> Iterator[d
         except ValueError as exc:
             yield {"bad": f"{path}: not valid JSON ({exc})"}
             return
+        if is_envelope(value) or (isinstance(value, dict) and "payload" in value and "cls" in value):
+            yield from _warm_record(path, data, policy, aes_key)  # a memory-service warm-store record file
+            return
         items = value if isinstance(value, list) else [value]
         for i, item in enumerate(items):
             try:
@@ -92,10 +105,32 @@ def parse_file(path: str, data: bytes, default_domain: str | None) -> Iterator[d
         yield {"bad": str(exc)}
 
 
+def _warm_record(path: str, data: bytes, policy: ClassPolicy | None, aes_key: bytes | None) -> Iterator[dict[str, Any]]:
+    from nbmf.codec import NBMF
+    from nbmf.errors import NBMFError
+    from nbmf.warm_store import is_blob, read_record_file, split_name
+
+    try:
+        doc = read_record_file(data, aes_key, path)
+        key, file_cls = split_name(path.rsplit("/", 1)[-1])
+        cls = doc.get("cls") if isinstance(doc.get("cls"), str) else file_cls
+        payload = doc["payload"]
+        value = NBMF().decode(payload) if is_blob(payload) else payload
+        domain = (policy or ClassPolicy()).domain_of(cls)
+        if isinstance(value, str):
+            yield _document(domain, path, key, value, None, path)
+        else:
+            yield _document(domain, path, key, None, value, path)
+    except NBMFError as exc:  # InputError, a blob that does not decode, an envelope without its key
+        yield {"bad": f"{path}: {exc}"}
+
+
 def _document(domain: str | None, source: str, doc_key: str, text: str | None, data: Any, uid: str) -> dict[str, Any]:
     """``doc_key`` decides the split (records of one document stay together); ``uid`` names the input row."""
     if not domain:
         raise InputError(f"{uid}: record has no 'domain' and no --domain was given")
+    if not isinstance(domain, str) or not DOMAIN_RE.match(domain):
+        raise InputError(f"{uid}: domain {domain!r} is not a valid name (lowercase letters, digits, '-' and '_'); record skipped")
     data_json = None if text is not None else json.dumps(data)
     return {"domain": str(domain), "source": source, "doc_key": doc_key, "uid": uid, "text": text, "data": data_json}
 
@@ -107,7 +142,7 @@ def _row_document(row: Any, path: str, n: int, default_domain: str | None) -> di
     domain = row.get("domain") or default_domain
     meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     source = str(row.get("source") or (meta or {}).get("source") or path)
-    doc_key = str(row.get("source") or (meta or {}).get("source") or row.get("id") or f"{path}:{n}")
+    doc_key = str(document_key(row, f"{path}:{n}"))
     if isinstance(row.get("text"), str):
         return _document(domain, source, doc_key, row["text"], None, where)
     if "data" in row:
@@ -161,7 +196,7 @@ def rank_of(hash_hex: str, seed: int) -> int:
 
 def shape_file(
     path: str, data: bytes, default_domain: str | None, min_bytes: int, max_bytes: int, seed: int, val: float, test: float,
-    near: bool = False, vectorised: bool = True,
+    near: bool = False, vectorised: bool = True, policy: ClassPolicy | None = None, aes_key: bytes | None = None,
 ) -> pa.Table:  # fmt: skip
     """Every record of one input file (and a row per malformed input, ``bad`` set) as RECORD_SCHEMA.
 
@@ -174,7 +209,7 @@ def shape_file(
         if fast is not None:
             return fast
     rows: list[dict[str, Any]] = []
-    for doc in parse_file(path, data, default_domain):
+    for doc in parse_file(path, data, default_domain, policy, aes_key):
         if "bad" in doc:
             rows.append({"bad": doc["bad"]})
         else:
@@ -274,29 +309,37 @@ def _shape_arrow(
         ident = _string_col(table, "id", ints=True)
     except _NotCovered:
         return None
-    meta_source: Any = None
+    meta_fields: dict[str, Any] = {"item_id": None, "file": None, "source": None}
     if "metadata" in names and pa.types.is_struct(table.column("metadata").type):
         mtype = table.column("metadata").type
-        if mtype.get_field_index("source") >= 0:
-            if not pa.types.is_string(mtype.field("source").type):
+        for field in meta_fields:
+            if mtype.get_field_index(field) < 0:
+                continue
+            if not pa.types.is_string(mtype.field(field).type):
                 return None
-            meta_source = pc.struct_field(table.column("metadata"), "source")
-            meta_source = pc.if_else(pc.equal(meta_source, ""), pa.scalar(None, pa.string()), meta_source)
+            col = pc.struct_field(table.column("metadata"), field)
+            meta_fields[field] = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
+    meta_source = meta_fields["source"]
     if domain is None:
         if not default_domain:
             return None
         domain = pa.chunked_array([pa.array([default_domain] * n, pa.string())])
     elif default_domain:
         domain = pc.coalesce(domain, pa.scalar(default_domain))
-    if domain.null_count:
-        return None
+    if domain.null_count or not pc.all(pc.match_substring_regex(domain, DOMAIN_RE.pattern)).as_py():
+        return None  # the row path names each record without a (valid) domain
     numbers = _line_numbers(path, data, n)
     if numbers is None:
         return None
     fallback_key = _prefixed(f"{path}:", numbers)
     named = [c for c in (source, meta_source) if c is not None]
     source_out = pc.coalesce(*named, pa.scalar(path)) if named else pa.array([path] * n, pa.string())
-    doc_key = pc.coalesce(*named, *([ident] if ident is not None else []), fallback_key)
+    # the order of records.document_key: source, item_id, file, metadata.source unless an exporter's kind, id
+    keyed = meta_source
+    if keyed is not None:
+        keyed = pc.if_else(pc.is_in(keyed, value_set=pa.array(sorted(EXPORT_SOURCE_KINDS))), pa.scalar(None, pa.string()), keyed)
+    key_cols = [c for c in (source, meta_fields["item_id"], meta_fields["file"], keyed, ident) if c is not None]
+    doc_key = pc.coalesce(*key_cols, fallback_key)
 
     # normalise: NFC (ASCII rows already are; others via Python, as the row path does), CRLF -> LF
     text = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text

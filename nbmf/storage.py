@@ -17,6 +17,7 @@ import os
 import posixpath
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -142,12 +143,24 @@ class Store:
             return bytes(f.read())
 
     def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write a whole object: readers see the old bytes or the new, never a part (S3 puts are atomic; a
+        local file is written beside its name and renamed over it)."""
         with self._errors("write", rel):
+            if self.is_s3:
+                with self.filesystem.open_output_stream(self.full(rel)) as f:
+                    f.write(data)
+                return
             parent = posixpath.dirname(self.full(rel))
-            if not self.is_s3:
-                self.filesystem.create_dir(parent, recursive=True)
-            with self.filesystem.open_output_stream(self.full(rel)) as f:
-                f.write(data)
+            self.filesystem.create_dir(parent, recursive=True)
+            tmp = posixpath.join(parent, f".{posixpath.basename(rel)}.{uuid.uuid4().hex[:12]}.tmp")
+            try:
+                with self.filesystem.open_output_stream(tmp) as f:
+                    f.write(data)
+                self.filesystem.move(tmp, self.full(rel))
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    self.filesystem.delete_file(tmp)
+                raise
 
     def exists(self, rel: str = "") -> bool:
         with self._errors("stat", rel):

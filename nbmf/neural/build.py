@@ -90,11 +90,12 @@ def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200)
 def split_bytes(records: Sequence[Any], seed: int = 0) -> dict[str, list[bytes]]:
     """Lossless bytes of records (``nbmf.records.Record``) by train / val / test split of their source."""
     from nbmf.payload import Fidelity, to_bytes
+    from nbmf.records import record_key
     from nbmf.split import split_of
 
     out: dict[str, list[bytes]] = {"train": [], "val": [], "test": []}
     for r in records:
-        key = r.source or r.id or hashlib.sha256(repr(r.value).encode()).hexdigest()
+        key = record_key(r)
         out[split_of(key, seed)].append(to_bytes(r.value, r.payload_type, Fidelity.LOSSLESS))
     return out
 

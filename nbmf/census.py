@@ -1,0 +1,84 @@
+"""Which model versions a warm store's blobs still need: counts per (generation, domain, version, codec).
+
+    records/*.json --open (envelope)--> payload --blob meta + frame header--> (generation, domain, version, codec, ref)
+
+An operator reads it before retiring a version (``nbmf retire`` refuses while any blob names it). The
+frame header's model reference (domain tag, version, hash prefix) is what decode follows, so that is
+what is matched — not the descriptive meta.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from nbmf import frame as fr
+from nbmf.blob import blob_frame, is_nbmf_blob
+from nbmf.envelope import is_envelope, key_from_env, open_envelope
+from nbmf.errors import NBMFError
+from nbmf.storage import Store
+from nbmf.warm_store import RECORDS, is_blob
+
+
+def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
+    """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame."""
+    if not is_blob(payload):
+        return ("plain", None, None, "", None)
+    if not is_nbmf_blob(payload):
+        return (str(payload["meta"].get("encoder_version") or "stub"), None, None, "stub-blob", None)
+    header, _ = fr.unpack(blob_frame(payload, 1 << 26))
+    ref = header.model
+    domain = payload["meta"].get("encoder_domain")
+    ref_s = None if ref is None else f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}"
+    return ("nbmf/1", domain if isinstance(domain, str) else None, None if ref is None else ref.version, header.codec.name.lower(), ref_s)
+
+
+def _one(store: Store, name: str, key: bytes | None) -> tuple[tuple[Any, ...] | None, str | None]:
+    try:
+        doc = json.loads(store.read_bytes(name))
+        if is_envelope(doc):
+            doc = json.loads(open_envelope(doc, key, name))
+        if not isinstance(doc, dict) or "payload" not in doc:
+            return None, f"{name}: not a warm-store record"
+        return blob_model(doc["payload"]), None
+    except (NBMFError, ValueError, RecursionError) as exc:
+        return None, f"{name}: {type(exc).__name__}: {exc}"[:300]
+
+
+def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: int = 16) -> dict[str, Any]:
+    """Counts over every record of the stores at ``roots`` (local or s3://); unreadable files are listed."""
+    key = aes_key if aes_key is not None else key_from_env()
+    counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
+    unreadable: list[str] = []
+    total = 0
+    for root in roots:
+        records = (root if isinstance(root, Store) else Store(root)).child(RECORDS)
+        names = [n for n in records.list() if n.endswith(".json") and not n.startswith(".")]
+        total += len(names)
+        with ThreadPoolExecutor(threads) as pool:  # object storage answers one request at a time per call
+            for got, err in pool.map(lambda n: _one(records, n, key), names):
+                if got is None:
+                    unreadable.append(str(err))
+                else:
+                    counts[got] += 1
+    rows = [
+        {"generation": g, "domain": d, "version": v, "codec": c, "ref": r, "records": n}
+        for (g, d, v, c, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    ]
+    return {"records": total, "by_model": rows, "unreadable": len(unreadable), "unreadable_examples": unreadable[:50]}
+
+
+def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
+    """How many blobs in a census result name exactly this model reference."""
+    want = f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}"
+    return sum(int(r["records"]) for r in result["by_model"] if r["ref"] == want)
+
+
+def format_census(result: dict[str, Any]) -> str:
+    lines = [f"{result['records']} records ({result['unreadable']} unreadable)", "generation  domain        version  codec       records"]
+    for r in result["by_model"]:
+        lines.append(f"{r['generation']:<11} {str(r['domain'] or '-'):<13} {str(r['version'] or '-'):<8} {r['codec'] or '-':<11} {r['records']}")
+    return "\n".join(lines)
