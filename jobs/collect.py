@@ -146,7 +146,17 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     from nbmf.policy import ClassPolicy
 
     # warm-store records: their class names their domain; sealed files open with the service's key
-    shape_args = (cfg.min_bytes, cfg.max_bytes, cfg.seed, cfg.val, cfg.test, cfg.near_dedupe, True, ClassPolicy.load(cfg.class_policy), key_from_env())
+    shape_args = (
+        cfg.min_bytes,
+        cfg.max_bytes,
+        cfg.seed,
+        cfg.val,
+        cfg.test,
+        cfg.near_dedupe,
+        True,
+        ClassPolicy.load(cfg.class_policy),
+        key_from_env(),
+    )
 
     to_read = [(gi, path, size, domain) for gi, (_, paths, domain) in enumerate(groups) for path, size in paths]
     source = RecordFiles([store.filesystem for store, _, _ in groups], to_read, shape_args)

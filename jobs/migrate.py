@@ -166,8 +166,13 @@ def _report(cfg: MigrateConfig, rows: Any, seconds: float) -> dict[str, Any]:
         "blob_ratio": round(before / after, 3) if after else None,
         "file_bytes_before": int(rows["file_before"].sum()),
         "file_bytes_after": int(rows["file_after"].sum()),
+        "by_domain": {
+            str(d): {"records": int(len(g)), "blob_bytes_before": int(g["blob_before"].sum()), "blob_bytes_after": int(g["blob_after"].sum())}
+            for d, g in ok.groupby("domain")
+        },
         "by_model": [
-            {"domain": r.domain, "version": int(r.version) or None, "codec": r.codec, "records": int(r.records)} for r in by_model.itertuples()
+            {"domain": r.domain, "version": int(r.version) or None, "codec": r.codec, "records": int(r.records)}
+            for r in by_model.itertuples()
         ],
         "not_migrated_records": [{"name": r.name, "status": r.status, "error": r.error} for r in failed.itertuples()],
         "seconds": round(seconds, 1),

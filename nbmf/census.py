@@ -10,6 +10,7 @@ what is matched — not the descriptive meta.
 from __future__ import annotations
 
 import collections
+import functools
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -59,7 +60,7 @@ def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: 
         names = [n for n in records.list() if n.endswith(".json") and not n.startswith(".")]
         total += len(names)
         with ThreadPoolExecutor(threads) as pool:  # object storage answers one request at a time per call
-            for got, err in pool.map(lambda n: _one(records, n, key), names):
+            for got, err in pool.map(functools.partial(_one, records, key=key), names):
                 if got is None:
                     unreadable.append(str(err))
                 else:
@@ -80,5 +81,7 @@ def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
 def format_census(result: dict[str, Any]) -> str:
     lines = [f"{result['records']} records ({result['unreadable']} unreadable)", "generation  domain        version  codec       records"]
     for r in result["by_model"]:
-        lines.append(f"{r['generation']:<11} {str(r['domain'] or '-'):<13} {str(r['version'] or '-'):<8} {r['codec'] or '-':<11} {r['records']}")
+        lines.append(
+            f"{r['generation']:<11} {str(r['domain'] or '-'):<13} {str(r['version'] or '-'):<8} {r['codec'] or '-':<11} {r['records']}"
+        )
     return "\n".join(lines)

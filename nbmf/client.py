@@ -136,7 +136,10 @@ class Client:
 
     def decode_response(self, frames: list[bytes | str | dict[str, Any]]) -> dict[str, Any]:
         """The whole ``/v1/decode`` answer for frames (bytes) or memory-service blobs (dicts or their JSON text)."""
-        items = [base64.b64encode(f).decode() if isinstance(f, (bytes, bytearray)) else f if isinstance(f, str) else json.dumps(f) for f in frames]
+        items = [
+            base64.b64encode(f).decode() if isinstance(f, (bytes, bytearray)) else f if isinstance(f, str) else json.dumps(f)
+            for f in frames
+        ]
         return self._post("/v1/decode", {"frames": items})
 
     def decode(self, frames: list[bytes | str | dict[str, Any]]) -> list[Any]:

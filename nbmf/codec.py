@@ -21,8 +21,8 @@ from typing import Any
 
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
-from nbmf.codecs.base import Codec, StoredCodec
 from nbmf.blob import blob_frame, is_nbmf_blob
+from nbmf.codecs.base import Codec, StoredCodec
 from nbmf.codecs.stub import StubCodec
 from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef

@@ -4,6 +4,8 @@
     key  = sha256(material); material = $DAENA_MEMORY_AES_KEY decoded as urlsafe base64, else base64,
            else hex, else its UTF-8 text (the memory service's own rule, so both read each other's files)
 
+The order matters and is the service's: text that is valid base64 is read as base64 even when it
+looks like hex (64 hex digits are valid base64), so keys must be derived exactly this way to match.
 No associated data. A wrong key or a changed byte fails the GCM tag: ``IntegrityError``, never garbage.
 """
 

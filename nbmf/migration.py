@@ -67,7 +67,7 @@ def migrate_record(name: str, data: bytes, codec: NBMF, policy: ClassPolicy, key
             doc = json.loads(open_envelope(doc, key, name))
         if not isinstance(doc, dict) or "payload" not in doc:
             raise NBMFError("not a warm-store record (no 'payload')")
-        cls = doc.get("cls") if isinstance(doc.get("cls"), str) else split_name(name)[1]
+        cls = str(doc["cls"]) if isinstance(doc.get("cls"), str) else split_name(name)[1]
         out.cls, out.domain = cls, policy.domain_of(cls)
         payload = doc["payload"]
         out.blob_bytes_before = _json_len(payload)
@@ -90,8 +90,8 @@ def migrate_record(name: str, data: bytes, codec: NBMF, policy: ClassPolicy, key
         if not same_value(back.value, value):
             out.status, out.error = "unverified", "the new blob does not decode to the old value; kept the old one"
             return out
-        meta = doc.get("meta") if isinstance(doc.get("meta"), dict) else {}
-        meta = {**meta, "compression": {"mode": "nbmf", "encoder_version": blob["meta"]["encoder_version"], "domain": out.domain}}
+        old_doc_meta: dict[str, Any] = doc["meta"] if isinstance(doc.get("meta"), dict) else {}
+        meta = {**old_doc_meta, "compression": {"mode": "nbmf", "encoder_version": blob["meta"]["encoder_version"], "domain": out.domain}}
         plain = json.dumps({**doc, "payload": blob, "meta": meta}, ensure_ascii=False).encode("utf-8")
         assert key is not None or not sealed
         out.data = seal(plain, key) if sealed and key is not None else plain

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from nbmf.errors import InputError
+from nbmf.errors import InputError, RegistryError
 from nbmf.registry import check_domain
 
 POLICY_ENV = "NBMF_CLASS_POLICY"  # path or URI of a policy YAML; the built-in defaults otherwise
@@ -31,7 +31,10 @@ class ClassRule(BaseModel):
     @field_validator("domain")
     @classmethod
     def _domain(cls, v: str) -> str:
-        return check_domain(v)
+        try:
+            return check_domain(v)
+        except RegistryError as exc:
+            raise ValueError(str(exc)) from None
 
 
 def _defaults() -> dict[str, ClassRule]:
@@ -43,7 +46,7 @@ def _defaults() -> dict[str, ClassRule]:
         "ops_log": ("technical", "semantic"),
         "research_note": ("general", "semantic"),
     }
-    return {c: ClassRule(domain=d, fidelity=f) for c, (d, f) in rules.items()}  # type: ignore[arg-type]
+    return {c: ClassRule.model_validate({"domain": d, "fidelity": f}) for c, (d, f) in rules.items()}
 
 
 class ClassPolicy(BaseModel):

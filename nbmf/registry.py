@@ -83,6 +83,15 @@ class Channels(BaseModel):
     history: list[HistoryEntry] = Field(default_factory=list)
 
 
+def _parse_channels(domain: str, data: bytes | None) -> Channels:
+    if not data:
+        return Channels()
+    try:
+        return Channels.model_validate_json(data)
+    except ValueError as exc:  # pydantic's ValidationError: a corrupt or hand-edited file
+        raise RegistryError(f"{domain}/channels.json is corrupt ({str(exc).splitlines()[0]}); restore it from its history") from None
+
+
 class Registry:
     """Models per domain under ``<root>/models``; ``root`` is any storage URI."""
 
@@ -149,7 +158,7 @@ class Registry:
 
     def channels(self, domain: str) -> Channels:
         data, _ = self.models.read_versioned(f"{check_domain(domain)}/channels.json")
-        return Channels.model_validate_json(data) if data else Channels()
+        return _parse_channels(domain, data)
 
     def serving_version(self, domain: str, draw: float | None = None) -> int | None:
         """Production, or the canary for a ``draw`` in [0, 100) below its percent."""
@@ -199,7 +208,7 @@ class Registry:
         rel = f"{check_domain(domain)}/channels.json"
         for attempt in range(self.CAS_RETRIES):
             data, tag = self.models.read_versioned(rel)
-            current = Channels.model_validate_json(data) if data else Channels()
+            current = _parse_channels(domain, data)
             new = change(current.model_copy(deep=True))
             try:
                 self.models.compare_and_swap(rel, new.model_dump_json(indent=2).encode(), tag)

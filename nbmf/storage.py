@@ -152,7 +152,10 @@ class Store:
                 return
             parent = posixpath.dirname(self.full(rel))
             self.filesystem.create_dir(parent, recursive=True)
-            tmp = posixpath.join(parent, f".{posixpath.basename(rel)}.{uuid.uuid4().hex[:12]}.tmp")
+            # the temporary name keeps the extension: pyarrow picks stream compression by it (a .zst file is
+            # written zstd-compressed and read back decompressed), and stored files must stay as they were
+            base = posixpath.basename(rel)
+            tmp = posixpath.join(parent, f".{base}.{uuid.uuid4().hex[:12]}{posixpath.splitext(base)[1]}")
             try:
                 with self.filesystem.open_output_stream(tmp) as f:
                     f.write(data)

@@ -50,7 +50,10 @@ def _transaction(rng: random.Random, i: int) -> dict[str, Any]:
         "account": f"acct-{rng.randrange(10**6):06d}",
         "status": rng.choice(["settled", "pending", "refunded"]),
         "memo": _sentence(rng, rng.randint(5, 30)),
-        "line_items": [{"sku": f"SKU-{rng.randrange(10**5)}", "qty": rng.randint(1, 9), "price": round(rng.uniform(1, 500), 2)} for _ in range(rng.randint(1, 6))],
+        "line_items": [
+            {"sku": f"SKU-{rng.randrange(10**5)}", "qty": rng.randint(1, 9), "price": round(rng.uniform(1, 500), 2)}
+            for _ in range(rng.randint(1, 6))
+        ],
     }
 
 
@@ -60,7 +63,11 @@ def _person(rng: random.Random) -> dict[str, Any]:
         "name": f"{first} {last}",
         "email": f"{first.lower()}.{last.lower()}@example.com",
         "phone": f"+1-555-{rng.randrange(10**4):04d}",
-        "address": {"street": f"{rng.randint(1, 999)} Main St", "city": rng.choice(["Springfield", "Zürich", "Tokyo"]), "zip": f"{rng.randrange(10**5):05d}"},
+        "address": {
+            "street": f"{rng.randint(1, 999)} Main St",
+            "city": rng.choice(["Springfield", "Zürich", "Tokyo"]),
+            "zip": f"{rng.randrange(10**5):05d}",
+        },
         "notes": _sentence(rng, rng.randint(10, 40)),
     }
 
@@ -68,7 +75,9 @@ def _person(rng: random.Random) -> dict[str, Any]:
 def _chat(rng: random.Random) -> dict[str, Any]:
     return {
         "conversation_id": f"conv-{rng.randrange(10**6)}",
-        "turns": [{"role": rng.choice(["user", "assistant"]), "text": _sentence(rng, rng.randint(5, 40)) + "  "} for _ in range(rng.randint(1, 6))],
+        "turns": [
+            {"role": rng.choice(["user", "assistant"]), "text": _sentence(rng, rng.randint(5, 40)) + "  "} for _ in range(rng.randint(1, 6))
+        ],
     }
 
 
@@ -108,13 +117,25 @@ def make_warm_store(
         if i < plain:  # written by a store without an encoder: the plain value
             doc = {"payload": payload, "meta": meta, "cls": cls}
         else:
-            blob = encode_stub_blob(payload, FIDELITY[cls], **({"encoder_version": "production_placeholder", "encoder_domain": "general"} if i % 11 == 0 else {}))
+            blob = encode_stub_blob(
+                payload,
+                FIDELITY[cls],
+                **({"encoder_version": "production_placeholder", "encoder_domain": "general"} if i % 11 == 0 else {}),
+            )
             meta["compression"] = {"mode": "stub"}
             doc = {"payload": blob, "meta": meta, "cls": cls}
         data = json.dumps(doc, ensure_ascii=False).encode()
         name = record_name(key_name, cls)
         (root / "records" / name).write_bytes(seal(data, key) if sealed_every and i % sealed_every == 0 else data)
-        written[name] = {"payload": payload, "cls": cls, "fidelity": FIDELITY[cls], "blob": doc["payload"], "sealed": bool(sealed_every and i % sealed_every == 0)}
+        written[name] = {
+            "payload": payload,
+            "cls": cls,
+            "fidelity": FIDELITY[cls],
+            "blob": doc["payload"],
+            "sealed": bool(sealed_every and i % sealed_every == 0),
+        }
     for j in range(broken):
-        (root / "records" / record_name(f"broken{j}", "chat")).write_bytes(b'{"payload": {"meta": {"fidelity": "lossless"}, "code": "zz", "sig": "00"}, "cls": "chat"}' if j % 2 == 0 else b"{not json")
+        (root / "records" / record_name(f"broken{j}", "chat")).write_bytes(
+            b'{"payload": {"meta": {"fidelity": "lossless"}, "code": "zz", "sig": "00"}, "cls": "chat"}' if j % 2 == 0 else b"{not json"
+        )
     return written

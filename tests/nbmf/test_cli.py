@@ -6,8 +6,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from nbmf.cli import app
-from nbmf.stub_blob import encode_stub_blob
 from nbmf.registry import Registry
+from nbmf.stub_blob import encode_stub_blob
 
 runner = CliRunner()
 TEXT = "Ünïcode line one\r\nline two\twith tab  \n".encode()

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nbmf.codec import NBMF
-from nbmf.errors import ChecksumError, FrameError, ModelNotFoundError, NBMFError, OversizeError
+from nbmf.errors import ModelNotFoundError, NBMFError, OversizeError
 from nbmf.frame import CodecId
 from nbmf.payload import Fidelity, PayloadType, canonical
 
@@ -103,5 +103,3 @@ def test_oversize_record_refused() -> None:
 def test_batch_api() -> None:
     values = ["a record", "another record " * 5, ""]
     assert codec.decode_many(codec.encode_many(values)) == values
-
-

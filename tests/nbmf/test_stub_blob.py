@@ -78,7 +78,7 @@ def test_a_tampered_lossless_blob_is_refused() -> None:
 
 def test_a_tampered_uncut_semantic_blob_is_refused_and_a_cut_one_says_truncated() -> None:
     blob = encode_stub_blob("short note about the meeting", "semantic")
-    blob["code"] = "short note about the MEETING".encode().hex()
+    blob["code"] = b"short note about the MEETING".hex()
     with pytest.raises(ChecksumError):
         plain.decode(blob)
     long_text = "word " * 1000

@@ -232,3 +232,27 @@ def test_model_cache_shares_loads_evicts_and_retries_failures() -> None:
         assert loads.count("bad@1") == 2  # a failure is not cached
 
     asyncio.run(run())
+
+
+@pytest.mark.slow
+def test_memory_service_blobs_over_http(client: Client) -> None:
+    """Every shared vector decodes over HTTP to what the old decoder returned; nbmf/1 blobs too; a tampered one is a 422."""
+    import json
+    from pathlib import Path
+
+    from nbmf import memory
+    from nbmf.client import ClientError
+
+    vectors = [json.loads(x) for x in (Path(__file__).parents[1] / "compat" / "stub_blobs.jsonl").read_text().splitlines() if x]
+    resp = client.decode_response([v["blob"] for v in vectors])
+    for v, p in zip(vectors, resp["payloads"]):
+        assert p["payload"] == v["decoded"] and p["codec"] == "legacy-stub", v["case"]
+        assert p["truncated"] == (not p["verified"])
+    assert sum(p["truncated"] for p in resp["payloads"]) == 3
+    blob = memory.encode({"note": "kept  as is"}, "lossless")
+    assert client.decode([blob, json.dumps(blob)]) == [{"note": "kept  as is"}] * 2
+    tampered = json.loads(json.dumps(vectors[0]["blob"]))
+    tampered["sig"] = "0" * 64
+    with pytest.raises(ClientError) as err:
+        client.decode([tampered])
+    assert err.value.status == 422 and "sig" in str(err.value)

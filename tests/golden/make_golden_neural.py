@@ -1,0 +1,61 @@
+"""Writes tests/golden/neural/: a tiny neural model (committed files) and frames it coded, which must
+decode bit-exactly forever. Run only on a deliberate bitstream change (and bump the format version).
+
+The text is generated here (no machine-dependent corpus), the model trained once; the test never trains.
+"""
+
+import json
+import random
+from pathlib import Path
+
+HERE = Path(__file__).parent / "neural"
+WORDS = (
+    "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
+    "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
+).split()
+
+
+def texts(seed: int, n: int) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        if rng.random() < 0.5:
+            out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 120))).capitalize().encode() + b".")
+        else:
+            rec = {"id": rng.randrange(10**6), "amount": round(rng.uniform(1, 999), 2), "memo": " ".join(rng.choice(WORDS) for _ in range(8))}
+            out.append(json.dumps(rec).encode())
+    return out
+
+
+def golden_neural():  # type: ignore[no-untyped-def]
+    """The committed model's neural codec (its files as written once)."""
+    from nbmf.neural.codec import NeuralCodec
+
+    files = {p.name: p.read_bytes() for p in HERE.iterdir() if p.name in ("neural.safetensors", "reference.zst")}
+    return NeuralCodec.from_files(files)
+
+
+if __name__ == "__main__":
+    import torch
+
+    from nbmf.config import CMParams, ModelConfig, NeuralConfig
+    from nbmf.neural.build import build_files
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(
+        reference_bytes=40_000,
+        dict_bytes=2048,
+        neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=200, time_budget_s=60, batch_size=256),
+        cm=CMParams(table_bits=16, match_bits=16),
+    )
+    files, _ = build_files(texts(1, 400), texts(2, 40), cfg)
+    HERE.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (HERE / name).write_bytes(data)
+    (HERE / "config.json").write_text(cfg.model_dump_json(indent=1))
+    codec = golden_neural()
+    frames = []
+    for value in [b.decode() for b in texts(3, 12)] + ["", "x", "The licensee shall keep every notice."]:
+        data = value.encode()
+        frames.append({"value": value, "payload": codec.compress_unbounded(data).hex()})
+    (HERE / "frames.json").write_text(json.dumps(frames, indent=1) + "\n")

@@ -1,0 +1,112 @@
+"""Replacing the memory service's stub, end to end on a local Ray: a generated warm store of 10,000+ records
+(several classes, a third sealed) -> collect -> train (short budget) -> promote -> migrate -> every record
+reads back through the store adapter as the old stub's decoder returned it."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from memory_store import make_warm_store
+
+from jobs.migrate import MigrateConfig
+from jobs.migrate import run as migrate_run
+from jobs.pipeline import PipelineConfig
+from jobs.pipeline import run as pipeline_run
+from nbmf.census import census
+from nbmf.envelope import KEY_ENV, key_from_material
+from nbmf.registry import Registry
+from nbmf.stub_blob import old_canonical
+from nbmf.warm_store import WarmStore, split_name
+
+TINY_TRAIN = {
+    "eval_every": 10,
+    "model": {
+        "reference_bytes": 150_000,
+        "dict_bytes": 4096,
+        "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128},
+        "cm": {"table_bits": 16, "match_bits": 16},
+    },
+}
+N = 10_000
+
+
+def _old_value(w: dict) -> object:
+    """What the old stub's decoder returns for a record (a plain value: itself)."""
+    if w["blob"] is w["payload"] or w["fidelity"] == "lossless":
+        return w["payload"]
+    return old_canonical(w["payload"])[:2048]
+
+
+@pytest.fixture(scope="module")
+def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict, str]:  # type: ignore[no-untyped-def]
+    os.environ[KEY_ENV] = "memory-test-key"
+    root = tmp_path_factory.mktemp("warm")
+    written = make_warm_store(root, n=N)
+    storage = str(tmp_path_factory.mktemp("nbmf"))
+    summary = pipeline_run(
+        PipelineConfig(
+            storage=storage,
+            inputs=[str(root)],
+            domains=["legal", "financial"],
+            train=TINY_TRAIN,
+            min_train_records=20,
+            collect={"min_bytes": 50},
+        )  # fmt: skip
+    )
+    new_root = str(tmp_path_factory.mktemp("migrated"))
+    report = migrate_run(MigrateConfig(store=str(root), out=new_root, registry=storage))
+    return Path(new_root), written, {"pipeline": summary, "migrate": report}, storage
+
+
+@pytest.mark.slow
+def test_collect_train_promote_from_the_store(migrated: tuple[Path, dict, dict, str]) -> None:
+    _, _, out, storage = migrated
+    summary = out["pipeline"]
+    reg = Registry(storage)
+    for domain in ("legal", "financial"):
+        assert summary["domains"][domain]["promoted"] == "production"
+        assert reg.channels(domain).production == summary["domains"][domain]["version"]
+    manifest = json.loads(Path(storage, "datasets", "manifest.json").read_text())
+    assert set(manifest["domains"]) == {"legal", "financial", "general", "technical"}  # the class policy's domains
+    assert manifest["counts"]["malformed"] == 3  # the broken files: skipped, named, counted
+    for info in manifest["domains"].values():
+        assert all(info["splits"][s]["records"] > 0 for s in ("train", "val", "test"))
+
+
+@pytest.mark.slow
+def test_every_record_reads_back_as_the_old_decoder_returned(migrated: tuple[Path, dict, dict, str]) -> None:
+    new_root, written, out, storage = migrated
+    report = out["migrate"]
+    assert report["records"] == N + 3 and report["migrated"] == N and report["not_migrated"] == 3
+    assert {r["name"] for r in report["not_migrated_records"]} == {f"broken{j}__chat.json" for j in range(3)}
+    assert report["blob_bytes_after"] < report["blob_bytes_before"] and report["blob_ratio"] > 1.5
+    used = {(m["domain"], m["codec"]) for m in report["by_model"]}
+    assert any(d == "legal" and c in ("neural", "zstd_dict") for d, c in used)
+    assert any(d == "financial" and c in ("neural", "zstd_dict") for d, c in used)
+    ws = WarmStore(str(new_root), registry=storage, aes_key=key_from_material("memory-test-key"), track_access=False)
+    for name, w in written.items():
+        assert ws.get_record(*split_name(name)) == _old_value(w), name
+    sealed = [n for n, w in written.items() if w["sealed"]]
+    assert all(set(json.loads((new_root / "records" / n).read_bytes())) == {"__encrypted__"} for n in sealed[:200])
+    assert (new_root / "blobs" / "index.json").exists()  # the store's other files come along
+
+
+@pytest.mark.slow
+def test_census_of_the_migrated_store(migrated: tuple[Path, dict, dict, str]) -> None:
+    new_root, _, out, _ = migrated
+    result = census([str(new_root)], aes_key=key_from_material("memory-test-key"))
+    nbmf = sum(r["records"] for r in result["by_model"] if r["generation"] == "nbmf/1")
+    assert nbmf == out["migrate"]["migrated"]
+
+
+@pytest.mark.slow
+def test_in_place_migration_switches_once(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    written = make_warm_store(tmp_path, n=200, broken=1)
+    report = migrate_run(MigrateConfig(store=str(tmp_path), workers=1))
+    assert report["migrated"] == 200 and report["not_migrated"] == 1
+    backups = [p for p in tmp_path.iterdir() if p.name.startswith("records.pre-nbmf-")]
+    assert len(backups) == 1 and len(list(backups[0].iterdir())) == 201
+    ws = WarmStore(str(tmp_path), aes_key=key_from_material("memory-test-key"), track_access=False)
+    for name, w in written.items():
+        assert ws.get_record(*split_name(name)) == _old_value(w)
