@@ -167,7 +167,7 @@ def _report(cfg: MigrateConfig, rows: Any, seconds: float) -> dict[str, Any]:
         "file_bytes_before": int(rows["file_before"].sum()),
         "file_bytes_after": int(rows["file_after"].sum()),
         "by_domain": {
-            str(d): {"records": int(len(g)), "blob_bytes_before": int(g["blob_before"].sum()), "blob_bytes_after": int(g["blob_after"].sum())}
+            str(d): {"records": len(g), "blob_bytes_before": int(g["blob_before"].sum()), "blob_bytes_after": int(g["blob_after"].sum())}
             for d, g in ok.groupby("domain")
         },
         "by_model": [

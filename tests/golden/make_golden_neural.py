@@ -22,7 +22,8 @@ def texts(seed: int, n: int) -> list[bytes]:
         if rng.random() < 0.5:
             out.append(" ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 120))).capitalize().encode() + b".")
         else:
-            rec = {"id": rng.randrange(10**6), "amount": round(rng.uniform(1, 999), 2), "memo": " ".join(rng.choice(WORDS) for _ in range(8))}
+            memo = " ".join(rng.choice(WORDS) for _ in range(8))
+            rec = {"id": rng.randrange(10**6), "amount": round(rng.uniform(1, 999), 2), "memo": memo}
             out.append(json.dumps(rec).encode())
     return out
 
