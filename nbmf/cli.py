@@ -208,7 +208,8 @@ def serve_cmd(
     registry: Registry_ = None,
     host: Annotated[str, typer.Option(help="Bind address (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
-    token: Annotated[Optional[str], typer.Option(help="Require this bearer token.")] = None,
+    token: Annotated[Optional[str], typer.Option(help="Require this bearer token.", envvar="NBMF_AUTH_TOKEN")] = None,
+    no_auth: Annotated[bool, typer.Option("--no-auth", help="Serve a non-loopback address without a token (explicitly).")] = False,
     config: Annotated[Optional[str], typer.Option(help="Serve config YAML (its app args and deployments are used).")] = None,
     colocate: Annotated[
         bool, typer.Option("--colocate", help="Code in the ingress replicas (no Encoder deployment): lowest latency.")
@@ -219,11 +220,23 @@ def serve_cmd(
     ] = False,
 ) -> None:
     """Run the HTTP endpoint on a local Ray Serve until Ctrl-C."""
+    import ipaddress
     import time
 
     from serve.local import start
 
-    stop = start(registry, host, port, token, config, overrides={"colocate": True} if colocate else None, direct=direct)
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if token is not None and not token.strip():
+        _fail(ValueError("the bearer token is empty: give a real one, or --no-auth"))
+    if not loopback and not token and not no_auth:
+        _fail(ValueError(f"{host} is reachable from other machines: give --token (or NBMF_AUTH_TOKEN), or --no-auth to serve it open"))
+    overrides: dict[str, object] = {"colocate": True} if colocate else {}
+    if no_auth:
+        overrides["auth_disabled"] = True
+    stop = start(registry, host, port, token, config, overrides=overrides or None, direct=direct)
     typer.echo(f"nbmf serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops it)")
     if direct:
         from nbmf.client import Client

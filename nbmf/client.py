@@ -7,7 +7,8 @@ with Client("http://127.0.0.1:8000") as c:
 ``direct=True``: where the endpoint runs Serve's direct ingress, requests go round-robin straight to
 the ingress replicas that ``GET /v1/endpoints`` lists (no Serve proxy hop). A replica that stops
 answering is dropped and the request goes to the next one or to ``base_url``; the list is fetched
-again every ``refresh_s`` seconds, so replicas added by autoscaling are picked up.
+again every ``refresh_s`` seconds, so replicas added by autoscaling are picked up. Only replicas on
+the host of ``base_url`` (or one of ``allowed_hosts``) are used: the bearer token never goes elsewhere.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Client:
         timeout_s: float = 30.0,
         direct: bool = False,
         refresh_s: float = 30.0,
+        allowed_hosts: list[str] | None = None,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
@@ -51,6 +53,7 @@ class Client:
         self.backoff_s = backoff_s
         self.direct = direct
         self.refresh_s = refresh_s
+        self.allowed_hosts = {httpx.URL(base_url).host, *(allowed_hosts or ())}
         self._targets: list[str] = []  # direct-ingress replica URLs in use
         self._listed_at = -float("inf")
         self._next = 0
@@ -83,7 +86,8 @@ class Client:
         if time.monotonic() - self._listed_at > self.refresh_s:
             self._listed_at = time.monotonic()
             try:
-                self._targets = self.endpoints()
+                # the bearer token goes only to hosts the caller named, never to whatever the server lists
+                self._targets = [u for u in self.endpoints() if httpx.URL(u).host in self.allowed_hosts]
             except (ClientError, ValueError, *_TRANSPORT_ERRORS):
                 self._targets = []  # the base URL answers until the next refresh
         if not self._targets:
@@ -109,7 +113,7 @@ class Client:
                 if r.status_code not in (502, 503, 504):
                     raise ClientError(r.status_code, _detail(r))
                 last = ClientError(r.status_code, _detail(r))
-                wait = float(r.headers.get("retry-after", 0) or 0)
+                wait = retry_after_s(r.headers.get("retry-after"))
                 time.sleep(max(wait, self.backoff_s * 2**attempt))
                 continue
             time.sleep(self.backoff_s * 2**attempt)
@@ -153,6 +157,23 @@ class Client:
             raise ClientError(r.status_code, _detail(r))
         out: dict[str, Any] = r.json()
         return out
+
+
+def retry_after_s(value: str | None, cap_s: float = 30.0) -> float:
+    """Seconds a ``Retry-After`` header asks for: delta-seconds or an HTTP date (RFC 9110); 0 if unreadable."""
+    if not value:
+        return 0.0
+    try:
+        return min(cap_s, max(0.0, float(value)))
+    except ValueError:
+        pass
+    try:
+        import email.utils
+
+        when = email.utils.parsedate_to_datetime(value)
+        return min(cap_s, max(0.0, when.timestamp() - time.time()))
+    except (TypeError, ValueError, OverflowError):
+        return 0.0
 
 
 def _detail(r: httpx.Response) -> Any:

@@ -27,7 +27,7 @@ from nbmf.codecs.stub import StubCodec
 from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.payload import Fidelity, Payload, PayloadType, from_bytes, infer_type, to_bytes
-from nbmf.registry import Registry
+from nbmf.registry import Channels, Registry
 from nbmf.stub_blob import decode_stub_blob, parse_blob, signature
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class NBMF:
         self.max_record_bytes = max_record_bytes
         self._cache: OrderedDict[tuple[str, int], DomainModel] = OrderedDict()
         self._cache_size = cache_size
-        self._serving: dict[str, tuple[float, int | None]] = {}
+        self._channels: dict[str, tuple[float, Channels]] = {}  # read at most once per TTL; the canary is drawn per record
         self._channel_ttl = channel_ttl_s
         if model is not None:
             self._remember(model)
@@ -116,14 +116,15 @@ class NBMF:
         if domain is None or self.registry is None:
             return None, "no domain given" if domain is None else "no registry configured"
         now = time.monotonic()
-        cached = self._serving.get(domain)
+        cached = self._channels.get(domain)
         try:
             if cached is None or now - cached[0] > self._channel_ttl:
-                cached = (now, self.registry.serving_version(domain))
-                self._serving[domain] = cached
-            if cached[1] is None:
+                cached = (now, self.registry.channels(domain))
+                self._channels[domain] = cached
+            version = cached[1].serving()
+            if version is None:
                 return None, f"no production model for domain {domain!r}"
-            return self.load(domain, cached[1]), None
+            return self.load(domain, version), None
         except NBMFError as exc:
             log.warning("encoding %s with the stub: %s", domain, exc)
             return None, f"{type(exc).__name__}: {exc}"[:300]
@@ -131,16 +132,16 @@ class NBMF:
             log.warning("encoding %s with the stub: %s: %s", domain, type(exc).__name__, exc)
             return None, f"registry unavailable ({type(exc).__name__})"
 
-    def _model_by_ref(self, ref: ModelRef) -> DomainModel:
-        for m in self._cache.values():
-            if m.ref == ref:
-                return m
+    def _models_by_ref(self, ref: ModelRef) -> list[DomainModel]:
+        """Every model a frame reference may name (a 1-byte domain tag can be shared: decode tries each)."""
+        hits = [m for m in self._cache.values() if m.ref == ref]
+        if hits:
+            return hits
         if self.registry is None:
             raise ModelNotFoundError(
                 f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured"
             )
-        man = self.registry.find(ref)
-        return self.load(man.domain, man.version)
+        return [self.load(man.domain, man.version) for man in self.registry.find_all(ref)]
 
     # ---- encode -------------------------------------------------------------------------------
     def encode_bytes(self, data: bytes, fidelity: Fidelity, ptype: PayloadType, model: DomainModel | None) -> Encoded:
@@ -211,25 +212,28 @@ class NBMF:
         header, payload = fr.unpack(frame)
         if header.length > self.max_record_bytes:  # before any allocation or model work
             raise OversizeError(f"frame claims {header.length} bytes, over this codec's {self.max_record_bytes}-byte record limit")
-        codec: Codec
+        codecs: list[Codec]
         if header.codec is CodecId.STORED:
-            codec = _STORED
+            codecs = [_STORED]
         elif header.codec is CodecId.STUB_ZLIB:
-            codec = _STUB
+            codecs = [_STUB]
         else:
             assert header.model is not None
-            model = self._model_by_ref(header.model)
-            found = model.codecs.get(header.codec)
-            if found is None:
-                raise ModelNotFoundError(f"model {model.domain}@{model.version} has no {header.codec.name} codec")
-            codec = found
-        try:
-            data = codec.decompress(payload, header.length)
-        except NBMFError:
-            raise
-        except Exception as exc:  # any codec failure on malformed input becomes a typed error
-            raise CodecError(f"{header.codec.name} payload failed to decode: {exc}") from None
-        return header, fr.verify(header, data)
+            models = self._models_by_ref(header.model)
+            codecs = [c for m in models if (c := m.codecs.get(header.codec)) is not None]
+            if not codecs:
+                names = ", ".join(f"{m.domain}@{m.version}" for m in models)
+                raise ModelNotFoundError(f"model {names} has no {header.codec.name} codec")
+        first: NBMFError | None = None
+        for codec in codecs:  # one, unless two domains share a reference: the one whose checksum verifies wins
+            try:
+                return header, fr.verify(header, codec.decompress(payload, header.length))
+            except NBMFError as exc:
+                first = first or exc
+            except Exception as exc:  # any codec failure on malformed input becomes a typed error
+                first = first or CodecError(f"{header.codec.name} payload failed to decode: {exc}")
+        assert first is not None
+        raise first
 
     def decode_record(self, frame: bytes | str | dict[str, Any]) -> Decoded:
         """A frame, or a memory-service blob (JSON text, bytes or a dict; any generation) -> value with its metadata."""

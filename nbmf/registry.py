@@ -16,6 +16,7 @@ import hashlib
 import json
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,6 +29,9 @@ from nbmf.frame import ModelRef, domain_tag
 from nbmf.storage import S3Options, Store
 
 DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+SALT_FILE = "salt"  # random bytes that make an artifact's hash (and so its frame reference) unique
 
 
 def check_domain(domain: str) -> str:
@@ -81,6 +85,15 @@ class Channels(BaseModel):
     previous: list[int] = Field(default_factory=list)  # earlier productions, for rollback
     retired: list[int] = Field(default_factory=list)  # no stored blob needs them (census); never served again
     history: list[HistoryEntry] = Field(default_factory=list)
+
+    def serving(self, draw: float | None = None) -> int | None:
+        """The version that codes one record: the canary for a ``draw`` in [0, 100) below its percent
+        (drawn here when not given: per record), else production."""
+        if self.canary is not None:
+            draw = random.uniform(0, 100) if draw is None else draw
+            if draw < self.canary.percent:
+                return self.canary.version
+        return self.production
 
 
 def _parse_channels(domain: str, data: bytes | None) -> Channels:
@@ -140,8 +153,12 @@ class Registry:
             raise IntegrityError(f"{domain}@{version}: manifest artifact_hash does not match its file list")
         return man, files
 
-    def find(self, ref: ModelRef) -> Manifest:
-        """The manifest a frame's model reference names (domain tag + version + hash prefix)."""
+    def find_all(self, ref: ModelRef) -> list[Manifest]:
+        """Every manifest a frame's model reference matches (domain tag + version + hash prefix).
+
+        ``publish`` keeps references unique within a registry; more than one match can only come from
+        versions published before it did (decode then tries each and keeps the one whose checksum verifies)."""
+        found = []
         for domain in self.domains():
             if domain_tag(domain) != ref.domain_tag:
                 continue
@@ -150,11 +167,29 @@ class Registry:
             except ModelNotFoundError:
                 continue
             if man.ref == ref:
-                return man
-        raise ModelNotFoundError(
-            f"no model in {self.store.uri} matches the frame's reference "
-            f"(domain tag {ref.domain_tag}, version {ref.version}, hash {ref.hash_prefix.hex()})"
-        )
+                found.append(man)
+        if not found:
+            raise ModelNotFoundError(
+                f"no model in this registry matches the frame's reference "
+                f"(domain tag {ref.domain_tag}, version {ref.version}, hash {ref.hash_prefix.hex()}): "
+                "it was coded with a model version this registry does not have"
+            )
+        return found
+
+    def find(self, ref: ModelRef) -> Manifest:
+        """The manifest a frame's model reference names (the first, if several do: see ``find_all``)."""
+        return self.find_all(ref)[0]
+
+    def _collides(self, domain: str, version: int, ref: ModelRef) -> str | None:
+        """Another domain's version that a frame reference could not tell from this one, if any."""
+        for other in self.domains():
+            if other != domain and domain_tag(other) == ref.domain_tag:
+                try:
+                    if self.manifest(other, version).ref == ref:
+                        return f"{other}@{version}"
+                except ModelNotFoundError:
+                    continue
+        return None
 
     def channels(self, domain: str) -> Channels:
         data, _ = self.models.read_versioned(f"{check_domain(domain)}/channels.json")
@@ -162,12 +197,7 @@ class Registry:
 
     def serving_version(self, domain: str, draw: float | None = None) -> int | None:
         """Production, or the canary for a ``draw`` in [0, 100) below its percent."""
-        ch = self.channels(domain)
-        if ch.canary is not None:
-            draw = random.uniform(0, 100) if draw is None else draw
-            if draw < ch.canary.percent:
-                return ch.canary.version
-        return ch.production
+        return self.channels(domain).serving(draw)
 
     # ---- writing ------------------------------------------------------------------------------
     def publish(
@@ -186,10 +216,21 @@ class Registry:
         version = max(existing, default=0) + 1
         while not self.models.put_if_absent(f"{domain}/{version}/.claim", _now().encode()):
             version += 1  # another publisher took it
-        hashes = {}
+        hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        # Frames name their model by (1-byte domain tag, version, 2-byte hash prefix). Should another domain
+        # with the same tag hold the same version and prefix, a salt file changes this artifact's hash, so
+        # no frame can ever be decoded with the wrong model (issue #14: reproduced in ~12K tries).
+        for _ in range(16):
+            other = self._collides(domain, version, ModelRef.of(domain, version, artifact_hash(hashes)))
+            if other is None:
+                break
+            salt = secrets.token_bytes(16)
+            files = {**files, SALT_FILE: salt}
+            hashes[SALT_FILE] = hashlib.sha256(salt).hexdigest()
+        else:
+            raise RegistryError(f"{domain}@{version}: could not make its model reference unique in {self.store.uri}")
         for name, data in sorted(files.items()):
             self.models.write_bytes(f"{domain}/{version}/{name}", data)
-            hashes[name] = hashlib.sha256(data).hexdigest()
         man = Manifest(
             domain=domain,
             version=version,

@@ -16,6 +16,7 @@ serve deploy serve/config.yaml      or      nbmf serve (local, 127.0.0.1)
 import asyncio
 import base64
 import binascii
+import hmac
 import logging
 import os
 import random
@@ -241,6 +242,7 @@ class Ingress(CodecHost):
         else:
             self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
         self.local = NBMF(max_record_bytes=self.cfg.max_record_bytes)  # stub codec, no model
+        self.token = None if self.cfg.auth_disabled else self.cfg.resolve_token()
         self.channels: dict[str, tuple[float, Any]] = {}
         self.refs: dict[fr.ModelRef, str] = {}
         self.in_flight = 0
@@ -249,8 +251,10 @@ class Ingress(CodecHost):
 
     # ---- cross-cutting: auth, body limit, backpressure ----------------------------------------
     async def _guard(self, request: Request) -> bytes:
-        if self.cfg.auth_token and request.headers.get("authorization") != f"Bearer {self.cfg.auth_token}":
-            raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
+        if self.token is not None:  # constant-time: the comparison must not tell how much of a guess was right
+            got = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(got, b"Bearer " + self.token.encode()):
+                raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.cfg.max_body_bytes:
             raise HTTPException(413, f"body of {declared} bytes is over the {self.cfg.max_body_bytes}-byte limit")

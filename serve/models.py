@@ -74,7 +74,36 @@ class ServeConfig(BaseModel):
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1)
     max_batch: int = Field(256, ge=1, description="payloads or frames per request")
     max_record_bytes: int = Field(1 << 20, ge=1)
-    auth_token: str | None = Field(None, description="require 'Authorization: Bearer <token>'")
+    auth_token: str | None = Field(
+        None, description="require 'Authorization: Bearer <token>' (prefer auth_token_env / auth_token_file: YAML is not a secret store)"
+    )
+    auth_token_env: str | None = Field("NBMF_AUTH_TOKEN", description="environment variable holding the token (read by each replica)")
+    auth_token_file: str | None = Field(None, description="file holding the token (a mounted secret)")
+    auth_disabled: bool = Field(False, description="answer without a token even where one is configured nowhere: say so explicitly")
+
+    @model_validator(mode="after")
+    def _no_empty_token(self) -> ServeConfig:
+        if self.auth_token is not None and not self.auth_token.strip():
+            raise ValueError("auth_token is empty: set a real token, or auth_disabled: true to serve without one")
+        return self
+
+    def resolve_token(self) -> str | None:
+        """The bearer token from the config, its file or its environment variable (first set wins)."""
+        import os
+
+        if self.auth_token:
+            return self.auth_token
+        if self.auth_token_file:
+            try:
+                token = open(self.auth_token_file, encoding="utf-8").read().strip()
+            except OSError as exc:
+                raise ValueError(f"auth_token_file {self.auth_token_file}: {exc}") from None
+            if not token:
+                raise ValueError(f"auth_token_file {self.auth_token_file} is empty")
+            return token
+        token = os.environ.get(self.auth_token_env or "", "").strip() if self.auth_token_env else ""
+        return token or None
+
     request_timeout_s: float = Field(10.0, gt=0)
     model_load_timeout_s: float = Field(5.0, gt=0, description="encode falls back to the stub while a model loads")
     max_in_flight: int = Field(64, ge=1, description="per ingress replica; beyond it: 503 with Retry-After")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import weakref
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,10 @@ from nbmf.frame import CodecId, ModelRef
 from nbmf.neural.cm import CMConfig, CMState, NeuralWeights
 
 WEIGHTS_FILE, REFERENCE_FILE = "neural.safetensors", "reference.zst"
-_STATES: dict[str, CMState] = {}
+# Weak: a primed state (hundreds of MB with real tables) lives exactly as long as a model that holds it;
+# the codec's LRU evicting a model frees it (issue #14: a process-wide dict held every state forever).
+# Building holds the lock, so two loads of one version in a process share one priming.
+_STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary()
 _STATES_LOCK = threading.Lock()
 
 
@@ -77,7 +81,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
 
 
 def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False) -> CMState:
-    """The primed state for these files, built once per process (priming takes seconds)."""
+    """The primed state for these files, built once per process while any model uses it (priming takes seconds)."""
     key = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest() + f":{use_neural}:{nn_only}"
     with _STATES_LOCK:
         st = _STATES.get(key)

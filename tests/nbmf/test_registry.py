@@ -106,3 +106,69 @@ def test_artifact_builds_zstd_codec(tmp_path: object, dictionary: bytes) -> None
     reg.publish("legal", {"zstd.dict": dictionary})
     model = DomainModel.load(reg, "legal", 1)
     assert CodecId.ZSTD_DICT in model.codecs
+
+
+def _colliding_domains() -> tuple[str, str]:
+    from nbmf.frame import domain_tag
+
+    seen: dict[int, str] = {}
+    for i in range(10_000):
+        name = f"dom{i}"
+        if domain_tag(name) in seen:
+            return seen[domain_tag(name)], name
+        seen[domain_tag(name)] = name
+    raise AssertionError("no two names share a tag")
+
+
+def _files_with_prefix(prefix: bytes, dictionary: bytes) -> dict[str, bytes]:
+    """zstd.dict plus a filler file, chosen so the artifact hash starts with ``prefix`` (~65K tries)."""
+    import hashlib
+
+    from nbmf.registry import artifact_hash
+
+    dict_hash = hashlib.sha256(dictionary).hexdigest()
+    for i in range(2_000_000):
+        filler = str(i).encode()
+        h = artifact_hash({"zstd.dict": dict_hash, "filler": hashlib.sha256(filler).hexdigest()})
+        if bytes.fromhex(h)[:2] == prefix:
+            return {"zstd.dict": dictionary, "filler": filler}
+    raise AssertionError("no filler found")
+
+
+def test_publish_keeps_frame_references_unique_and_decode_picks_the_one_that_verifies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from nbmf.artifact import DomainModel
+    from nbmf.codec import NBMF
+    from nbmf.codecs.zstd_dict import train_dictionary
+    from nbmf.frame import unpack
+    from nbmf.registry import SALT_FILE, Manifest, artifact_hash
+
+    a, b = _colliding_domains()
+    rng = random.Random(0)
+    words_a, words_b = "alpha beta gamma delta epsilon".split(), "zeta eta theta iota kappa".split()
+    dict_a = train_dictionary([" ".join(rng.choice(words_a) for _ in range(40)).encode() for _ in range(200)], 2048)
+    dict_b = train_dictionary([" ".join(rng.choice(words_b) for _ in range(40)).encode() for _ in range(200)], 2048)
+    reg = Registry(str(tmp_path))
+    man_a = reg.publish(a, {"zstd.dict": dict_a})
+    colliding = _files_with_prefix(man_a.ref.hash_prefix, dict_b)
+    man_b = reg.publish(b, colliding)  # same tag, same version, same prefix: publish salts it
+    assert man_b.version == man_a.version and SALT_FILE in man_b.files and man_b.ref != man_a.ref
+
+    # a registry written before this check: two colliding versions written by hand; decode tries both
+    def write(domain: str, version: int, files: dict[str, bytes]) -> Manifest:
+        hashes = {n: __import__("hashlib").sha256(d).hexdigest() for n, d in files.items()}
+        for n, d in files.items():
+            reg.models.write_bytes(f"{domain}/{version}/{n}", d)
+        man = Manifest(domain=domain, version=version, created_at="2026-01-01", files=hashes, artifact_hash=artifact_hash(hashes))
+        reg.models.write_bytes(f"{domain}/{version}/manifest.json", man.model_dump_json().encode())
+        return man
+
+    old_a = write(a, 9, {"zstd.dict": dict_a})
+    old_b = write(b, 9, _files_with_prefix(old_a.ref.hash_prefix, dict_b))
+    assert old_a.ref == old_b.ref and len(reg.find_all(old_b.ref)) == 2
+    for domain, words in ((a, words_a), (b, words_b)):
+        text = " ".join(rng.choice(words) for _ in range(60))
+        frame = NBMF(model=DomainModel.load(reg, domain, 9)).encode(text, domain=domain)
+        assert unpack(frame)[0].codec.name == "ZSTD_DICT"
+        assert NBMF(reg).decode(frame) == text  # a fresh codec: both candidates loaded, the verifying one wins
