@@ -24,7 +24,10 @@ from pydantic import BaseModel, Field
 
 from jobs.common import load_config, run_or_exit
 from nbmf.config import ModelConfig
+from nbmf.errors import NBMFError
 from nbmf.storage import Store
+
+READER_CPUS = 0.25  # CPUs each Ray Data read task asks for (see run)
 
 
 class TrainConfig(BaseModel):
@@ -78,10 +81,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     step, best, bad_evals, resumed_from = 0, float("inf"), 0, None
     ckpt = ray.train.get_checkpoint()
     state = None
+    best_model: dict[str, Any] | None = None
     if ckpt is not None:  # the model's weights go in before prepare_model: DDP would prefix the keys with "module."
         with ckpt.as_directory() as d:  # saved from GPU tensors on a GPU run: load onto the CPU, whatever this worker has
             state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
+        best_model = state.get("best_model")
         step, best, bad_evals = int(state["step"]), float(state["best"]), int(state["bad_evals"])
         resumed_from = step
     device = ray.train.torch.get_device()
@@ -126,6 +131,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     vb = val_bpb()
                     improved = vb < best - 1e-4
                     best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
+                    if improved and rank == 0:  # the weights publish takes: the best seen, not the last
+                        best_model = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
                     done = step >= ncfg.max_steps or out_of_time or bad_evals >= cfg.patience
                     metrics = {
                         "step": step,
@@ -143,6 +150,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         if rank == 0:
                             state = {
                                 "model": model.state_dict(),
+                                "best_model": best_model if best_model is not None else model.state_dict(),
                                 "opt": opt.state_dict(),
                                 "step": step,
                                 "best": best,
@@ -162,7 +170,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
 
 def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Ray task: integer model from the final checkpoint + dictionary + reference -> registry candidate."""
+    """Ray task: integer model from the run's best weights (kept in every checkpoint) + dictionary + reference -> candidate."""
     import pyarrow.fs as pafs
     import torch
 
@@ -177,7 +185,7 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
         pafs.copy_files(checkpoint_path, d, source_filesystem=reg_store.filesystem, destination_filesystem=pafs.LocalFileSystem())
         state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)  # a CPU task, a GPU run's tensors
     model = BytePredictor(cfg.model.neural)
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state.get("best_model", state["model"]))  # the best validation, not the last step
     train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
     files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None)
     build_metrics.update(measure_val(files, val_b))
@@ -220,10 +228,20 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     runs = reg.child("runs")
     cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
     per_domain = cfg.workers_per_domain * cfg.cpus_per_worker
-    fit_at_once = cfg.max_concurrent_domains or max(1, int((cluster_cpus - 0.5) // per_domain))
+    # Ray Data's readers need CPU while workers train: every domain at once took all CPUs of a 2-CPU node
+    # and its readers never ran (issue #14: "the job may hang forever"). Readers ask for READER_CPUS each,
+    # and the domains trained at once leave at least that much free.
+    if cluster_cpus < per_domain + READER_CPUS:
+        raise NBMFError(
+            f"this cluster has {cluster_cpus:g} CPUs; one domain needs {per_domain:g} for its workers "
+            f"({cfg.workers_per_domain} x {cfg.cpus_per_worker:g}) plus {READER_CPUS} for its data readers: "
+            "lower --cpus-per-worker or --workers-per-domain, or add CPUs"
+        )
+    fits = max(1, int((cluster_cpus - READER_CPUS) // per_domain))
+    fit_at_once = min(cfg.max_concurrent_domains or fits, fits, len(cfg.domains))
     progress(
-        f"training {cfg.domains} (run {rid}): {cfg.workers_per_domain} worker(s) x {cfg.cpus_per_worker} CPU each, "
-        f"{fit_at_once} domain(s) at once"
+        f"training {len(cfg.domains)} domain(s) {cfg.domains} (run {rid}), {fit_at_once} at a time: "
+        f"{cfg.workers_per_domain} worker(s) x {cfg.cpus_per_worker:g} CPU each"
     )
     reg_root = cfg.registry
     build_remote = ray.remote(num_cpus=min(1.0, cluster_cpus / 2))(build_and_publish)
@@ -236,8 +254,10 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
                 raise FileNotFoundError(
                     f"no {split} data for {domain} under {data.uri}/datasets/{domain}/{split}: run `nbmf collect` first"
                 )
-        datasets: dict[str, Any] = {
-            s: ray.data.read_parquet(data.child("datasets", domain, s).path, filesystem=data.filesystem, columns=["text"])
+        datasets: dict[str, Any] = {  # fractional CPUs: schedulable beside the training workers
+            s: ray.data.read_parquet(
+                data.child("datasets", domain, s).path, filesystem=data.filesystem, num_cpus=READER_CPUS
+            ).select_columns(["text"], num_cpus=READER_CPUS)
             for s in ("train", "val")
         }
         trainer = TorchTrainer(

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import json
+import os
 import random
 import re
 import secrets
@@ -59,6 +61,10 @@ class Manifest(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     files: dict[str, str]  # name -> sha256
     artifact_hash: str
+    signature: str | None = None  # HMAC-SHA256 of the rest, when the publisher had $NBMF_MANIFEST_KEY
+
+    def signed_bytes(self) -> bytes:
+        return self.model_dump_json(exclude={"signature"}).encode()
 
     @property
     def ref(self) -> ModelRef:
@@ -94,6 +100,18 @@ class Channels(BaseModel):
             if draw < self.canary.percent:
                 return self.canary.version
         return self.production
+
+
+MANIFEST_KEY_ENV = "NBMF_MANIFEST_KEY"  # set: publish signs manifests, and loading refuses unsigned or wrong ones
+
+
+def _manifest_key() -> bytes | None:
+    text = os.environ.get(MANIFEST_KEY_ENV, "")
+    return text.encode() if text else None
+
+
+def _sign(man: Manifest, key: bytes) -> str:
+    return hmac.new(key, man.signed_bytes(), hashlib.sha256).hexdigest()
 
 
 def _parse_channels(domain: str, data: bytes | None) -> Channels:
@@ -132,9 +150,16 @@ class Registry:
             known = self.versions(domain) if self.models.exists(domain) else []
             raise ModelNotFoundError(f"no model {domain}@{version} in {self.store.uri} (versions: {known or 'none'})")
         try:
-            return Manifest.model_validate_json(self.models.read_bytes(rel))
+            man = Manifest.model_validate_json(self.models.read_bytes(rel))
         except ValueError as exc:
             raise RegistryError(f"manifest of {domain}@{version} is unreadable: {exc}") from None
+        key = _manifest_key()
+        if key is not None:  # whoever can write the registry must also hold the key to swap a model
+            if man.signature is None:
+                raise IntegrityError(f"{domain}@{version}: manifest is not signed and {MANIFEST_KEY_ENV} is set; refusing it")
+            if not hmac.compare_digest(man.signature, _sign(man, key)):
+                raise IntegrityError(f"{domain}@{version}: manifest signature does not verify with {MANIFEST_KEY_ENV}; refusing it")
+        return man
 
     def load_files(self, domain: str, version: int) -> tuple[Manifest, dict[str, bytes]]:
         """A version's manifest and files, each checked against its recorded sha256."""
@@ -241,6 +266,9 @@ class Registry:
             files=hashes,
             artifact_hash=artifact_hash(hashes),
         )
+        key = _manifest_key()
+        if key is not None:
+            man.signature = _sign(man, key)
         self.models.write_bytes(f"{domain}/{version}/manifest.json", man.model_dump_json(indent=2).encode())
         return man
 

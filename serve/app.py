@@ -258,9 +258,13 @@ class Ingress(CodecHost):
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > self.cfg.max_body_bytes:
             raise HTTPException(413, f"body of {declared} bytes is over the {self.cfg.max_body_bytes}-byte limit")
-        body = await request.body()
-        if len(body) > self.cfg.max_body_bytes:
-            raise HTTPException(413, f"body of {len(body)} bytes is over the {self.cfg.max_body_bytes}-byte limit")
+        chunks, size = [], 0
+        async for chunk in request.stream():  # chunked uploads have no Content-Length: count as they arrive
+            size += len(chunk)
+            if size > self.cfg.max_body_bytes:
+                raise HTTPException(413, f"body is over the {self.cfg.max_body_bytes}-byte limit")
+            chunks.append(chunk)
+        body = b"".join(chunks)
         if self.in_flight >= self.cfg.max_in_flight:
             raise HTTPException(503, "busy: too many requests in flight", headers={"Retry-After": "1"})
         return body

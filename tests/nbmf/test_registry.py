@@ -172,3 +172,28 @@ def test_publish_keeps_frame_references_unique_and_decode_picks_the_one_that_ver
         frame = NBMF(model=DomainModel.load(reg, domain, 9)).encode(text, domain=domain)
         assert unpack(frame)[0].codec.name == "ZSTD_DICT"
         assert NBMF(reg).decode(frame) == text  # a fresh codec: both candidates loaded, the verifying one wins
+
+
+def test_signed_manifests(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    import pytest
+
+    from nbmf.errors import IntegrityError
+    from nbmf.registry import MANIFEST_KEY_ENV
+
+    reg = Registry(str(tmp_path))
+    unsigned = reg.publish("legal", {"zstd.dict": b"d" * 2000})
+    monkeypatch.setenv(MANIFEST_KEY_ENV, "k3y")
+    signed = reg.publish("legal", {"zstd.dict": b"e" * 2000})
+    assert signed.signature and reg.load_files("legal", signed.version)
+    with pytest.raises(IntegrityError, match="not signed"):
+        reg.manifest("legal", unsigned.version)
+    # someone with write access swaps the model and re-hashes the manifest, without the key
+    raw = json.loads(reg.models.read_bytes(f"legal/{signed.version}/manifest.json"))
+    raw["config"] = {"swapped": True}
+    reg.models.write_bytes(f"legal/{signed.version}/manifest.json", json.dumps(raw).encode())
+    with pytest.raises(IntegrityError, match="does not verify"):
+        reg.load_files("legal", signed.version)
+    monkeypatch.delenv(MANIFEST_KEY_ENV)
+    assert reg.manifest("legal", signed.version).config == {"swapped": True}  # without a key: not checked
