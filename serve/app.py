@@ -275,7 +275,13 @@ class Ingress(CodecHost):
         now = time.monotonic()
         hit = self.channels.get(domain)
         if hit is None or now - hit[0] > self.cfg.channel_ttl_s:
-            hit = (now, self.registry.channels(domain))
+            try:
+                hit = (now, self.registry.channels(domain))
+            except Exception:
+                if hit is None:
+                    raise
+                log.warning("registry unavailable: %s keeps its last channels", domain)  # stale beats no model
+                hit = (now, hit[1])
             self.channels[domain] = hit
         ch = hit[1]
         if ch.canary is not None and random.uniform(0, 100) < ch.canary.percent:
@@ -353,14 +359,21 @@ class Ingress(CodecHost):
             cached = self.channels.get(req.domain)
             fresh = cached is not None and time.monotonic() - cached[0] <= self.cfg.channel_ttl_s
             # a cached channel read is instant; only a registry read goes to a thread
-            version = self._serving(req.domain) if fresh else await asyncio.to_thread(self._serving, req.domain)
-            results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t) for d, t in prepared))
+            why: str | None = None
+            try:
+                version = self._serving(req.domain) if fresh else await asyncio.to_thread(self._serving, req.domain)
+            except Exception as exc:  # registry unreachable or corrupt, no channels seen yet: the stub answers
+                log.warning("channels of %s unavailable: %s", req.domain, exc)
+                version, why = None, f"registry unavailable ({type(exc).__name__})"
+            results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t, why) for d, t in prepared))
         finally:
             self.in_flight -= 1
         return _json(EncodeResponse(frames=list(results)))
 
-    async def _encode_one(self, domain: str, version: int | None, data: bytes, fid: Fidelity, ptype: PayloadType) -> EncodedFrame:
-        fallback = "no model for this domain" if version is None else None
+    async def _encode_one(
+        self, domain: str, version: int | None, data: bytes, fid: Fidelity, ptype: PayloadType, why: str | None = None
+    ) -> EncodedFrame:
+        fallback = (why or "no model for this domain") if version is None else None
         if version is not None:
             model_id = f"{domain}@{version}"
             try:

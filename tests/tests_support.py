@@ -77,29 +77,64 @@ def serving_registry(root: str, words: list[str], broken: bool = True) -> Any:
     return reg
 
 
-def decode_while_killing_a_replica(client: Any, frames: list[bytes], texts: list[str], deployment: str, pause_s: float = 0.0) -> None:
-    """Decode every frame, one request each, while one ``deployment`` replica is killed: none is lost."""
+def decode_while_killing_a_replica(
+    client: Any, frames: list[bytes], texts: list[str], deployment: str, pause_s: float = 0.0, threads: int = 3
+) -> None:
+    """Decode all frames, one batch per request, from ``threads`` threads, and kill one ``deployment``
+    replica at a moment a request is in flight: none is lost, and the test knows a request was sent before
+    the kill and answered after it (before, 30 fast decodes could finish first and prove nothing)."""
     import threading
     import time
 
     import ray
 
-    results: list[bool] = []
+    spans: list[tuple[float, float, bool]] = []  # (sent, answered, right)
     errors: list[BaseException] = []
+    stop = threading.Event()
+    lock = threading.Lock()
+    inflight = [0]
 
     def load() -> None:
         try:
-            for f, t in zip(frames, texts):  # bounded
-                results.append(client.decode([f])[0] == t)
+            for _ in range(2000):  # bounded; runs until the kill is well behind it
+                if stop.is_set():
+                    return
+                with lock:
+                    inflight[0] += 1
+                t0 = time.monotonic()
+                try:
+                    ok = client.decode(frames) == texts
+                finally:
+                    with lock:
+                        inflight[0] -= 1
+                spans.append((t0, time.monotonic(), ok))
                 time.sleep(pause_s)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
-    worker = threading.Thread(target=load)
-    worker.start()
-    time.sleep(0.3)
+    workers = [threading.Thread(target=load) for _ in range(threads)]
+    for w in workers:
+        w.start()
+    deadline = time.monotonic() + 30
+    while len(spans) < 3 and time.monotonic() < deadline:  # bounded: warm
+        time.sleep(0.01)
     replicas = [a for a in ray.util.list_named_actors(all_namespaces=True) if deployment in a["name"]]
     assert replicas, f"no {deployment} replica to kill"
-    ray.kill(ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"]), no_restart=False)
-    worker.join(180)
-    assert not errors and len(results) == len(texts) and all(results)
+    victim = ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"])
+    while time.monotonic() < deadline:  # bounded: wait for a request on the wire
+        with lock:
+            if inflight[0]:
+                killed_at = time.monotonic()
+                ray.kill(victim, no_restart=False)
+                break
+        time.sleep(0.0002)
+    else:
+        raise AssertionError("no request went out to kill a replica under")
+    time.sleep(3.0)  # keep decoding through the restart
+    stop.set()
+    for w in workers:
+        w.join(180)
+    assert not errors, errors
+    assert spans and all(ok for _, _, ok in spans)
+    assert [s for s in spans if s[0] <= killed_at <= s[1]], "no request was in flight when the replica was killed"
+    assert any(s[0] > killed_at for s in spans), "no request after the kill"

@@ -3,7 +3,7 @@
 reads back through the store adapter as the old stub's decoder returned it."""
 
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,8 +39,9 @@ def _old_value(w: dict) -> object:
 
 
 @pytest.fixture(scope="module")
-def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, dict, str]:  # type: ignore[no-untyped-def]
-    os.environ[KEY_ENV] = "memory-test-key"
+def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict, dict, str]]:  # type: ignore[no-untyped-def]
+    mp = pytest.MonkeyPatch()  # module-scoped: the key must not leak into other modules' tests
+    mp.setenv(KEY_ENV, "memory-test-key")
     root = tmp_path_factory.mktemp("warm")
     written = make_warm_store(root, n=N)
     storage = str(tmp_path_factory.mktemp("nbmf"))
@@ -56,7 +57,8 @@ def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
     )
     new_root = str(tmp_path_factory.mktemp("migrated"))
     report = migrate_run(MigrateConfig(store=str(root), out=new_root, registry=storage))
-    return Path(new_root), written, {"pipeline": summary, "migrate": report}, storage
+    yield Path(new_root), written, {"pipeline": summary, "migrate": report}, storage
+    mp.undo()
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,14 +29,16 @@ TINY = {
 
 
 @pytest.fixture(scope="module")
-def four_domains(ray_local, tmp_path_factory: pytest.TempPathFactory) -> str:  # type: ignore[no-untyped-def]
-    os.environ[KEY_ENV] = "memory-test-key"
+def four_domains(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    mp = pytest.MonkeyPatch()  # module-scoped: the key must not leak into other modules' tests
+    mp.setenv(KEY_ENV, "memory-test-key")
     store = tmp_path_factory.mktemp("warm4")
     make_warm_store(store, n=1200, broken=0)
     out = str(tmp_path_factory.mktemp("data4"))
     manifest = collect_run(CollectConfig(inputs=[str(store)], out=out, min_bytes=50, val=0.1, test=0.1))
     assert set(manifest["domains"]) == {"legal", "financial", "general", "technical"}
-    return out
+    yield out
+    mp.undo()
 
 
 @pytest.mark.slow

@@ -17,6 +17,11 @@ from nbmf.warm_store import WarmStore, record_name, split_name
 KEY = key_from_material("memory-test-key")
 
 
+@pytest.fixture(autouse=True)
+def _no_key_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)  # each test says whether it has a key
+
+
 def test_layout_names() -> None:
     assert record_name("user/7/item", "research/note") == "user_7_item__research_note.json"
     assert split_name("user_7_item__chat.json") == ("user_7_item", "chat")
