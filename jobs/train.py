@@ -28,6 +28,7 @@ from nbmf.errors import NBMFError
 from nbmf.storage import Store
 
 READER_CPUS = 0.25  # CPUs each Ray Data read task asks for (see run)
+LISTING_CPUS = 1.0  # kept free for Ray Data's file listing, which always takes one CPU
 
 
 class TrainConfig(BaseModel):
@@ -39,7 +40,9 @@ class TrainConfig(BaseModel):
     workers_per_domain: int = Field(1, ge=1)
     cpus_per_worker: float = Field(0.5, gt=0, description="fractional on purpose: leaves CPU for Ray Data's readers")
     use_gpu: bool = False
-    max_concurrent_domains: int | None = Field(None, ge=1, description="default: as many as the cluster can place")
+    max_concurrent_domains: int | None = Field(
+        None, ge=1, description="default (and at most): as many as the cluster can place with CPU left for Ray Data's readers"
+    )
     eval_every: int = Field(200, ge=1)
     patience: int = Field(5, ge=1, description="evaluations without val improvement before early stopping")
     keep_checkpoints: int = Field(2, ge=1)
@@ -229,15 +232,16 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     cluster_cpus = ray.cluster_resources().get("CPU", 1.0)
     per_domain = cfg.workers_per_domain * cfg.cpus_per_worker
     # Ray Data's readers need CPU while workers train: every domain at once took all CPUs of a 2-CPU node
-    # and its readers never ran (issue #14: "the job may hang forever"). Readers ask for READER_CPUS each,
-    # and the domains trained at once leave at least that much free.
-    if cluster_cpus < per_domain + READER_CPUS:
+    # and its readers never ran (issue #14: "the job may hang forever"). Read tasks ask for READER_CPUS,
+    # but Ray Data 2.60's file listing (ListFiles, run again each epoch) takes a whole CPU that no option
+    # lowers; so the domains trained at once leave LISTING_CPUS free.
+    if cluster_cpus < per_domain + LISTING_CPUS:
         raise NBMFError(
             f"this cluster has {cluster_cpus:g} CPUs; one domain needs {per_domain:g} for its workers "
-            f"({cfg.workers_per_domain} x {cfg.cpus_per_worker:g}) plus {READER_CPUS} for its data readers: "
+            f"({cfg.workers_per_domain} x {cfg.cpus_per_worker:g}) plus {LISTING_CPUS:g} for its data readers: "
             "lower --cpus-per-worker or --workers-per-domain, or add CPUs"
         )
-    fits = max(1, int((cluster_cpus - READER_CPUS) // per_domain))
+    fits = max(1, int((cluster_cpus - LISTING_CPUS) // per_domain))
     fit_at_once = min(cfg.max_concurrent_domains or fits, fits, len(cfg.domains))
     progress(
         f"training {len(cfg.domains)} domain(s) {cfg.domains} (run {rid}), {fit_at_once} at a time: "

@@ -71,8 +71,8 @@ def _check_json(value: Any, path: str = "$") -> None:
     if value is None or isinstance(value, (bool, int, str)):
         return
     if isinstance(value, float):
-        if math.isnan(value):
-            raise PayloadError(f"NaN at {path} cannot round-trip as an equal value")
+        if not math.isfinite(value):  # NaN != NaN, and JSON (RFC 8259) has neither NaN nor Infinity
+            raise PayloadError(f"{value} at {path} is not a JSON number and cannot round-trip as an equal value")
         return
     if isinstance(value, list):
         for i, item in enumerate(value):

@@ -32,7 +32,17 @@ from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.blob import blob_frame, is_nbmf_blob
 from nbmf.codec import NBMF, Decoded
-from nbmf.errors import ChecksumError, FrameError, IntegrityError, ModelNotFoundError, NBMFError, PayloadError
+from nbmf.errors import (
+    ChecksumError,
+    FrameError,
+    IntegrityError,
+    ModelNotFoundError,
+    NBMFError,
+    OversizeError,
+    PayloadError,
+    RegistryError,
+    StorageError,
+)
 from nbmf.payload import Fidelity, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.registry import Registry
 from nbmf.stub_blob import parse_blob, signature
@@ -400,7 +410,12 @@ class Ingress(CodecHost):
             out = await asyncio.gather(*(self._decode_one(i, f) for i, f in enumerate(items)))
         finally:
             self.in_flight -= 1
-        return _json(DecodeResponse(payloads=list(out)))
+        try:
+            return _json(DecodeResponse(payloads=list(out)))
+        except ValueError as exc:  # pydantic's serialisation error: text with lone surrogates has no JSON form
+            raise HTTPException(
+                422, f"a decoded value cannot be written as JSON ({str(exc)[:120]}); decode it with the nbmf library"
+            ) from None
 
     async def _decode_one(self, i: int, text: str) -> DecodedPayload:
         sig = None
@@ -422,14 +437,22 @@ class Ingress(CodecHost):
             return decoded
         except ModelNotFoundError as exc:
             raise HTTPException(404, f"frame {i}: {exc}") from None
-        except IntegrityError as exc:
-            raise HTTPException(500, f"frame {i}: {exc}") from None
+        except IntegrityError:  # the server's artifact is bad, not the request; details stay in the server log
+            log.error("frame %d: model artifact failed its integrity check", i, exc_info=True)
+            raise HTTPException(500, f"frame {i}: the model this frame names failed its integrity check on the server") from None
+        except (StorageError, RegistryError):  # never name the registry's address in an answer
+            log.warning("frame %d: registry unavailable", i, exc_info=True)
+            raise HTTPException(503, f"frame {i}: the model registry is unavailable; retry", headers={"Retry-After": "2"}) from None
+        except OversizeError as exc:
+            raise HTTPException(413, f"frame {i}: {exc}") from None
         except (FrameError, NBMFError) as exc:
             raise HTTPException(422, f"frame {i}: {exc}") from None
 
     async def _decode_frame(self, raw: bytes) -> DecodedPayload:
         """A frame through the model it names (a stub or stored frame needs none)."""
         header, _ = fr.unpack(raw)
+        if header.length > self.cfg.max_record_bytes:  # before any model work (this deployment's one limit)
+            raise OversizeError(f"frame claims {header.length} bytes; the record limit is {self.cfg.max_record_bytes}")
         if header.model is None:  # stub and stored frames never need a model
             return _payload(self.local.decode_record(raw))
         cached_id = self.refs.get(header.model)

@@ -256,3 +256,36 @@ def test_memory_service_blobs_over_http(client: Client) -> None:
     with pytest.raises(ClientError) as err:
         client.decode([tampered])
     assert err.value.status == 422 and "sig" in str(err.value)
+
+
+@pytest.mark.slow
+def test_bad_input_gets_4xx_never_500(served: tuple[str, Registry]) -> None:
+    """NaN / Infinity, lone surrogates, oversize claims, chunked bodies over the limit: all 4xx, with a reason."""
+    url, reg = served
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+    with httpx.Client(base_url=url, headers=headers, timeout=30) as h:
+        r = h.post("/v1/encode", content=b'{"domain": "legal", "fidelity": "lossless", "payload_type": "json", "payload": [1, Infinity]}')
+        assert r.status_code == 422 and "JSON number" in r.text  # once accepted, and came back as null
+        r = h.post("/v1/encode", content=b'{"domain": "legal", "fidelity": "lossless", "payload": "a\\ud800b"}')
+        assert r.status_code == 422
+        from nbmf.codec import NBMF
+
+        lone = NBMF().encode("a\ud800b")  # a frame the library can write: its text has no JSON form
+        r = h.post("/v1/decode", json={"frame": base64.b64encode(lone).decode()})
+        assert r.status_code == 422 and "library" in r.text
+        model = NBMF(reg).load("legal", 1)
+        from nbmf.frame import CodecId, Header, pack
+        from nbmf.payload import Fidelity, PayloadType
+
+        claim = pack(Header(CodecId.ZSTD_DICT, Fidelity.LOSSLESS, PayloadType.STR, 60 << 20, 0, model.ref), b"\x00" * 32)
+        r = h.post("/v1/decode", json={"frame": base64.b64encode(claim).decode()})
+        assert r.status_code == 413
+
+        def chunks():  # type: ignore[no-untyped-def]  # a chunked body (no Content-Length), 300 KiB > the 256 KiB limit
+            yield b'{"domain": "legal", "fidelity": "lossless", "payload": "'
+            for _ in range(300):
+                yield b"x" * 1024
+            yield b'"}'
+
+        r = h.post("/v1/encode", content=chunks())
+        assert r.status_code == 413
