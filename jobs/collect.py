@@ -23,7 +23,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
-from jobs.common import run_or_exit
+from jobs.common import init_ray, run_or_exit
 from nbmf.errors import InputError, NBMFError, StorageError
 from nbmf.storage import Store
 
@@ -140,8 +140,7 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
             return dict(old)
 
     warnings.filterwarnings("ignore", message="Use 'expr' instead of 'fn'")
-    if not ray.is_initialized():
-        ray.init(address=cfg.ray_address, ignore_reinit_error=True)
+    init_ray(cfg.ray_address)
     from nbmf.envelope import key_from_env
     from nbmf.policy import ClassPolicy
 

@@ -37,21 +37,45 @@ def run_or_exit(fn: Callable[..., T], *args: Any) -> T:
     Ctrl-C or SIGTERM stop the job and everything it started: Python's default SIGTERM kills the driver
     in place and left the local Ray's agents running (issue #14); here both unwind and shut Ray down.
     """
-    import signal
-    import threading
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _on_sigterm)
+    _catch_sigterm()
     try:
         return fn(*args)
     except NBMFError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt as exc:
+        import os
+        import sys
+
         typer.echo(f"{'terminated' if isinstance(exc, Terminated) else 'interrupted'}: stopping Ray and what this job started…", err=True)
         _stop_ray()
         typer.echo("stopped", err=True)
-        raise typer.Exit(130 if not isinstance(exc, Terminated) else 143) from None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Ray is down; threads still inside a trainer's fit() would keep a normal interpreter exit waiting
+        os._exit(143 if isinstance(exc, Terminated) else 130)
+
+
+def _catch_sigterm() -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt, whatever Ray set
+
+
+def init_ray(address: str | None) -> None:
+    """Start or join Ray for a job (once per process).
+
+    ``ray.init`` installs Ray's own fatal-signal handler, under which SIGTERM killed the driver in place
+    (a local Ray's DashboardAgent and RuntimeEnvAgent then ran on: measured, issue #14); ours goes back
+    on after it, so SIGTERM unwinds the job and ``run_or_exit`` shuts Ray down."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address=address, ignore_reinit_error=True)
+    _catch_sigterm()
 
 
 def _stop_ray() -> None:

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
-from jobs.common import run_or_exit
+from jobs.common import init_ray, run_or_exit
 from nbmf.errors import InputError
 from nbmf.storage import Store
 from nbmf.warm_store import RECORDS
@@ -101,8 +101,7 @@ def run(cfg: MigrateConfig, progress: Any = print) -> dict[str, Any]:
     if in_place and target.exists():
         src.filesystem.delete_dir(target.path)  # a staging area left by an interrupted run
     policy = ClassPolicy.load(cfg.class_policy)
-    if not ray.is_initialized():
-        ray.init(address=cfg.ray_address, ignore_reinit_error=True)
+    init_ray(cfg.ray_address)
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     workers = cfg.workers or cpus
     progress(f"migrating {len(names)} records of {cfg.store} with {workers} workers -> {target.uri}")

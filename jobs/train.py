@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
-from jobs.common import load_config, run_or_exit
+from jobs.common import init_ray, load_config, run_or_exit
 from nbmf.config import ModelConfig
 from nbmf.errors import NBMFError
 from nbmf.storage import Store
@@ -224,8 +224,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
-    if not ray.is_initialized():
-        ray.init(address=cfg.ray_address, ignore_reinit_error=True)
+    init_ray(cfg.ray_address)
     rid = cfg.run or run_id(cfg)
     data, reg = Store(cfg.data), Store(cfg.registry)
     runs = reg.child("runs")
@@ -295,9 +294,12 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         with lock:
             results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
 
-    with ThreadPoolExecutor(max_workers=fit_at_once) as pool:
+    pool = ThreadPoolExecutor(max_workers=fit_at_once)
+    try:
         for fut in [pool.submit(train_domain, d) for d in cfg.domains]:
             fut.result()
+    finally:  # on Ctrl-C / SIGTERM: do not wait for trainers that Ray's shutdown is about to stop
+        pool.shutdown(wait=False, cancel_futures=True)
     return results
 
 
