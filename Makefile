@@ -19,7 +19,7 @@ demo: install
 	$(BIN)/nbmf demo
 
 test: install
-	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q
+	RAY_USAGE_STATS_ENABLED=0 $(BIN)/python -m pytest -q --durations=15
 
 lint: install
 	$(BIN)/ruff check nbmf jobs serve tests bench

@@ -38,6 +38,7 @@ def main() -> None:
     ap.add_argument("--cache", type=int, default=2)
     ap.add_argument("--table-bits", type=int, default=22)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--old", action="store_true", help="the cache before issue #14 (a plain process-wide dict), for comparison")
     args = ap.parse_args()
     from make_golden_neural import HERE, texts
 
@@ -47,6 +48,8 @@ def main() -> None:
     from nbmf.payload import Fidelity, PayloadType
     from nbmf.registry import Registry
 
+    if args.old:
+        neural._STATES = {}  # type: ignore[assignment]
     files = {p.name: p.read_bytes() for p in HERE.iterdir() if p.name in ("neural.safetensors", "reference.zst", "zstd.dict")}
     weights, reference, cm, use_neural = unpack_files(files)
     cm = cm.model_copy(update={"table_bits": args.table_bits, "match_bits": args.table_bits})
@@ -71,11 +74,12 @@ def main() -> None:
             samples.append({"round": r, "version": v, "rss_mb": round(rss_mb(), 1), "primed_states": len(neural._STATES)})
             print(samples[-1], file=sys.stderr)
     save(
-        "model_cache",
+        "model_cache_old" if args.old else "model_cache",
         {
             "command": "python " + " ".join(sys.argv),
             "versions": args.versions,
             "cache_size": args.cache,
+            "old_process_wide_cache": args.old,
             "table_bits": args.table_bits,
             "rss_mb_before_loads": round(base, 1),
             "rss_mb_max": max(s["rss_mb"] for s in samples),
