@@ -164,34 +164,30 @@ class WarmStore:
     def exists(self, key: str, cls: str) -> bool:
         return self.records.exists(record_name(key, cls))
 
+    def _keys(self, cls: str | None) -> Iterator[tuple[str, str]]:
+        """(key, class) of every record file, of one class if given."""
+        for name in self.records.list():
+            if name.endswith(".json") and not name.startswith("."):
+                key, c = split_name(name)
+                if cls is None or c == cls.replace("/", "_"):
+                    yield key, c
+
     def list_ids(self, cls: str | None = None, tenant_id: str | None = None) -> list[str]:
         """Record keys (of one class if given; of one tenant if given: that reads each file)."""
-        out = []
-        for name in self.records.list():
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            key, c = split_name(name)
-            if cls is not None and c != cls.replace("/", "_"):
-                continue
-            if tenant_id is not None:
-                doc = self._read(key, c)
-                if doc is None or not self._visible(doc, tenant_id):
-                    continue
-            out.append(key)
-        return out
+        if tenant_id is None:
+            return [key for key, _ in self._keys(cls)]
+        return [key for key, _ in self.iter_records(cls, tenant_id, decode=False)]
 
-    def iter_records(self, cls: str | None = None, tenant_id: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
-        """(key, full record) of every record, decoded; counters untouched."""
-        for name in self.records.list():
-            if not name.endswith(".json") or name.startswith("."):
-                continue
-            key, c = split_name(name)
-            if cls is not None and c != cls.replace("/", "_"):
-                continue
+    def iter_records(
+        self, cls: str | None = None, tenant_id: str | None = None, decode: bool = True
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(key, full record) of every record, decoded (``decode=False``: the stored payload); counters untouched."""
+        for key, c in self._keys(cls):
             doc = self._read(key, c)
             if doc is None or not self._visible(doc, tenant_id):
                 continue
-            yield key, {"payload": self._value(doc), "meta": doc.get("meta", {}), "cls": doc.get("cls", c)}
+            payload = self._value(doc) if decode else doc["payload"]
+            yield key, {"payload": payload, "meta": doc.get("meta", {}), "cls": doc.get("cls", c)}
 
 
 def _same_content(blob: dict[str, Any], payload: Any, fidelity: str) -> bool:

@@ -138,3 +138,15 @@ def decode_while_killing_a_replica(
     assert spans and all(ok for _, _, ok in spans)
     assert [s for s in spans if s[0] <= killed_at <= s[1]], "no request was in flight when the replica was killed"
     assert any(s[0] > killed_at for s in spans), "no request after the kill"
+
+
+# A model that trains in seconds: the job tests check the machinery, not the ratio.
+TINY_TRAIN = {
+    "eval_every": 10,
+    "model": {
+        "reference_bytes": 150_000,
+        "dict_bytes": 4096,
+        "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128},
+        "cm": {"table_bits": 16, "match_bits": 16},
+    },
+}

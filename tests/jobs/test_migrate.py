@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from memory_store import make_warm_store
+from tests_support import TINY_TRAIN
 
 from jobs.migrate import MigrateConfig
 from jobs.migrate import run as migrate_run
@@ -19,15 +20,6 @@ from nbmf.registry import Registry
 from nbmf.stub_blob import old_canonical
 from nbmf.warm_store import WarmStore, split_name
 
-TINY_TRAIN = {
-    "eval_every": 10,
-    "model": {
-        "reference_bytes": 150_000,
-        "dict_bytes": 4096,
-        "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128},
-        "cm": {"table_bits": 16, "match_bits": 16},
-    },
-}
 N = 10_000
 
 

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from tests_support import TINY_TRAIN
 
 from jobs.pipeline import PipelineConfig, run
 from jobs.validate import ValidateConfig, split_texts
@@ -13,16 +14,6 @@ from nbmf.promotion import PromotionRefused, promote
 from nbmf.registry import Registry
 from nbmf.storage import Store
 from nbmf.validation import Gates
-
-TINY_TRAIN = {
-    "eval_every": 10,
-    "model": {
-        "reference_bytes": 150_000,
-        "dict_bytes": 4096,
-        "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128},
-        "cm": {"table_bits": 16, "match_bits": 16},
-    },
-}
 
 
 @pytest.fixture(scope="module")
