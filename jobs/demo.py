@@ -94,13 +94,13 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
                 }
         summary["http"] = http
         summary["seconds_total"] = round(time.time() - t0, 1)
-        progress(_format(summary, cfg.storage))
-        return summary
     finally:
         if stop_serve is not None:
             stop_serve()
         if started_ray:
             ray.shutdown()
+    progress(_format(summary, cfg.storage))  # after the shutdown it reports
+    return summary
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +120,18 @@ def _format(summary: dict[str, Any], storage: str) -> str:
     for d, e in summary["domains"].items():
         lines.append(f"  report: {storage}/models/{d}/{e['version']}/report/report.md")
     lines.append(f"total {summary['seconds_total']} s; everything started here has been shut down")
+    lines += ["", "try next (the demo's registry is " + storage + "):", *next_steps(storage, next(iter(summary["domains"]), "legal"))]
     return "\n".join(lines)
+
+
+def next_steps(storage: str, domain: str) -> list[str]:
+    """What to type after the demo (the README's "Next steps" say the same)."""
+    return [
+        "  source .venv/bin/activate        # nbmf on PATH (or call .venv/bin/nbmf)",
+        f"  nbmf encode README.md -o readme.nbmf --domain {domain} --registry {storage}",
+        f"  nbmf decode readme.nbmf --registry {storage}",
+        "  nbmf collect --input my_records.jsonl --domain mine --out out/mine      # your own records",
+    ]
 
 
 def demo(

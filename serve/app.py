@@ -84,6 +84,7 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
     )
 
 
+LOCAL_DECODE_INLINE_BYTES = 16 * 1024  # stub frames and old blobs up to this size decode on the event loop
 DIRECT_INGRESS_SWITCH = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
 # Set before Ray starts (its processes read them then). A stopping replica keeps serving this long for
 # load balancers to notice (Ray's default: 30 s); nbmf's client drops a replica that stops answering.
@@ -424,7 +425,7 @@ class Ingress(CodecHost):
             if stripped.startswith("{"):  # a memory-service blob, as JSON text
                 blob = parse_blob(stripped)
                 if not is_nbmf_blob(blob):  # the old stub's: decoded here, no model needed
-                    return _payload(self.local.decode_blob(blob))
+                    return _payload(await self._off_loop(self.local.decode_blob, blob, len(stripped)))
                 raw, sig = blob_frame(blob, self.cfg.max_record_bytes + 64), blob["sig"].lower()
             else:
                 try:
@@ -454,7 +455,7 @@ class Ingress(CodecHost):
         if header.length > self.cfg.max_record_bytes:  # before any model work (this deployment's one limit)
             raise OversizeError(f"frame claims {header.length} bytes; the record limit is {self.cfg.max_record_bytes}")
         if header.model is None:  # stub and stored frames never need a model
-            return _payload(self.local.decode_record(raw))
+            return _payload(await self._off_loop(self.local.decode_record, raw, len(raw)))
         cached_id = self.refs.get(header.model)
         model_id = cached_id if cached_id is not None else await asyncio.to_thread(self._model_id, header.model)
         try:
@@ -471,6 +472,11 @@ class Ingress(CodecHost):
             raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
         value = from_bytes(data, header.payload_type)
         return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
+
+    async def _off_loop(self, fn: Any, arg: Any, size: int) -> Any:
+        """Small inputs are decoded here (a thread hop costs more than they do); larger ones (up to the record
+        limit: an inflate of 1 MiB) in a worker thread, so the event loop keeps serving other requests."""
+        return fn(arg) if size <= LOCAL_DECODE_INLINE_BYTES else await asyncio.to_thread(fn, arg)
 
     def _model_id(self, ref: fr.ModelRef) -> str:
         hit = self.refs.get(ref)

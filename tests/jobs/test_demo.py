@@ -33,3 +33,7 @@ def test_demo_end_to_end(tmp_path: Path) -> None:
         h = summary["http"][domain]
         assert h["exact"] and h["records"] == 5 and h["served_by"] == [f"{domain}@{e['version']}"]
     assert not ray.is_initialized()  # the demo shut down what it started
+    from jobs.demo import _format
+
+    text = _format(summary, str(tmp_path / "demo"))
+    assert "try next" in text and f"--registry {tmp_path / 'demo'}" in text
