@@ -34,6 +34,7 @@ from nbmf.blob import blob_frame, is_nbmf_blob
 from nbmf.codec import NBMF, Decoded
 from nbmf.errors import (
     ChecksumError,
+    CodecError,
     FrameError,
     IntegrityError,
     ModelNotFoundError,
@@ -255,7 +256,7 @@ class Ingress(CodecHost):
         self.local = NBMF(max_record_bytes=self.cfg.max_record_bytes)  # stub codec, no model
         self.token = None if self.cfg.auth_disabled else self.cfg.resolve_token()
         self.channels: dict[str, tuple[float, Any]] = {}
-        self.refs: dict[fr.ModelRef, str] = {}
+        self.refs: dict[fr.ModelRef, list[str]] = {}
         self.in_flight = 0
         self.handles: dict[str, Any] = {}
         self._direct: tuple[float, list[str]] = (-1e9, [])
@@ -456,20 +457,22 @@ class Ingress(CodecHost):
             raise OversizeError(f"frame claims {header.length} bytes; the record limit is {self.cfg.max_record_bytes}")
         if header.model is None:  # stub and stored frames never need a model
             return _payload(await self._off_loop(self.local.decode_record, raw, len(raw)))
-        cached_id = self.refs.get(header.model)
-        model_id = cached_id if cached_id is not None else await asyncio.to_thread(self._model_id, header.model)
-        try:
-            call = self._code(model_id, "decode", raw)
-            header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
-        except TimeoutError:
-            raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
-        except NBMFError:
-            raise
-        except Exception as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, NBMFError):
-                raise cause from None
-            raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
+        cached = self.refs.get(header.model)
+        model_ids = cached if cached is not None else await asyncio.to_thread(self._model_ids, header.model)
+        for n, model_id in enumerate(model_ids):  # one, unless versions published before references were unique share it
+            try:
+                call = self._code(model_id, "decode", raw)
+                header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
+                break
+            except TimeoutError:
+                raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
+            except Exception as exc:
+                err = exc if isinstance(exc, NBMFError) else getattr(exc, "cause", None)
+                if isinstance(err, (ChecksumError, CodecError)) and n + 1 < len(model_ids):
+                    continue  # the next version with this reference may be the one whose checksum verifies
+                if isinstance(err, NBMFError):
+                    raise err from None
+                raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
         value = from_bytes(data, header.payload_type)
         return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
 
@@ -478,13 +481,13 @@ class Ingress(CodecHost):
         limit: an inflate of 1 MiB) in a worker thread, so the event loop keeps serving other requests."""
         return fn(arg) if size <= LOCAL_DECODE_INLINE_BYTES else await asyncio.to_thread(fn, arg)
 
-    def _model_id(self, ref: fr.ModelRef) -> str:
+    def _model_ids(self, ref: fr.ModelRef) -> list[str]:
+        """The model ids (``domain@version``) a frame reference names, from the registry once, then cached."""
         hit = self.refs.get(ref)
         if hit is None:
             if self.registry is None:
                 raise ModelNotFoundError("frame names a model version and no registry is configured")
-            man = self.registry.find(ref)
-            hit = self.refs[ref] = f"{man.domain}@{man.version}"
+            hit = self.refs[ref] = [f"{m.domain}@{m.version}" for m in self.registry.find_all(ref)]
         return hit
 
 
