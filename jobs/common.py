@@ -71,11 +71,47 @@ def init_ray(address: str | None) -> None:
     ``ray.init`` installs Ray's own fatal-signal handler, under which SIGTERM killed the driver in place
     (a local Ray's DashboardAgent and RuntimeEnvAgent then ran on: measured, issue #14); ours goes back
     on after it, so SIGTERM unwinds the job and ``run_or_exit`` shuts Ray down."""
+    import logging
+
     import ray
 
     if not ray.is_initialized():
-        ray.init(address=address, ignore_reinit_error=True)
+        if verbose():
+            ray.init(address=address, ignore_reinit_error=True)
+        else:  # quiet by default: Ray's worker / raylet chatter and INFO lines stay in its log files
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR)
+            typer.echo(f"Ray's own logs: {_session_logs()} (nbmf --verbose … shows them here)", err=True)
+    _quiet_ray_data()
     _catch_sigterm()
+
+
+VERBOSE_ENV = "NBMF_VERBOSE"
+
+
+def verbose() -> bool:
+    """``nbmf --verbose …`` (or NBMF_VERBOSE=1): Ray's own logs on the screen too."""
+    import os
+
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def _session_logs() -> str:
+    import os
+
+    return os.path.join(os.environ.get("RAY_TMPDIR", "/tmp/ray"), "session_latest", "logs")
+
+
+def _quiet_ray_data() -> None:
+    """Ray Data's INFO lines (progress tables, operator lists) go to its log file only, unless verbose."""
+    import logging
+
+    import ray.data  # noqa: F401 - importing it configures its loggers
+
+    if verbose():
+        return
+    for handler in logging.getLogger("ray.data").handlers:
+        if type(handler) is logging.StreamHandler or getattr(handler, "name", "") == "console":
+            handler.setLevel(logging.WARNING)
 
 
 def _stop_ray() -> None:

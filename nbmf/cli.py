@@ -297,6 +297,17 @@ def retire(
         _fail(exc)
 
 
+@app.callback()
+def _options(
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own logs (workers, raylet, Ray Data) on the screen too.")] = False,
+) -> None:
+    """nbmf: a domain-trained codec for the records of an AI memory service."""
+    if verbose:
+        import os
+
+        os.environ["NBMF_VERBOSE"] = "1"
+
+
 def _register_jobs() -> None:
     """The Ray jobs' commands (their modules import Ray only when they run)."""
     from jobs.collect import collect

@@ -1,5 +1,6 @@
-"""Training on a small node: four domains on 2 CPUs all publish (no reader starvation); SIGTERM stops a
-training job and every process it started within seconds; the best checkpoint is what gets published."""
+"""Training on a small node: a node too small is refused with a reason; SIGTERM or Ctrl-C stop a training
+job and every process it started within seconds. (Four domains on 2 CPUs, and the best checkpoint
+published: tests/jobs/test_migrate.py trains all four.)"""
 
 import os
 import signal
@@ -17,42 +18,19 @@ from jobs.collect import run as collect_run
 from jobs.train import TrainConfig
 from jobs.train import run as train_run
 from nbmf.envelope import KEY_ENV
-from nbmf.registry import Registry
-
-TINY = {
-    "reference_bytes": 100_000,
-    "dict_bytes": 2048,
-    "neural": {"context": 8, "dim": 8, "hidden": 16, "max_steps": 20, "batch_size": 128},
-    "cm": {"table_bits": 14, "match_bits": 14},
-}
 
 
 @pytest.fixture(scope="module")
-def four_domains(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
+def collected(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:  # type: ignore[no-untyped-def]
     mp = pytest.MonkeyPatch()  # module-scoped: the key must not leak into other modules' tests
     mp.setenv(KEY_ENV, "memory-test-key")
     store = tmp_path_factory.mktemp("warm4")
-    make_warm_store(store, n=1200, broken=0)
+    make_warm_store(store, n=600, broken=0)
     out = str(tmp_path_factory.mktemp("data4"))
     manifest = collect_run(CollectConfig(inputs=[str(store)], out=out, min_bytes=50, val=0.1, test=0.1))
     assert set(manifest["domains"]) == {"legal", "financial", "general", "technical"}
     yield out
     mp.undo()
-
-
-@pytest.mark.slow
-def test_four_domains_on_two_cpus_all_publish(four_domains: str) -> None:
-    cfg = TrainConfig(
-        domains=["general", "financial", "legal", "technical"], data=four_domains, registry=four_domains, eval_every=5, model=TINY
-    )
-    lines: list[str] = []
-    out = train_run(cfg, lines.append)
-    assert set(out) == set(cfg.domains)
-    reg = Registry(four_domains)
-    for d in cfg.domains:
-        man = reg.manifest(d, out[d]["version"])
-        assert man.metrics["train_best_val_bpb"] <= man.metrics["train_val_bpb"] + 1e-9  # the best, not merely the last
-    assert any("at a time" in line for line in lines)
 
 
 def test_a_node_too_small_for_one_domain_is_refused_with_a_reason(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -91,11 +69,11 @@ def _alive(pid: int) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_a_signal_stops_training_and_everything_it_started(four_domains: str, tmp_path: Path, sig: int) -> None:
+def test_a_signal_stops_training_and_everything_it_started(collected: str, tmp_path: Path, sig: int) -> None:
     import threading
 
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    cmd = [sys.executable, "-m", "nbmf.cli", "train", "--domains", "legal", "--data", four_domains, "--registry", str(tmp_path)]
+    cmd = [sys.executable, "-m", "nbmf.cli", "train", "--domains", "legal", "--data", collected, "--registry", str(tmp_path)]
     cmd += ["--time-budget", "600", "--max-steps", "100000000", "--reference-mb", "0.1", "--run", "sig"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
     assert proc.stdout is not None

@@ -8,7 +8,7 @@ from nbmf.errors import PayloadError
 from nbmf.payload import Fidelity, PayloadType, canonical, fold_text, from_bytes, infer_type, to_bytes
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=8), children, max_size=5),
     max_leaves=20,
 )
@@ -59,12 +59,12 @@ def test_semantic_forms_documented() -> None:
 
 
 def test_floats_round_trip_exactly() -> None:
-    for f in (0.1, -0.0, 1e308, 5e-324, math.inf, 1 / 3):
+    for f in (0.1, -0.0, 1e308, 5e-324, 1 / 3):
         back = from_bytes(to_bytes(f, PayloadType.JSON, Fidelity.LOSSLESS), PayloadType.JSON)
         assert back == f and math.copysign(1, back) == math.copysign(1, f)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", [(1, 2), {1: "a"}, {"a": {2, 3}}, float("nan"), object()])
+@pytest.mark.parametrize("bad", [(1, 2), {1: "a"}, {"a": {2, 3}}, float("nan"), float("inf"), [-math.inf], object()])
 def test_lossless_json_refuses_what_would_change(bad: object) -> None:
     with pytest.raises(PayloadError):
         to_bytes(bad, PayloadType.JSON, Fidelity.LOSSLESS)
