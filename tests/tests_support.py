@@ -142,7 +142,7 @@ def decode_while_killing_a_replica(
 
 # A model that trains in seconds: the job tests check the machinery, not the ratio.
 TINY_TRAIN = {
-    "eval_every": 10,
+    "eval_every": 15,  # two evaluations (and checkpoints) in 30 steps
     "model": {
         "reference_bytes": 150_000,
         "dict_bytes": 4096,
