@@ -38,9 +38,8 @@ def main() -> None:
             continue
         reg = Registry(args.registry) if args.registry else None
         report = run_bench(recs, domain, reg, max_test=args.max_test, ppmd=args.ppmd, progress=lambda s: print(s, file=sys.stderr))
-        report["command"] = "python " + " ".join(sys.argv)
-        report["seconds"] = round(time.time() - t0, 1)
-        (OUT / f"codec_{domain}.json").write_text(json.dumps(report, indent=2) + "\n")
+        saved = report.model_dump(mode="json") | {"command": "python " + " ".join(sys.argv), "seconds": round(time.time() - t0, 1)}
+        (OUT / f"codec_{domain}.json").write_text(json.dumps(saved, indent=2) + "\n")
         print(format_table(report) + "\n")
 
 

@@ -58,11 +58,11 @@ def main() -> None:
     codec = NBMF(args.registry)
     frames = [codec.encode(t, domain=args.domain) for t in texts]  # primes the in-process model
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from serve.app import LOW_LATENCY_ENV
+    from serve.hosting import LOW_LATENCY_ENV
 
     os.environ.update({k: os.environ.get(k, v) for k, v in LOW_LATENCY_ENV.items()})  # as `nbmf serve` does
     if args.direct:
-        from serve.app import DIRECT_INGRESS_ENV
+        from serve.direct import DIRECT_INGRESS_ENV
 
         os.environ.update(DIRECT_INGRESS_ENV)  # before Ray starts: its processes read them
     ray.init(include_dashboard=False, log_to_driver=False)

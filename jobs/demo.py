@@ -118,7 +118,7 @@ def _format(summary: dict[str, Any], storage: str) -> str:
             f"decode p50 {h['decode_ms_p50']:.1f} ms, all exact, served by {', '.join(h['served_by'])}"
         )
     for d, e in summary["domains"].items():
-        lines.append(f"  report: {storage}/models/{d}/{e['version']}/report/report.md")
+        lines.append(f"  report: {storage}/models/{d}/{e['version']}/reports/{e['report']}/report.md")
     lines.append(f"total {summary['seconds_total']} s; everything started here has been shut down")
     lines += ["", "try next (the demo's registry is " + storage + "):", *next_steps(storage, next(iter(summary["domains"]), "legal"))]
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from jobs import train as train_job
 from jobs import validate as validate_job
 from jobs.common import load_config, run_or_exit
 from nbmf.errors import NBMFError
+from nbmf.measurement import Role
 from nbmf.promotion import promote
 from nbmf.registry import Registry
 from nbmf.storage import Store
@@ -64,22 +65,22 @@ def run(cfg: PipelineConfig, progress: Any = print) -> dict[str, Any]:
         )
         entry: dict[str, Any] = {
             "version": version,
-            "passed": report["passed"],
-            "ratio": next(r["total_ratio"] for n, r in report["results"].items() if n.startswith("candidate")),
-            "zstd_dict_ratio": report["results"]["zstd-19+dict"]["total_ratio"],
-            "stub_ratio": report["results"]["stub (zlib)"]["total_ratio"],
-            "decode_ms_p95": next(r["decode_ms_p95"] for n, r in report["results"].items() if n.startswith("candidate")),
-            "checks": {k: c["detail"] for k, c in report["checks"].items()},
+            "passed": report.passed,
+            "ratio": report.measured.total_ratio,
+            "zstd_dict_ratio": report.result(Role.ZSTD_DICT).total_ratio,
+            "stub_ratio": report.result(Role.STUB).total_ratio,
+            "decode_ms_p95": report.measured.decode_ms_p95,
+            "checks": {k: c.detail for k, c in report.checks.items()},
+            "report": report.run,
         }
-        if report["passed"]:
+        if report.passed:
             ch = promote(reg, domain, version, cfg.canary_percent, reason="pipeline: passed its gates")
             entry["promoted"] = "canary" if cfg.canary_percent else "production"
             entry["production"] = ch.production
             progress(f"[4/4] promoted {domain}@{version} to {entry['promoted']}")
         else:
             entry["promoted"] = None
-            failed = [c["detail"] for c in report["checks"].values() if not c["ok"]]
-            progress(f"[4/4] not promoting {domain}@{version}: {'; '.join(failed)}")
+            progress(f"[4/4] not promoting {domain}@{version}: {'; '.join(report.failed_checks())}")
         summary["domains"][domain] = entry
     summary["seconds"] = round(time.time() - t0, 1)
     Store(cfg.storage).write_bytes("pipeline/summary.json", json.dumps(summary, indent=2).encode())

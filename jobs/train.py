@@ -47,6 +47,7 @@ class TrainConfig(BaseModel):
     patience: int = Field(5, ge=1, description="evaluations without val improvement before early stopping")
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=0)
+    progress_every_s: float = Field(10.0, gt=0, description="seconds between progress lines (one per domain that moved)")
     inject_failure_at_step: int | None = Field(None, description="testing: raise once at this step (first attempt only)")
     ray_address: str | None = None
 
@@ -96,6 +97,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ddp = ray.train.torch.prepare_model(model)  # ``model`` stays the unwrapped module (same parameters, now on ``device``)
     if state is not None:  # after the move: load_state_dict puts Adam's moments on the parameters' device
         opt.load_state_dict(state["opt"])
+    board = None
+    if rank == 0 and config.get("run"):
+        from jobs.progress import find_board
+
+        board = find_board(config["run"])
+    domain = str(config.get("domain", ""))
+
+    def post(**status: Any) -> None:
+        if board is not None:
+            board.post.remote(domain, status)  # fire and forget: progress never waits on the board
+
+    post(step=step, start_step=step, max_steps=ncfg.max_steps, time_budget_s=ncfg.time_budget_s, resumed_from=resumed_from, elapsed_s=0.0)
     train_shard = ray.train.get_dataset_shard("train")
     val_shard = ray.train.get_dataset_shard("val")
     rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
@@ -114,6 +127,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         return float(tot[0]) / max(float(tot[1]), 1.0)
 
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
+    posted_at = t0
     done = step >= ncfg.max_steps
     while not done:
         for batch in train_shard.iter_batches(batch_size=32, batch_format="numpy", local_shuffle_buffer_size=256):
@@ -129,7 +143,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 tokens += len(idx)
                 if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
                     raise RuntimeError(f"injected failure at step {step} (testing resume)")
-                out_of_time = time.time() - t0 > ncfg.time_budget_s
+                now = time.time()
+                out_of_time = now - t0 > ncfg.time_budget_s
+                if now - posted_at > 2.0:
+                    posted_at = now
+                    rate = tokens * world / max(now - t0, 1e-9)
+                    post(step=step, elapsed_s=now - t0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
                 if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
                     vb = val_bpb()
                     improved = vb < best - 1e-4
@@ -148,6 +167,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         "world_size": world,
                         "stopped_early": bad_evals >= cfg.patience,
                     }
+                    post(step=step, elapsed_s=time.time() - t0, val_bpb=vb, train_bpb=metrics["train_bpb"])
                     with tempfile.TemporaryDirectory() as d:
                         checkpoint = None
                         if rank == 0:
@@ -265,7 +285,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         }
         trainer = TorchTrainer(
             train_loop_per_worker,
-            train_loop_config={"cfg": cfg.model_dump(mode="json"), "domain": domain},
+            train_loop_config={"cfg": cfg.model_dump(mode="json"), "domain": domain, "run": rid},
             scaling_config=ScalingConfig(
                 num_workers=cfg.workers_per_domain, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
             ),
@@ -294,12 +314,19 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         with lock:
             results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
 
+    from jobs.progress import Watcher, format_training, start_board
+
+    board = start_board(rid)
+    progress(f"progress every {cfg.progress_every_s:g} s: step, tokens/s, bits/byte (train · val), time left of the budget")
     pool = ThreadPoolExecutor(max_workers=fit_at_once)
     try:
-        for fut in [pool.submit(train_domain, d) for d in cfg.domains]:
-            fut.result()
+        with Watcher(board, format_training, progress, cfg.progress_every_s):
+            for fut in [pool.submit(train_domain, d) for d in cfg.domains]:
+                fut.result()
     finally:  # on Ctrl-C / SIGTERM: do not wait for trainers that Ray's shutdown is about to stop
         pool.shutdown(wait=False, cancel_futures=True)
+        if ray.is_initialized():
+            ray.kill(board)
     return results
 
 

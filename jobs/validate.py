@@ -11,9 +11,10 @@ import typer
 from pydantic import BaseModel
 
 from jobs.common import run_or_exit
+from nbmf.errors import NBMFError
 from nbmf.registry import Registry
 from nbmf.storage import Store
-from nbmf.validation import Gates, summary_table, validate, write_report
+from nbmf.validation import Gates, ValidationReport, summary_table, validate, write_report
 
 
 class ValidateConfig(BaseModel):
@@ -36,17 +37,21 @@ def split_texts(data: str, domain: str, split: str = "test") -> list[str]:
     return out
 
 
-def run(cfg: ValidateConfig, progress: Any = print) -> dict[str, Any]:
+def run(cfg: ValidateConfig, progress: Any = print) -> ValidationReport:
     reg = Registry(cfg.registry)
     version = cfg.version if cfg.version is not None else max(reg.versions(cfg.domain), default=None)
     if version is None:
-        raise typer.BadParameter(f"no versions of {cfg.domain} in {cfg.registry}")
-    report = validate(reg, cfg.domain, version, split_texts(cfg.data, cfg.domain), cfg.gates, cfg.max_records)
+        raise NBMFError(f"no versions of {cfg.domain} in {cfg.registry}")
+    texts = split_texts(cfg.data, cfg.domain)
+    if not texts:
+        raise NBMFError(f"no test records for {cfg.domain} under {cfg.data}/datasets/{cfg.domain}/test: run `nbmf collect` first")
+    progress(f"validating {cfg.domain}@{version} on {min(len(texts), cfg.max_records)} held-out test records…")
+    report = validate(reg, cfg.domain, version, texts, cfg.gates, cfg.max_records)
     where = write_report(reg, report)
     progress(summary_table(report))
-    for k, c in report["checks"].items():
-        progress(f"{'PASS' if c['ok'] else 'FAIL'} {k}: {c['detail']}")
-    progress(f"{cfg.domain}@{version}: {'passed' if report['passed'] else 'FAILED'} — report in {where}")
+    for k, c in report.checks.items():
+        progress(f"{'PASS' if c.ok else 'FAIL'} {k}: {c.detail}")
+    progress(f"{cfg.domain}@{version}: {'passed' if report.passed else 'FAILED'} — report in {where}/report.md")
     return report
 
 
@@ -65,7 +70,7 @@ def validate_cmd(
         gates=Gates(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
     )  # fmt: skip
     report = run_or_exit(run, cfg)
-    raise typer.Exit(0 if report["passed"] else 1)
+    raise typer.Exit(0 if report.passed else 1)
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ def bench(
     except (NBMFError, ValueError, OSError) as exc:
         _fail(exc)
         return
-    typer.echo(json.dumps(report, indent=2) if as_json else format_table(report))
+    typer.echo(report.model_dump_json(indent=2) if as_json else format_table(report))
 
 
 @app.command()

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +24,9 @@ from nbmf.codecs.base import Codec, StoredCodec
 from nbmf.codecs.stub import StubCodec
 from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
+from nbmf.models import ModelService
 from nbmf.payload import Fidelity, Payload, PayloadType, from_bytes, infer_type, to_bytes
-from nbmf.registry import Channels, Registry
+from nbmf.registry import Registry
 from nbmf.stub_blob import decode_stub_blob, parse_blob, signature
 
 log = logging.getLogger(__name__)
@@ -59,11 +58,12 @@ _STORED, _STUB = StoredCodec(), StubCodec()
 
 
 class NBMF:
-    """Encode and decode records of one or more domains.
+    """Encode and decode records of one or more domains: a best-of coder over the model service.
 
     ``registry`` gives models by domain (the ``production`` channel, or the canary by its percent)
-    and by frame reference on decode; ``model`` pins one loaded version instead. With neither, the
-    stub codec answers and every frame still decodes.
+    and by frame reference on decode, through ``models`` (``nbmf.models.ModelService``: loads, caches
+    and follows channels; pass one to share it); ``model`` pins one loaded version instead. With
+    neither, the stub codec answers and every frame still decodes.
     """
 
     def __init__(
@@ -74,36 +74,20 @@ class NBMF:
         max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         cache_size: int = 8,
         channel_ttl_s: float = 30.0,
+        models: ModelService | None = None,
     ) -> None:
-        self.registry = Registry(registry) if isinstance(registry, str) else registry
+        self.models = models if models is not None else ModelService(registry, cache_size, channel_ttl_s)
+        self.registry = self.models.registry
         self.model = model
         self.verify = verify
         self.max_record_bytes = max_record_bytes
-        self._cache: OrderedDict[tuple[str, int], DomainModel] = OrderedDict()
-        self._cache_size = cache_size
-        self._channels: dict[str, tuple[float, Channels]] = {}  # read at most once per TTL; the canary is drawn per record
-        self._channel_ttl = channel_ttl_s
         if model is not None:
-            self._remember(model)
+            self.models.add(model)
 
     # ---- models -------------------------------------------------------------------------------
-    def _remember(self, model: DomainModel) -> DomainModel:
-        key = (model.domain, model.version)
-        self._cache[key] = model
-        self._cache.move_to_end(key)
-        while len(self._cache) > max(self._cache_size, 1):
-            self._cache.popitem(last=False)
-        return model
-
     def load(self, domain: str, version: int) -> DomainModel:
-        """A model version, from the LRU cache or the registry (sha256-checked)."""
-        hit = self._cache.get((domain, version))
-        if hit is not None:
-            self._cache.move_to_end((domain, version))
-            return hit
-        if self.registry is None:
-            raise ModelNotFoundError(f"model {domain}@{version} is needed but no registry is configured")
-        return self._remember(DomainModel.load(self.registry, domain, version))
+        """A model version, from the model service's memory or the registry (sha256-checked)."""
+        return self.models.load(domain, version)
 
     def model_for(self, domain: str | None) -> DomainModel | None:
         """The model that encodes ``domain`` now; None means the stub codec answers."""
@@ -113,35 +97,8 @@ class NBMF:
         """(model, why not): an unreachable registry or a model that fails to load never fails an encode."""
         if self.model is not None and (domain is None or domain == self.model.domain):
             return self.model, None
-        if domain is None or self.registry is None:
-            return None, "no domain given" if domain is None else "no registry configured"
-        now = time.monotonic()
-        cached = self._channels.get(domain)
-        try:
-            if cached is None or now - cached[0] > self._channel_ttl:
-                cached = (now, self.registry.channels(domain))
-                self._channels[domain] = cached
-            version = cached[1].serving()
-            if version is None:
-                return None, f"no production model for domain {domain!r}"
-            return self.load(domain, version), None
-        except NBMFError as exc:
-            log.warning("encoding %s with the stub: %s", domain, exc)
-            return None, f"{type(exc).__name__}: {exc}"[:300]
-        except Exception as exc:  # storage client errors of any kind: the stub answers, nothing is lost
-            log.warning("encoding %s with the stub: %s: %s", domain, type(exc).__name__, exc)
-            return None, f"registry unavailable ({type(exc).__name__})"
-
-    def _models_by_ref(self, ref: ModelRef) -> list[DomainModel]:
-        """Every model a frame reference may name (a 1-byte domain tag can be shared: decode tries each)."""
-        hits = [m for m in self._cache.values() if m.ref == ref]
-        if hits:
-            return hits
-        if self.registry is None:
-            raise ModelNotFoundError(
-                f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured"
-            )
-        return [self.load(man.domain, man.version) for man in self.registry.find_all(ref)]
+        choice = self.models.serving(domain)
+        return choice.model, choice.fallback
 
     # ---- encode -------------------------------------------------------------------------------
     def encode_bytes(self, data: bytes, fidelity: Fidelity, ptype: PayloadType, model: DomainModel | None) -> Encoded:
@@ -219,7 +176,7 @@ class NBMF:
             codecs = [_STUB]
         else:
             assert header.model is not None
-            models = self._models_by_ref(header.model)
+            models = self.models.models_for_ref(header.model)
             codecs = [c for m in models if (c := m.codecs.get(header.codec)) is not None]
             if not codecs:
                 names = ", ".join(f"{m.domain}@{m.version}" for m in models)

@@ -16,13 +16,9 @@ def promote(
 ) -> Channels:
     registry.manifest(domain, version)  # an unknown version is a ModelNotFoundError, not a refusal
     report = read_report(registry, domain, version)
-    passed = bool(report and report.get("passed"))
+    passed = bool(report and report.passed)
     if not passed:
-        why = (
-            "it has no validation report"
-            if report is None
-            else "it failed its gates: " + "; ".join(c["detail"] for c in report["checks"].values() if not c["ok"])
-        )
+        why = "it has no validation report" if report is None else "it failed its gates: " + "; ".join(report.failed_checks())
         if not force:
             raise PromotionRefused(f'refusing to promote {domain}@{version}: {why} (use --force --reason "…" to override)')
         if not reason:

@@ -1,5 +1,5 @@
 """Measure a candidate model version against production, the stub, zstd-19 and zstd-19 + dictionary,
-decide the gates, and write the report (JSON + markdown + PNG plots) beside the version.
+decide the gates, and write the report (JSON + markdown + PNG plots) beside the version, one folder per run.
 
     test records --every codec--> ratio (total, p5/p50/p95), exact round trips, semantic equality,
                                   encode/decode latency (median, p95), model size --gates--> pass/fail
@@ -8,21 +8,20 @@ decide the gates, and write the report (JSON + markdown + PNG plots) beside the 
 from __future__ import annotations
 
 import io
-import json
+import secrets
 import time
-import zlib
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
-import zstandard as zstd
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from nbmf.bench import Contender, measure
 from nbmf.codec import NBMF
+from nbmf.measurement import Contender, Result, Role, baselines, decode_latencies_ms, find, find_optional, legacy_results, measure
 from nbmf.payload import Fidelity, PayloadType, canonical
 from nbmf.registry import Registry
 
-REPORT_DIR = "report"
+REPORTS_DIR = "reports"  # models/<domain>/<version>/reports/<run>/: one folder per validation run
+LEGACY_REPORT_DIR = "report"  # the single report folder written before runs were kept apart
 
 
 class Gates(BaseModel):
@@ -32,148 +31,196 @@ class Gates(BaseModel):
     max_decode_p95_ms: float = Field(120.0, gt=0, description="per record")
 
 
-def _nbmf_contender(name: str, codec: NBMF, domain: str) -> Contender:
+class Check(BaseModel):
+    ok: bool
+    detail: str
+
+
+class ValidationReport(BaseModel):
+    domain: str
+    version: int
+    role: Literal["candidate", "production"] = "candidate"  # what the version was when it was validated
+    production: int | None
+    records: int
+    bytes: int
+    model_bytes: int
+    semantic_equality: float
+    results: list[Result]
+    decode_latencies_ms: dict[Role, list[float]]
+    gates: Gates
+    checks: dict[str, Check]
+    passed: bool
+    created_at: str
+    run: str = Field("", description="this validation run's folder name under reports/")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy(cls, data: Any) -> Any:
+        """Reports written before results had roles held ``{display name: result}``."""
+        if isinstance(data, dict) and isinstance(data.get("results"), dict):
+            data = dict(data)
+            results = legacy_results(data["results"])
+            names = {r["name"]: r["role"] for r in results}
+            data["results"] = results
+            data["decode_latencies_ms"] = {names[n]: v for n, v in data.get("decode_latencies_ms", {}).items() if n in names}
+        return data
+
+    def result(self, role: Role) -> Result:
+        return find(self.results, role)
+
+    @property
+    def measured(self) -> Result:
+        """The validated version's own result."""
+        return self.result(Role.CANDIDATE)
+
+    def failed_checks(self) -> list[str]:
+        return [c.detail for c in self.checks.values() if not c.ok]
+
+
+def _nbmf_contender(role: Role, name: str, codec: NBMF, domain: str) -> Contender:
     model = codec.model_for(domain)
 
     def enc(d: bytes) -> bytes:
         return codec.encode_bytes(d, Fidelity.LOSSLESS, PayloadType.STR, model).frame
 
-    return Contender(name, enc, lambda b, n: codec.decode_bytes(b)[1])
+    return Contender(role, name, enc, lambda b, n: codec.decode_bytes(b)[1])
 
 
-def validate(registry: Registry, domain: str, version: int, texts: Sequence[str], gates: Gates, max_records: int = 2000) -> dict[str, Any]:
+def validate(
+    registry: Registry, domain: str, version: int, texts: Sequence[str], gates: Gates, max_records: int = 2000
+) -> ValidationReport:
     """Measure and gate ``domain@version`` on ``texts`` (the domain's test split)."""
     texts = list(texts)[:max_records]
     if not texts:
         raise ValueError(f"no test records for {domain}")
     data = [t.encode("utf-8", "surrogatepass") for t in texts]
     cand = NBMF(registry)
-    cand_model = cand.load(domain, version)
-    cand.model = cand_model
+    cand.model = cand.load(domain, version)
     _, files = registry.load_files(domain, version)
-    from nbmf.codecs.zstd_dict import ZstdDictCodec
-
-    zc = ZstdDictCodec(files["zstd.dict"])
-    z19 = zstd.ZstdCompressor(level=19)
-    contenders = [
-        _nbmf_contender(f"candidate {domain}@{version}", cand, domain),
-        Contender("stub (zlib)", lambda d: zlib.compress(d, 9), lambda b, n: zlib.decompress(b)),
-        Contender("zstd-19", z19.compress, lambda b, n: zstd.ZstdDecompressor().decompress(b)),
-        Contender("zstd-19+dict", zc.compress, zc.decompress),
-    ]
     production = registry.channels(domain).production
-    if production is not None and production != version:
+    is_production = production == version
+    label = f"{domain}@{version} ({'production' if is_production else 'candidate'})"
+    contenders = [_nbmf_contender(Role.CANDIDATE, label, cand, domain), *baselines(files["zstd.dict"])]
+    if production is not None and not is_production:
         prod = NBMF(registry)
         prod.model = prod.load(domain, production)
-        contenders.insert(1, _nbmf_contender(f"production {domain}@{production}", prod, domain))
-    results = {}
-    latencies: dict[str, list[float]] = {}
-    for c in contenders:
-        r = measure(c, data)
-        results[c.name] = r.__dict__
-        latencies[c.name] = _decode_latencies(c, data)
+        contenders.insert(1, _nbmf_contender(Role.PRODUCTION, f"{domain}@{production} (production)", prod, domain))
+    results = [measure(c, data) for c in contenders]
+    latencies = {c.role: decode_latencies_ms(c, data) for c in contenders}
     # semantic fidelity: the canonical form comes back exactly
     sem_ok = sum(cand.decode(cand.encode(t, "semantic", "str", domain)) == canonical(t, PayloadType.STR, Fidelity.SEMANTIC) for t in texts)
-    cand_r = results[contenders[0].name]
-    model_bytes = sum(len(v) for v in files.values())
+    mine = find(results, Role.CANDIDATE)
+    assert mine.exact is not None and mine.decode_ms_p95 is not None
     checks = {
-        "exact_round_trips": (
-            cand_r["exact"] >= gates.min_exact,
-            f"{100 * cand_r['exact']:.2f} % exact (need {100 * gates.min_exact:.2f} %)",
+        "exact_round_trips": Check(
+            ok=mine.exact >= gates.min_exact, detail=f"{100 * mine.exact:.2f} % exact (need {100 * gates.min_exact:.2f} %)"
         ),
-        "semantic_equality": (sem_ok / len(texts) >= gates.min_exact, f"{100 * sem_ok / len(texts):.2f} % canonical forms equal"),
-        "decode_p95": (
-            cand_r["decode_ms_p95"] <= gates.max_decode_p95_ms,
-            f"p95 decode {cand_r['decode_ms_p95']:.2f} ms (limit {gates.max_decode_p95_ms} ms)",
+        "semantic_equality": Check(
+            ok=sem_ok / len(texts) >= gates.min_exact, detail=f"{100 * sem_ok / len(texts):.2f} % canonical forms equal"
+        ),
+        "decode_p95": Check(
+            ok=mine.decode_ms_p95 <= gates.max_decode_p95_ms,
+            detail=f"p95 decode {mine.decode_ms_p95:.2f} ms (limit {gates.max_decode_p95_ms:g} ms)",
         ),
     }
-    zd = results["zstd-19+dict"]["total_ratio"]
     if gates.beat_zstd_dict:
-        checks["beats_zstd_dict"] = (cand_r["total_ratio"] >= zd, f"ratio {cand_r['total_ratio']:.3f} vs zstd+dict {zd:.3f}")
-    if gates.beat_production and production is not None and production != version:
-        pr = results[f"production {domain}@{production}"]["total_ratio"]
-        checks["beats_production"] = (cand_r["total_ratio"] >= pr, f"ratio {cand_r['total_ratio']:.3f} vs production {pr:.3f}")
-    return {
-        "domain": domain,
-        "version": version,
-        "production": production,
-        "records": len(texts),
-        "bytes": sum(map(len, data)),
-        "model_bytes": model_bytes,
-        "semantic_equality": sem_ok / len(texts),
-        "results": results,
-        "decode_latencies_ms": latencies,
-        "gates": gates.model_dump(),
-        "checks": {k: {"ok": ok, "detail": why} for k, (ok, why) in checks.items()},
-        "passed": all(ok for ok, _ in checks.values()),
-        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
+        zd = find(results, Role.ZSTD_DICT).total_ratio
+        checks["beats_zstd_dict"] = Check(ok=mine.total_ratio >= zd, detail=f"ratio {mine.total_ratio:.3f} vs zstd+dict {zd:.3f}")
+    prod_r = find_optional(results, Role.PRODUCTION)
+    if gates.beat_production and prod_r is not None:
+        checks["beats_production"] = Check(
+            ok=mine.total_ratio >= prod_r.total_ratio,
+            detail=f"ratio {mine.total_ratio:.3f} vs production {domain}@{production} {prod_r.total_ratio:.3f}",
+        )
+    now = time.gmtime()
+    return ValidationReport(
+        domain=domain,
+        version=version,
+        role="production" if is_production else "candidate",
+        production=production,
+        records=len(texts),
+        bytes=sum(map(len, data)),
+        model_bytes=sum(len(v) for v in files.values()),
+        semantic_equality=sem_ok / len(texts),
+        results=results,
+        decode_latencies_ms=latencies,
+        gates=gates,
+        checks=checks,
+        passed=all(c.ok for c in checks.values()),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", now),
+        run=time.strftime("%Y%m%dT%H%M%SZ", now) + "-" + secrets.token_hex(2),
+    )
 
 
-def _decode_latencies(c: Contender, data: Sequence[bytes]) -> list[float]:
-    out = []
-    for d in data[:500]:
-        coded = c.encode(d)
-        t0 = time.perf_counter()
-        assert c.decode is not None
-        c.decode(coded, len(d))
-        out.append(1e3 * (time.perf_counter() - t0))
-    return sorted(out)
-
-
-def summary_table(report: dict[str, Any]) -> str:
+def summary_table(report: ValidationReport) -> str:
     lines = [
         "| codec | total ratio | p5 / p50 / p95 ratio | exact | encode ms p50 / p95 | decode ms p50 / p95 |",
         "|---|---|---|---|---|---|",
     ]
-    for name, r in report["results"].items():
+    for r in report.results:
+        exact = f"{100 * r.exact:.1f} %" if r.exact is not None else "—"
+        dec = f"{r.decode_ms_p50:.2f} / {r.decode_ms_p95:.2f}" if r.decode_ms_p50 is not None and r.decode_ms_p95 is not None else "—"
         lines.append(
-            f"| {name} | {r['total_ratio']:.3f} | {r['ratio_p5']:.2f} / {r['ratio_p50']:.2f} / {r['ratio_p95']:.2f} | "
-            f"{100 * r['exact']:.1f} % | {r['encode_ms_p50']:.2f} / {r['encode_ms_p95']:.2f} | "
-            f"{r['decode_ms_p50']:.2f} / {r['decode_ms_p95']:.2f} |"
+            f"| {r.name} | {r.total_ratio:.3f} | {r.ratio_p5:.2f} / {r.ratio_p50:.2f} / {r.ratio_p95:.2f} | "
+            f"{exact} | {r.encode_ms_p50:.2f} / {r.encode_ms_p95:.2f} | {dec} |"
         )
     return "\n".join(lines)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
-    verdict = "PASSED" if report["passed"] else "FAILED"
-    checks = "\n".join(f"- {'✅' if c['ok'] else '❌'} {k}: {c['detail']}" for k, c in report["checks"].items())
+def _production_prose(report: ValidationReport) -> str:
+    if report.role == "production":
+        return "this version is production"
+    if report.production is None:
+        return "no production version yet (this would be the first)"
+    return f"production is {report.domain}@{report.production}"
+
+
+def render_markdown(report: ValidationReport) -> str:
+    verdict = "PASSED" if report.passed else "FAILED"
+    checks = "\n".join(f"- {'✅' if c.ok else '❌'} {k}: {c.detail}" for k, c in report.checks.items())
     return (
-        f"# Validation of {report['domain']}@{report['version']}: {verdict}\n\n"
-        f"{report['records']} held-out test records ({report['bytes']} bytes); production: {report['production']}; "
-        f"model artifact {report['model_bytes'] / 1e6:.2f} MB; semantic equality {100 * report['semantic_equality']:.1f} %.\n\n"
+        f"# Validation of {report.domain}@{report.version} ({report.role}): {verdict}\n\n"
+        f"{report.records} held-out test records ({report.bytes:,} bytes); {_production_prose(report)}; "
+        f"model artifact {report.model_bytes / 1e6:.2f} MB; semantic equality {100 * report.semantic_equality:.1f} %.\n\n"
         f"## Gates\n\n{checks}\n\n## Codecs\n\n{summary_table(report)}\n\n"
-        f"![ratio per codec](ratio.png)\n\n![decode latency CDF](latency.png)\n\n_{report['created_at']}_\n"
+        f"![ratio per codec](ratio.png)\n\n![decode latency CDF](latency.png)\n\n_validation run {report.run}, {report.created_at}_\n"
     )
 
 
-def render_plots(report: dict[str, Any]) -> dict[str, bytes]:
+def render_plots(report: ValidationReport) -> dict[str, bytes]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     out = {}
-    names = list(report["results"])
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.barh(
-        names, [report["results"][n]["total_ratio"] for n in names], color=["#2a7" if n.startswith("candidate") else "#889" for n in names]
-    )
+    names = [r.name for r in report.results]
+    ratios = [r.total_ratio for r in report.results]
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
+    bars = ax.barh(names, ratios, color=["#2a7" if r.role == Role.CANDIDATE else "#889" for r in report.results])
+    ax.bar_label(bars, labels=[f"{x:.2f}×" for x in ratios], padding=3, fontsize=8)
+    ax.set_xlim(0, max(ratios) * 1.18)
+    ax.invert_yaxis()
     ax.set_xlabel("total compression ratio (higher is better)")
-    ax.set_title(f"{report['domain']}@{report['version']}: ratio per codec")
+    ax.set_title(f"{report.domain}@{report.version}: ratio per codec on {report.records} held-out records")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     out["ratio.png"] = buf.getvalue()
     plt.close(fig)
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    for n, lat in report["decode_latencies_ms"].items():
-        ax.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))], label=n)
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
+    by_role = {r.role: r.name for r in report.results}
+    for role, lat in report.decode_latencies_ms.items():
+        if lat:
+            ax.plot(lat, [(i + 1) / len(lat) for i in range(len(lat))], label=by_role.get(role, role.value))
+    gate = report.gates.max_decode_p95_ms
+    ax.axvline(gate, color="#c33", linestyle="--", linewidth=1, label=f"gate: p95 ≤ {gate:g} ms")
+    ax.axhline(0.95, color="#999", linestyle=":", linewidth=1)
     ax.set_xscale("log")
     ax.set_xlabel("decode latency per record (ms, log scale)")
     ax.set_ylabel("fraction of records")
     ax.legend(fontsize=7)
-    ax.set_title("decode latency CDF")
+    ax.set_title(f"{report.domain}@{report.version}: decode latency CDF")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
@@ -182,16 +229,34 @@ def render_plots(report: dict[str, Any]) -> dict[str, bytes]:
     return out
 
 
-def write_report(registry: Registry, report: dict[str, Any]) -> str:
-    """Report files into models/<domain>/<version>/report/; returns that location."""
-    base = f"{report['domain']}/{report['version']}/{REPORT_DIR}"
-    registry.models.write_bytes(f"{base}/report.json", json.dumps(report, indent=2).encode())
-    registry.models.write_bytes(f"{base}/report.md", render_markdown(report).encode())
+def report_dir(report: ValidationReport) -> str:
+    return f"{report.domain}/{report.version}/{REPORTS_DIR}/{report.run}"
+
+
+def write_report(registry: Registry, report: ValidationReport) -> str:
+    """Report files into models/<domain>/<version>/reports/<run>/ (never over another run's); returns that location."""
+    if not report.run:
+        raise ValueError("a report needs its run name to be written")
+    base = report_dir(report)
+    if registry.models.exists(f"{base}/report.json"):
+        raise FileExistsError(f"{registry.models.full(base)} already holds a report")
     for name, png in render_plots(report).items():
         registry.models.write_bytes(f"{base}/{name}", png)
+    registry.models.write_bytes(f"{base}/report.md", render_markdown(report).encode())
+    registry.models.write_bytes(f"{base}/report.json", report.model_dump_json(indent=2).encode())  # last: marks it complete
     return registry.models.full(base)
 
 
-def read_report(registry: Registry, domain: str, version: int) -> dict[str, Any] | None:
-    rel = f"{domain}/{version}/{REPORT_DIR}/report.json"
-    return json.loads(registry.models.read_bytes(rel)) if registry.models.exists(rel) else None
+def report_runs(registry: Registry, domain: str, version: int) -> list[str]:
+    """Validation runs of ``domain@version`` with a complete report, oldest first."""
+    base = f"{domain}/{version}/{REPORTS_DIR}"
+    return [r for r in registry.models.list(base) if registry.models.exists(f"{base}/{r}/report.json")]
+
+
+def read_report(registry: Registry, domain: str, version: int) -> ValidationReport | None:
+    """The newest validation of ``domain@version`` (None: never validated)."""
+    runs = report_runs(registry, domain, version)
+    rel = f"{domain}/{version}/{REPORTS_DIR}/{runs[-1]}/report.json" if runs else f"{domain}/{version}/{LEGACY_REPORT_DIR}/report.json"
+    if not registry.models.exists(rel):
+        return None
+    return ValidationReport.model_validate_json(registry.models.read_bytes(rel))

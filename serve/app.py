@@ -1,15 +1,13 @@
-"""The nbmf HTTP endpoint on Ray Serve.
+"""The nbmf HTTP endpoint on Ray Serve: the routes (auth, limits, fallback, errors -> status codes).
 
 client ──HTTP──▶ Ingress (FastAPI: auth, limits, routing, fallback)
                    │ encode: production / canary version of the domain ─┐
-                   │ decode: the exact version named in each frame      ├─▶ Encoder (multiplexed by
-                   │ stub / stored frames and fallbacks: answered here  ┘    "domain@version", batched,
-                                                                              one model per batch)
-colocate: true — the Ingress replicas host the codec themselves (an LRU of loaded models, the same
-batching, one process hop fewer): the low-latency topology for small nodes.
-direct ingress (RAY_SERVE_ENABLE_DIRECT_INGRESS=1 on the cluster; ``nbmf serve --direct``) — each
-Ingress replica also listens on its own port; ``GET /v1/endpoints`` lists them and
-``Client(direct=True)`` spreads requests over them, skipping the Serve proxy hop.
+                   │ decode: the exact version named in each frame      ├─▶ a CodecHost (serve/hosting.py):
+                   │ stub / stored frames and fallbacks: answered here  ┘    the Ingress itself (colocate)
+                                                                              or an Encoder replica
+The other rooms: serve/hosting.py (where models live, readiness), serve/direct.py (direct ingress),
+serve/metrics.py (what operators watch), serve/schemas.py (request, response and config models).
+Which version codes a domain, and every loaded model, come from one nbmf.models.ModelService.
 serve deploy serve/config.yaml      or      nbmf serve (local, 127.0.0.1)
 """
 
@@ -17,11 +15,9 @@ import asyncio
 import base64
 import binascii
 import hmac
+import json
 import logging
-import os
-import random
 import time
-from collections import OrderedDict, defaultdict
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -29,13 +25,11 @@ from fastapi.responses import JSONResponse, Response
 from ray import serve
 
 from nbmf import frame as fr
-from nbmf.artifact import DomainModel
 from nbmf.blob import blob_frame, is_nbmf_blob
 from nbmf.codec import NBMF, Decoded
 from nbmf.errors import (
     ChecksumError,
     CodecError,
-    FrameError,
     IntegrityError,
     ModelNotFoundError,
     NBMFError,
@@ -44,10 +38,13 @@ from nbmf.errors import (
     RegistryError,
     StorageError,
 )
+from nbmf.models import Choice, Fallback, model_id
 from nbmf.payload import Fidelity, PayloadType, from_bytes, infer_type, to_bytes
-from nbmf.registry import Registry
 from nbmf.stub_blob import parse_blob, signature
-from serve.models import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
+from serve.direct import Endpoints
+from serve.direct import enabled as direct_enabled
+from serve.hosting import LOW_LATENCY_ENV, QUIET_LOGS, CodecHost, Encoder
+from serve.schemas import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
 
 log = logging.getLogger("nbmf.serve")
 api = FastAPI(title="nbmf", version="1", description="Encode and decode memory records with nbmf (frames are base64).")
@@ -86,156 +83,23 @@ def _payload(d: Any, model: str | None = None) -> DecodedPayload:
 
 
 LOCAL_DECODE_INLINE_BYTES = 16 * 1024  # stub frames and old blobs up to this size decode on the event loop
-DIRECT_INGRESS_SWITCH = "RAY_SERVE_ENABLE_DIRECT_INGRESS"
-# Set before Ray starts (its processes read them then). A stopping replica keeps serving this long for
-# load balancers to notice (Ray's default: 30 s); nbmf's client drops a replica that stops answering.
-DIRECT_INGRESS_ENV = {DIRECT_INGRESS_SWITCH: "1", "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "2"}
-ENDPOINTS_TTL_S = 2.0
 
 
-async def _replica_urls(app_name: str) -> list[str]:
-    """HTTP URLs of ``app_name``'s running ingress replicas, from the Serve controller's target groups.
-
-    Ray 2.60 publishes them in the instance details (``GET /api/serve/applications``, ``target_groups``);
-    a replica bound to loopback is reached on loopback (single-node), otherwise on its node's IP.
-    """
-    import ray
-
-    controller = ray.get_actor("SERVE_CONTROLLER_ACTOR", namespace="serve")
-    details = await controller.get_serve_instance_details.remote()
-    host = str((details.get("http_options") or {}).get("host") or "127.0.0.1")
-    urls = []
-    for group in details.get("target_groups") or []:
-        if group.get("app_name") != app_name or str(group.get("protocol", "")).upper().split(".")[-1] != "HTTP":
-            continue
-        for t in group.get("targets") or []:
-            ip = host if host.startswith("127.") or host == "localhost" else t["ip"]
-            urls.append(f"http://{ip}:{int(t['port'])}")
-    return sorted(set(urls))
-
-
-MODELS_PER_REPLICA = 4
-
-
-class ModelCache:
-    """Loaded models by id, least recently used dropped beyond ``size``; one load per id at a time.
-
-    Concurrent callers for a model share its load; a caller that gives up (a timeout) does not
-    cancel it for the others; a failed load is not cached, so the next call tries again.
-    """
-
-    def __init__(self, load: Any, size: int) -> None:
-        self._load = load
-        self._size = size
-        self._models: OrderedDict[str, DomainModel] = OrderedDict()
-        self._loading: dict[str, asyncio.Future[DomainModel]] = {}
-
-    def __contains__(self, model_id: str) -> bool:
-        return model_id in self._models
-
-    async def get(self, model_id: str) -> DomainModel:
-        if model_id in self._models:
-            self._models.move_to_end(model_id)
-            return self._models[model_id]
-        task = self._loading.get(model_id)
-        if task is None:
-            task = self._loading[model_id] = asyncio.ensure_future(self._load(model_id))
-            task.add_done_callback(lambda _t: self._loading.pop(model_id, None))
-        model: DomainModel = await asyncio.shield(task)
-        self._models[model_id] = model
-        self._models.move_to_end(model_id)
-        while len(self._models) > self._size:
-            self._models.popitem(last=False)
-        return model
-
-
-class CodecHost:
-    """Holds loaded model versions (an LRU) and codes batches, one model per batch.
-
-    The Encoder deployment is one; with ``colocate`` the Ingress replicas are too (no hop).
-    """
-
-    registry: Registry | None
-
-    def _start_host(self, registry: str | None, preload: list[str] | None) -> None:
-        self.registry = Registry(registry) if registry else None
-        for model_id in preload or []:
-            asyncio.get_event_loop().create_task(self._preload(model_id))
-
-    async def _preload(self, model_id: str) -> None:
-        try:
-            await self.get_model(model_id)
-        except Exception as exc:  # a failed preload is retried on first use
-            log.warning("preloading %s failed: %s", model_id, exc)
-
-    async def get_model(self, model_id: str) -> DomainModel:
-        raise NotImplementedError  # Encoder: Serve's multiplexing; colocated Ingress: a local LRU
-
-    async def _load(self, model_id: str) -> DomainModel:
-        if self.registry is None:
-            raise ModelNotFoundError("no registry configured")
-        domain, _, version = model_id.partition("@")
-        return await asyncio.to_thread(DomainModel.load, self.registry, domain, int(version))
-
-    @serve.batch(max_batch_size=32, batch_wait_timeout_s=0.0)  # no added latency: batches form from queued calls
-    async def _run(self, items: list[tuple[str, str, Any]]) -> list[Any]:
-        # A batch may hold requests for several models (Ray < PR #59334 mixed them): group by model id.
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, (model_id, _, _) in enumerate(items):
-            groups[model_id].append(i)
-        out: list[Any] = [None] * len(items)
-        for model_id, idxs in groups.items():
-            try:
-                model = await self.get_model(model_id)
-            except Exception as exc:
-                for i in idxs:
-                    out[i] = exc
-                continue
-            codec = NBMF(model=model)
-            for i in idxs:
-                _, op, arg = items[i]
-                try:
-                    if op == "encode":
-                        data, fid, ptype = arg
-                        enc = await asyncio.to_thread(codec.encode_bytes, data, Fidelity(fid), PayloadType(ptype), model)
-                        out[i] = (enc.frame, enc.codec.name.lower(), model_id)
-                    else:
-                        out[i] = await asyncio.to_thread(codec.decode_bytes, arg)
-                except Exception as exc:
-                    out[i] = exc
-        return out
-
-    async def call(self, model_id: str, op: str, arg: Any) -> Any:
-        result = await self._run((model_id, op, arg))
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-
-# Per-request latency on small machines: run user code on the replica's own event loop (no thread
-# hop per request; every blocking call here already goes to a worker thread), route handle calls
-# from the same loop, and buffer the request-path logs. Serve reads these when a replica starts.
-LOW_LATENCY_ENV = {
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-    "RAY_SERVE_REQUEST_PATH_LOG_BUFFER_SIZE": "1000",
-}
-QUIET_LOGS = {"enable_access_log": False}
-
-
-@serve.deployment(
-    ray_actor_options={"num_cpus": 0.25, "runtime_env": {"env_vars": LOW_LATENCY_ENV}},
-    max_ongoing_requests=16,
-    max_queued_requests=64,
-    logging_config=QUIET_LOGS,
-)
-class Encoder(CodecHost):
-    def __init__(self, registry: str | None, preload: list[str] | None = None) -> None:
-        self._start_host(registry, preload)
-
-    @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
-    async def get_model(self, model_id: str) -> DomainModel:
-        return await self._load(model_id)
+def _status_of(exc: Exception) -> tuple[int, str, dict[str, str] | None]:
+    """The one map from an nbmf error to an HTTP answer (status, detail, headers)."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code, str(exc.detail), dict(exc.headers or {}) or None
+    if isinstance(exc, ModelNotFoundError):
+        return 404, str(exc), None
+    if isinstance(exc, IntegrityError):  # the server's artifact is bad, not the request; details stay in the server log
+        return 500, "the model this frame names failed its integrity check on the server", None
+    if isinstance(exc, (StorageError, RegistryError)):  # never name the registry's address in an answer
+        return 503, "the model registry is unavailable; retry", {"Retry-After": "2"}
+    if isinstance(exc, OversizeError):
+        return 413, str(exc), None
+    if isinstance(exc, NBMFError):
+        return 422, str(exc), None
+    return 503, f"decoder unavailable ({type(exc).__name__}); retry", {"Retry-After": "1"}
 
 
 @serve.deployment(
@@ -245,23 +109,24 @@ class Encoder(CodecHost):
 )
 @serve.ingress(api)
 class Ingress(CodecHost):
-    def __init__(self, encoder: Any, config: dict[str, Any], preload: list[str] | None = None) -> None:
+    async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor before routing to the replica
+        self, encoder: Any, config: dict[str, Any], preload: list[str] | None = None
+    ) -> None:
         self.cfg = ServeConfig.model_validate(config)
         self.encoder = encoder  # None: this replica codes itself (colocate)
-        if encoder is None:
-            self._models = ModelCache(self._load, MODELS_PER_REPLICA)
-            self._start_host(self.cfg.registry, preload)
-        else:
-            self.registry = Registry(self.cfg.registry) if self.cfg.registry else None
+        # one model service per replica: with an Encoder it only follows channels and frame references
+        self._start_host(self.cfg.registry, self.cfg.channel_ttl_s)
         self.local = NBMF(max_record_bytes=self.cfg.max_record_bytes)  # stub codec, no model
         self.token = None if self.cfg.auth_disabled else self.cfg.resolve_token()
-        self.channels: dict[str, tuple[float, Any]] = {}
-        self.refs: dict[fr.ModelRef, list[str]] = {}
         self.in_flight = 0
         self.handles: dict[str, Any] = {}
-        self._direct: tuple[float, list[str]] = (-1e9, [])
+        self.endpoints_cache = Endpoints()
+        if encoder is None:  # the models are here: no traffic until they are loaded (bounded)
+            await self._preload(preload, self.cfg.preload_timeout_s)
+        else:
+            self.metrics.state(0, True)
 
-    # ---- cross-cutting: auth, body limit, backpressure ----------------------------------------
+    # ---- cross-cutting: auth, body limit, backpressure, metrics -------------------------------
     async def _guard(self, request: Request) -> bytes:
         if self.token is not None:  # constant-time: the comparison must not tell how much of a guess was right
             got = request.headers.get("authorization", "").encode()
@@ -281,76 +146,76 @@ class Ingress(CodecHost):
             raise HTTPException(503, "busy: too many requests in flight", headers={"Retry-After": "1"})
         return body
 
-    def _serving(self, domain: str) -> int | None:
-        if self.registry is None:
-            return None
-        now = time.monotonic()
-        hit = self.channels.get(domain)
-        if hit is None or now - hit[0] > self.cfg.channel_ttl_s:
-            try:
-                hit = (now, self.registry.channels(domain))
-            except Exception:
-                if hit is None:
-                    raise
-                log.warning("registry unavailable: %s keeps its last channels", domain)  # stale beats no model
-                hit = (now, hit[1])
-            self.channels[domain] = hit
-        ch = hit[1]
-        if ch.canary is not None and random.uniform(0, 100) < ch.canary.percent:
-            return int(ch.canary.version)
-        return None if ch.production is None else int(ch.production)
+    async def _counted(self, route: str, domain: str, handler: Any) -> Response:
+        """Run a route, counting it by status and timing it (every answer, errors included)."""
+        t0 = time.perf_counter()
+        status = 500
+        try:
+            resp: Response = await handler()
+            status = resp.status_code
+            return resp
+        except HTTPException as exc:
+            status = exc.status_code
+            raise
+        finally:
+            self.metrics.request(route, domain, status, 1e3 * (time.perf_counter() - t0))
 
-    async def get_model(self, model_id: str) -> DomainModel:
-        # Not Serve's multiplexing: HTTP requests reach the ingress unrouted by model id, and Serve
-        # does not support multiplexing on an ingress deployment under direct ingress (ray #64045).
-        return await self._models.get(model_id)
-
-    def _code(self, model_id: str, op: str, arg: Any) -> Any:
+    def _code(self, mid: str, op: str, arg: Any) -> Any:
         """An awaitable codec call: here (colocated) or on an Encoder replica that holds the model."""
         if self.encoder is None:
-            return self.call(model_id, op, arg)
-        h = self.handles.get(model_id)
+            return self.call(mid, op, arg)
+        h = self.handles.get(mid)
         if h is None:  # one handle per model id (routing to replicas that hold it), made once
-            h = self.handles[model_id] = self.encoder.options(multiplexed_model_id=model_id)
-        return h.call.remote(model_id, op, arg)
+            h = self.handles[mid] = self.encoder.options(multiplexed_model_id=mid)
+        return h.call.remote(mid, op, arg)
 
     def _check_batch(self, n: int) -> None:
         if n > self.cfg.max_batch:
             raise HTTPException(413, f"{n} items in one request; the limit is {self.cfg.max_batch}")
 
-    # ---- routes -------------------------------------------------------------------------------
+    # ---- health -------------------------------------------------------------------------------
+    @api.get("/livez")
+    async def livez(self) -> dict[str, str]:
+        """The process answers (nothing else is checked: cheap, for liveness probes)."""
+        return {"status": "ok"}
+
     @api.get("/healthz")
     async def healthz(self) -> dict[str, str]:
+        """Kept for earlier clients: the same as /livez."""
         return {"status": "ok"}
+
+    @api.get("/readyz")
+    async def readyz(self) -> Response:
+        """200 once this replica holds the production and canary versions of its domains; 503 (with what is missing) before."""
+        missing = self.missing()
+        self._report_state()
+        body = {"ready": not missing, "loaded": [model_id(*k) for k in self.models.loaded()], "missing": missing}
+        return Response(json.dumps(body), status_code=200 if not missing else 503, media_type="application/json")
+
+    def check_health(self) -> None:
+        """Serve's health check (liveness: a replica still loading is healthy, only not ready)."""
+        self._report_state()
 
     @api.get("/v1/endpoints")
     async def endpoints(self, request: Request) -> dict[str, Any]:
         """The Ingress replicas' own HTTP addresses under direct ingress (empty when it is off)."""
         await self._guard(request)
-        return {"direct_ingress": os.environ.get(DIRECT_INGRESS_SWITCH) == "1", "endpoints": await self._direct_endpoints()}
-
-    async def _direct_endpoints(self) -> list[str]:
-        at, urls = self._direct
-        if time.monotonic() - at < ENDPOINTS_TTL_S:
-            return urls
-        urls = []
-        if os.environ.get(DIRECT_INGRESS_SWITCH) == "1":
-            try:
-                urls = await _replica_urls(serve.get_replica_context().app_name)
-            except Exception as exc:  # the proxy URL keeps working: clients just don't get a shortcut
-                log.warning("could not list direct-ingress endpoints: %s: %s", type(exc).__name__, exc)
-        self._direct = (time.monotonic(), urls)
-        return urls
+        return {"direct_ingress": direct_enabled(), "endpoints": await self.endpoints_cache.get()}
 
     @api.get("/v1/models")
-    async def models(self, request: Request) -> dict[str, Any]:
+    async def list_models(self, request: Request) -> dict[str, Any]:
         await self._guard(request)
-        return {"domains": await asyncio.to_thread(self.registry.describe) if self.registry else {}}
+        reg = self.models.registry
+        return {"domains": await asyncio.to_thread(reg.describe) if reg else {}}
 
+    # ---- encode -------------------------------------------------------------------------------
     @api.post("/v1/encode", response_model=EncodeResponse)
     async def encode(self, request: Request) -> Response:
         body = await self._guard(request)
         req = _parse(EncodeRequest, body)
+        return await self._counted("encode", req.domain, lambda: self._encode(req))
+
+    async def _encode(self, req: EncodeRequest) -> Response:
         items = req.items()
         self._check_batch(len(items))
         fid = Fidelity.parse(req.fidelity)
@@ -368,43 +233,47 @@ class Ingress(CodecHost):
             prepared.append((data, ptype))
         self.in_flight += 1
         try:
-            cached = self.channels.get(req.domain)
-            fresh = cached is not None and time.monotonic() - cached[0] <= self.cfg.channel_ttl_s
-            # a cached channel read is instant; only a registry read goes to a thread
-            why: str | None = None
-            try:
-                version = self._serving(req.domain) if fresh else await asyncio.to_thread(self._serving, req.domain)
-            except Exception as exc:  # registry unreachable or corrupt, no channels seen yet: the stub answers
-                log.warning("channels of %s unavailable: %s", req.domain, exc)
-                version, why = None, f"registry unavailable ({type(exc).__name__})"
-            results = await asyncio.gather(*(self._encode_one(req.domain, version, d, fid, t, why) for d, t in prepared))
+            # a cached channel read is instant; only a registry read goes to a thread. The canary is drawn per record.
+            fresh = self.models.channels_fresh(req.domain)
+            choices = []
+            for _ in prepared:
+                choices.append(
+                    self.models.serving_version(req.domain) if fresh else await asyncio.to_thread(self.models.serving_version, req.domain)
+                )
+                fresh = self.models.channels_fresh(req.domain)
+            results = await asyncio.gather(*(self._encode_one(req.domain, c, d, fid, t) for c, (d, t) in zip(choices, prepared)))
         finally:
             self.in_flight -= 1
         return _json(EncodeResponse(frames=list(results)))
 
-    async def _encode_one(
-        self, domain: str, version: int | None, data: bytes, fid: Fidelity, ptype: PayloadType, why: str | None = None
-    ) -> EncodedFrame:
-        fallback = (why or "no model for this domain") if version is None else None
-        if version is not None:
-            model_id = f"{domain}@{version}"
+    async def _encode_one(self, domain: str, choice: Choice, data: bytes, fid: Fidelity, ptype: PayloadType) -> EncodedFrame:
+        fallback, kind = choice.fallback, choice.kind
+        if choice.version is not None:
+            mid = model_id(domain, choice.version)
             try:
-                call = self._code(model_id, "encode", (data, int(fid), int(ptype)))
+                call = self._code(mid, "encode", (data, int(fid), int(ptype)))
                 frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
+                self.metrics.record("encode", domain, used, codec, len(data), len(frame))
                 return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
             except TimeoutError:
-                fallback = f"model {model_id} did not answer within {self.cfg.model_load_timeout_s} s"
+                fallback, kind = f"model {mid} did not answer within {self.cfg.model_load_timeout_s} s", Fallback.MODEL_TIMEOUT
             except Exception as exc:  # load failure, replica death, backpressure: the stub answers
-                fallback = f"model {model_id} failed: {type(exc).__name__}: {str(exc)[:200]}"
+                fallback, kind = f"model {mid} failed: {type(exc).__name__}: {str(exc)[:200]}", Fallback.MODEL_FAILED
         enc = self.local.encode_bytes(data, fid, ptype, None)
+        self.metrics.fallback(domain, (kind or Fallback.NO_MODEL).value)
+        self.metrics.record("encode", domain, None, enc.codec.name.lower(), len(data), len(enc.frame))
         return EncodedFrame(
             frame=_b64(enc.frame), codec=enc.codec.name.lower(), original_size=len(data), coded_size=len(enc.frame), fallback=fallback
         )
 
+    # ---- decode -------------------------------------------------------------------------------
     @api.post("/v1/decode", response_model=DecodeResponse)
     async def decode(self, request: Request) -> Response:
         body = await self._guard(request)
         req = _parse(DecodeRequest, body)
+        return await self._counted("decode", "", lambda: self._decode(req))
+
+    async def _decode(self, req: DecodeRequest) -> Response:
         items = req.items()
         self._check_batch(len(items))
         self.in_flight += 1
@@ -426,7 +295,9 @@ class Ingress(CodecHost):
             if stripped.startswith("{"):  # a memory-service blob, as JSON text
                 blob = parse_blob(stripped)
                 if not is_nbmf_blob(blob):  # the old stub's: decoded here, no model needed
-                    return _payload(await self._off_loop(self.local.decode_blob, blob, len(stripped)))
+                    out = _payload(await self._off_loop(self.local.decode_blob, blob, len(stripped)))
+                    self.metrics.record("decode", "", None, "legacy-stub", len(stripped), len(json.dumps(out.payload)))
+                    return out
                 raw, sig = blob_frame(blob, self.cfg.max_record_bytes + 64), blob["sig"].lower()
             else:
                 try:
@@ -437,18 +308,16 @@ class Ingress(CodecHost):
             if sig is not None and signature(decoded.payload) != sig:
                 raise ChecksumError("nbmf blob: 'sig' does not match its decoded value (tampered or corrupt); refusing it")
             return decoded
-        except ModelNotFoundError as exc:
-            raise HTTPException(404, f"frame {i}: {exc}") from None
-        except IntegrityError:  # the server's artifact is bad, not the request; details stay in the server log
-            log.error("frame %d: model artifact failed its integrity check", i, exc_info=True)
-            raise HTTPException(500, f"frame {i}: the model this frame names failed its integrity check on the server") from None
-        except (StorageError, RegistryError):  # never name the registry's address in an answer
-            log.warning("frame %d: registry unavailable", i, exc_info=True)
-            raise HTTPException(503, f"frame {i}: the model registry is unavailable; retry", headers={"Retry-After": "2"}) from None
-        except OversizeError as exc:
-            raise HTTPException(413, f"frame {i}: {exc}") from None
-        except (FrameError, NBMFError) as exc:
-            raise HTTPException(422, f"frame {i}: {exc}") from None
+        except Exception as exc:
+            status, detail, headers = _status_of(exc)
+            self.metrics.decode_failure(type(exc).__name__)
+            if status == 500:
+                log.error("frame %d: %s", i, detail, exc_info=True)
+            elif status == 503:
+                log.warning("frame %d: %s", i, detail, exc_info=True)
+            if isinstance(exc, HTTPException):
+                raise
+            raise HTTPException(status, f"frame {i}: {detail}", headers=headers) from None
 
     async def _decode_frame(self, raw: bytes) -> DecodedPayload:
         """A frame through the model it names (a stub or stored frame needs none)."""
@@ -456,44 +325,42 @@ class Ingress(CodecHost):
         if header.length > self.cfg.max_record_bytes:  # before any model work (this deployment's one limit)
             raise OversizeError(f"frame claims {header.length} bytes; the record limit is {self.cfg.max_record_bytes}")
         if header.model is None:  # stub and stored frames never need a model
-            return _payload(await self._off_loop(self.local.decode_record, raw, len(raw)))
-        cached = self.refs.get(header.model)
-        model_ids = cached if cached is not None else await asyncio.to_thread(self._model_ids, header.model)
-        for n, model_id in enumerate(model_ids):  # one, unless versions published before references were unique share it
+            out = _payload(await self._off_loop(self.local.decode_record, raw, len(raw)))
+            self.metrics.record("decode", "", None, header.codec.name.lower(), len(raw), header.length)
+            return out
+        ref = header.model
+        keys = await asyncio.to_thread(self.models.keys_for_ref, ref)  # cached after the first lookup
+        if not keys:
+            raise ModelNotFoundError(f"no model version {ref.version} with hash {ref.hash_prefix.hex()} in the registry")
+        for n, (domain, version) in enumerate(keys):  # one, unless versions published before references were unique share it
+            mid = model_id(domain, version)
             try:
-                call = self._code(model_id, "decode", raw)
+                call = self._code(mid, "decode", raw)
                 header, data = await asyncio.wait_for(call, timeout=self.cfg.request_timeout_s)
                 break
             except TimeoutError:
-                raise HTTPException(503, f"model {model_id} is loading; retry", headers={"Retry-After": "2"}) from None
+                raise HTTPException(503, f"model {mid} is loading; retry", headers={"Retry-After": "2"}) from None
             except Exception as exc:
                 err = exc if isinstance(exc, NBMFError) else getattr(exc, "cause", None)
-                if isinstance(err, (ChecksumError, CodecError)) and n + 1 < len(model_ids):
+                if isinstance(err, (ChecksumError, CodecError)) and n + 1 < len(keys):
                     continue  # the next version with this reference may be the one whose checksum verifies
                 if isinstance(err, NBMFError):
                     raise err from None
-                raise HTTPException(503, f"decoder unavailable ({type(exc).__name__}); retry", headers={"Retry-After": "1"}) from None
+                raise
+        self.metrics.record("decode", domain, mid, header.codec.name.lower(), len(raw), len(data))
         value = from_bytes(data, header.payload_type)
-        return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), model_id)
+        return _payload(Decoded(value, header.payload_type, header.fidelity, header.codec.name.lower(), header.model), mid)
 
     async def _off_loop(self, fn: Any, arg: Any, size: int) -> Any:
         """Small inputs are decoded here (a thread hop costs more than they do); larger ones (up to the record
         limit: an inflate of 1 MiB) in a worker thread, so the event loop keeps serving other requests."""
         return fn(arg) if size <= LOCAL_DECODE_INLINE_BYTES else await asyncio.to_thread(fn, arg)
 
-    def _model_ids(self, ref: fr.ModelRef) -> list[str]:
-        """The model ids (``domain@version``) a frame reference names, from the registry once, then cached."""
-        hit = self.refs.get(ref)
-        if hit is None:
-            if self.registry is None:
-                raise ModelNotFoundError("frame names a model version and no registry is configured")
-            hit = self.refs[ref] = [f"{m.domain}@{m.version}" for m in self.registry.find_all(ref)]
-        return hit
-
 
 @api.exception_handler(NBMFError)
 async def _nbmf_error(request: Request, exc: NBMFError) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=404 if isinstance(exc, ModelNotFoundError) else 422)
+    status, detail, headers = _status_of(exc)
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
 
 
 def app_builder(args: dict[str, Any]) -> Any:
@@ -502,14 +369,10 @@ def app_builder(args: dict[str, Any]) -> Any:
 
 
 def build(cfg: ServeConfig, encoder_options: dict[str, Any] | None = None, ingress_options: dict[str, Any] | None = None) -> Any:
-    """The bound application; production (and canary) models are preloaded by the Encoder replicas."""
-    preload: list[str] = []
-    if cfg.registry and cfg.preload:
-        reg = Registry(cfg.registry)
-        for domain in reg.domains():
-            ch = reg.channels(domain)
-            preload += [f"{domain}@{v}" for v in {ch.production, ch.canary.version if ch.canary else None} if v is not None]
+    """The bound application. Each replica that hosts models loads the production and canary versions the
+    registry names when it starts (``preload``), so a replica added by autoscaling loads today's versions."""
+    preload: list[str] | None = None if cfg.preload else []  # None: the replica asks the registry
     if cfg.colocate:  # the ingress replicas hold the models: no Encoder deployment
         return Ingress.options(**(ingress_options or {})).bind(None, cfg.model_dump(), preload)
-    encoder = Encoder.options(**(encoder_options or {})).bind(cfg.registry, preload)
+    encoder = Encoder.options(**(encoder_options or {})).bind(cfg.registry, preload, cfg.preload_timeout_s)
     return Ingress.options(**(ingress_options or {})).bind(encoder, cfg.model_dump())

@@ -29,10 +29,11 @@ def start(
     from ray import serve
 
     from serve.app import build
-    from serve.models import ServeConfig
+    from serve.schemas import ServeConfig
 
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from serve.app import DIRECT_INGRESS_ENV, DIRECT_INGRESS_SWITCH, LOW_LATENCY_ENV
+    from serve.direct import DIRECT_INGRESS_ENV, DIRECT_INGRESS_SWITCH
+    from serve.hosting import LOW_LATENCY_ENV
 
     for k, v in LOW_LATENCY_ENV.items():  # the proxy and controller read these when Ray starts them
         os.environ.setdefault(k, v)

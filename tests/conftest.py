@@ -9,6 +9,8 @@ from collections.abc import Iterator
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# primed states the tests write stay out of the user's ~/.cache (Ray workers inherit this too)
+os.environ.setdefault("NBMF_PRIMED_CACHE", __import__("tempfile").mkdtemp(prefix="nbmf-test-primed-"))
 
 
 def free_port() -> int:

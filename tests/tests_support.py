@@ -152,3 +152,105 @@ TINY_TRAIN = {
         "cm": {"table_bits": 16, "match_bits": 16},
     },
 }
+
+
+def autoscale_ramp(
+    url: str,
+    domain: str,
+    texts: list[str],
+    deployment: str = "Ingress",
+    app: str = "nbmf",
+    up_to: int = 3,
+    max_threads: int = 8,
+    step_s: float = 3.0,
+    hold_s: float = 5.0,
+    deadline_s: float = 150.0,
+) -> dict[str, Any]:
+    """Ramp load on ``url`` (one more client thread every ``step_s``) until ``up_to`` replicas of
+    ``deployment`` run, hold ``hold_s``, then drop to one thread until one replica is left.
+
+    Every request is recorded (seconds since start, op, ms, ok, fallback) with the running replicas
+    over time. Bounded: ``deadline_s`` in all. Each thread alternates an encode of one text with a
+    decode of a frame it got back, and checks the decode returns the text.
+    """
+    import threading
+    import time
+
+    from ray import serve
+
+    from nbmf.client import Client
+
+    t0 = time.monotonic()
+    deadline = t0 + deadline_s
+    requests: list[tuple[float, str, float, bool, str | None]] = []
+    replicas: list[tuple[float, int]] = []
+    lock = threading.Lock()
+    stops: list[threading.Event] = []
+    phase = {"name": "ramp"}
+
+    def running() -> int:
+        st = serve.status().applications[app].deployments[deployment]
+        return int(st.replica_states.get("RUNNING", 0))
+
+    def worker(n: int, stop: threading.Event) -> None:
+        with Client(url, retries=4, timeout_s=60) as c:
+            i = n
+            while not stop.is_set() and time.monotonic() < deadline:
+                text = texts[i % len(texts)]
+                i += 7
+                for op in ("encode", "decode"):
+                    s = time.perf_counter()
+                    ok, fb = True, None
+                    try:
+                        if op == "encode":
+                            r = c.encode_response([text], domain=domain)["frames"][0]
+                            fb = r["fallback"]
+                            frame = __import__("base64").b64decode(r["frame"])
+                        else:
+                            ok = c.decode([frame]) == [text]
+                    except Exception as exc:  # counted, never raised: the test asserts on the record
+                        ok, fb = False, f"{type(exc).__name__}: {exc}"[:200]
+                    with lock:
+                        requests.append((time.monotonic() - t0, op, 1e3 * (time.perf_counter() - s), ok, fb))
+
+    threads: list[threading.Thread] = []
+
+    def add_thread() -> None:
+        stop = threading.Event()
+        stops.append(stop)
+        th = threading.Thread(target=worker, args=(len(threads), stop), daemon=True)
+        threads.append(th)
+        th.start()
+
+    add_thread()
+    next_step = time.monotonic() + step_s
+    peak_at: float | None = None
+    while time.monotonic() < deadline:
+        n = running()
+        replicas.append((time.monotonic() - t0, n))
+        if phase["name"] == "ramp":
+            if n >= up_to:
+                phase["name"], peak_at = "hold", time.monotonic()
+            elif time.monotonic() >= next_step and len(threads) < max_threads:
+                add_thread()
+                next_step = time.monotonic() + step_s
+        elif phase["name"] == "hold" and peak_at is not None and time.monotonic() - peak_at >= hold_s:
+            phase["name"] = "down"
+            for stop in stops[1:]:
+                stop.set()
+        elif phase["name"] == "down" and n == 1:
+            replicas.append((time.monotonic() - t0, n))
+            break
+        time.sleep(0.5)
+    for stop in stops:
+        stop.set()
+    for th in threads:
+        th.join(70)
+    return {
+        "requests": requests,
+        "replicas": replicas,
+        "peak_replicas": max(n for _, n in replicas),
+        "final_replicas": replicas[-1][1],
+        "threads": len(threads),
+        "seconds": round(time.monotonic() - t0, 1),
+    }

@@ -58,15 +58,12 @@ class CMState:
     ref_len: int
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    @classmethod
-    def build(
-        cls, config: CMConfig, reference: bytes, nn: NeuralWeights | None = None, use_nn: bool = True, nn_only: bool = False
-    ) -> CMState:
-        """Allocate and prime. ``use_nn=False``: the mix without its neural input; ``nn_only``: the
-        neural predictor alone codes every bit (for measuring what each part adds)."""
-        nn = nn or NeuralWeights.empty()
-        if nn_only and nn.m2 == 0:
-            raise CodecError("nn_only needs neural weights")
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What priming computed (for ``primed_cache``): tables, mixer weights, history, config."""
+        return {"cfg": self.cfg, "T": self.T, "W0": self.W0, "H": self.H, "ref_len": np.array([self.ref_len], np.int64)}
+
+    @staticmethod
+    def _cfg(config: CMConfig, nn: NeuralWeights, use_nn: bool, nn_only: bool) -> np.ndarray:
         cfg = np.zeros(K.C_ORDERS + len(config.orders), dtype=np.int64)
         cfg[K.C_NORD] = len(config.orders)
         cfg[K.C_BITS] = config.table_bits
@@ -81,6 +78,38 @@ class CMState:
         cfg[K.C_NN_H] = nn.P.shape[2] if has_nn else 0
         cfg[K.C_NN_M1], cfg[K.C_NN_S1], cfg[K.C_NN_M2] = nn.m1, nn.s1, nn.m2
         cfg[K.C_ORDERS :] = config.orders
+        return cfg
+
+    @classmethod
+    def fits(cls, arrays: dict[str, np.ndarray], config: CMConfig, nn: NeuralWeights, use_nn: bool, nn_only: bool) -> bool:
+        """Whether arrays read back from disk are a state of this config (shapes and the kernel config)."""
+        try:
+            cfg = cls._cfg(config, nn, use_nn, nn_only)
+            return (
+                np.array_equal(arrays["cfg"], cfg)
+                and arrays["T"].shape == (K.layout(cfg)["size"],)
+                and arrays["T"].dtype == np.uint32
+                and arrays["W0"].dtype == np.int64
+                and arrays["H"].dtype == np.uint8
+                and arrays["H"].shape[0] >= int(arrays["ref_len"][0]) + MAX_RECORD
+            )
+        except (KeyError, IndexError, ValueError):
+            return False
+
+    @classmethod
+    def from_arrays(cls, config: CMConfig, nn: NeuralWeights, arrays: dict[str, np.ndarray]) -> CMState:
+        return cls(config, nn, np.array(arrays["cfg"]), arrays["T"], arrays["W0"], arrays["H"], int(arrays["ref_len"][0]))
+
+    @classmethod
+    def build(
+        cls, config: CMConfig, reference: bytes, nn: NeuralWeights | None = None, use_nn: bool = True, nn_only: bool = False
+    ) -> CMState:
+        """Allocate and prime. ``use_nn=False``: the mix without its neural input; ``nn_only``: the
+        neural predictor alone codes every bit (for measuring what each part adds)."""
+        nn = nn or NeuralWeights.empty()
+        if nn_only and nn.m2 == 0:
+            raise CodecError("nn_only needs neural weights")
+        cfg = cls._cfg(config, nn, use_nn, nn_only)
         lay = K.layout(cfg)
         T = np.zeros(lay["size"], dtype=np.uint32)
         T[: lay["hashed"]] = 32768 << 16  # o0 / o1 counters start at p = 1/2

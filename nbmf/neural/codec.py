@@ -80,14 +80,44 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None
 
 
+def _code_version() -> str:
+    """What priming computes depends on this code too: a primed state on disk is only reused by the same code."""
+    global _CODE_VERSION
+    if _CODE_VERSION is None:
+        import nbmf.neural.cm as cm_mod
+        import nbmf.neural.kernel as kernel_mod
+        import nbmf.neural.tables as tables_mod
+
+        h = hashlib.sha256()
+        for mod in (kernel_mod, cm_mod, tables_mod):
+            with open(str(mod.__file__), "rb") as f:
+                h.update(f.read())
+        _CODE_VERSION = h.hexdigest()[:16]
+    return _CODE_VERSION
+
+
+_CODE_VERSION: str | None = None
+
+
 def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False) -> CMState:
-    """The primed state for these files, built once per process while any model uses it (priming takes seconds)."""
-    key = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest() + f":{use_neural}:{nn_only}"
+    """The primed state for these files: once per process while any model uses it, and once per node on disk
+    (``nbmf.neural.primed_cache``: a later process maps the file instead of priming for seconds)."""
+    from nbmf.neural import primed_cache
+
+    digest = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest()
+    key = f"{digest}:{use_neural}:{nn_only}"
     with _STATES_LOCK:
         st = _STATES.get(key)
         if st is None:
             w, reference, cm, stored_use = unpack_files(files)
-            st = CMState.build(cm_config(cm), reference, w, stored_use if use_neural is None else use_neural, nn_only)
+            use = stored_use if use_neural is None else use_neural
+            disk_key = f"{digest[:32]}-{_code_version()}-{int(use)}{int(nn_only)}"
+            arrays = primed_cache.load(disk_key)
+            if arrays is not None and CMState.fits(arrays, cm_config(cm), w, use, nn_only):
+                st = CMState.from_arrays(cm_config(cm), w, arrays)
+            else:
+                st = CMState.build(cm_config(cm), reference, w, use, nn_only)
+                primed_cache.save(disk_key, st.arrays())
             _STATES[key] = st
         return st
 

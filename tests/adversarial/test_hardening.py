@@ -116,7 +116,7 @@ def test_direct_client_sends_the_token_only_to_named_hosts() -> None:
 
 
 def test_serve_config_refuses_an_empty_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from serve.models import ServeConfig
+    from serve.schemas import ServeConfig
 
     with pytest.raises(ValueError, match="empty"):
         ServeConfig(auth_token="  ")

@@ -13,7 +13,7 @@ from nbmf.corpus import local_records
 from nbmf.promotion import PromotionRefused, promote
 from nbmf.registry import Registry
 from nbmf.storage import Store
-from nbmf.validation import Gates
+from nbmf.validation import Gates, ValidationReport, read_report, report_dir, report_runs
 
 
 @pytest.fixture(scope="module")
@@ -47,18 +47,26 @@ def test_report_files_match_a_direct_measurement(pipeline_run: tuple[str, dict])
     storage, summary = pipeline_run
     reg = Registry(storage)
     domain, e = next(iter(summary["domains"].items()))
-    base = f"{domain}/{e['version']}/report"
+    base = f"{domain}/{e['version']}/reports/{e['report']}"
     for f in ("report.json", "report.md", "ratio.png", "latency.png"):
         assert reg.models.exists(f"{base}/{f}"), f
     assert reg.models.read_bytes(f"{base}/ratio.png")[:8] == b"\x89PNG\r\n\x1a\n"
-    report = json.loads(reg.models.read_bytes(f"{base}/report.json"))
+    report = ValidationReport.model_validate_json(reg.models.read_bytes(f"{base}/report.json"))
+    assert read_report(reg, domain, e["version"]) == report
     texts = split_texts(storage, domain)[:2000]
     codec = NBMF(reg)
     codec.model = codec.load(domain, e["version"])
     coded = sum(len(codec.encode_bytes(t.encode(), codec_fid(), codec_str(), codec.model).frame) for t in texts)
-    cand = next(r for n, r in report["results"].items() if n.startswith("candidate"))
-    assert cand["coded_bytes"] == coded and cand["records"] == len(texts)
-    assert abs(cand["total_ratio"] - sum(len(t.encode()) for t in texts) / coded) < 1e-9
+    cand = report.measured
+    assert cand.coded_bytes == coded and cand.records == len(texts)
+    assert abs(cand.total_ratio - sum(len(t.encode()) for t in texts) / coded) < 1e-9
+    # the validated version is production by now: a second validation says so and keeps the first report
+    again = validate_run(ValidateConfig(domain=domain, version=e["version"], data=storage, registry=storage, max_records=50))
+    assert again.role == "production" and again.measured.name == f"{domain}@{e['version']} (production)"
+    assert report_runs(reg, domain, e["version"]) == sorted([report.run, again.run])
+    assert reg.models.read_bytes(f"{base}/report.json") == report.model_dump_json(indent=2).encode()
+    md = reg.models.read_bytes(f"{report_dir(again)}/report.md").decode()
+    assert "None" not in md and "this version is production" in md
 
 
 def codec_fid():  # type: ignore[no-untyped-def]
@@ -85,7 +93,7 @@ def test_gates_force_canary_and_rollback(pipeline_run: tuple[str, dict]) -> None
     _, files = reg.load_files(domain, v1)
     v2 = reg.publish(domain, files, config=reg.manifest(domain, v1).config).version
     report = validate_run(ValidateConfig(domain=domain, version=v2, data=storage, registry=storage, gates=Gates(max_decode_p95_ms=1e-6)))
-    assert not report["passed"]
+    assert not report.passed
     with pytest.raises(PromotionRefused, match="failed its gates"):
         promote(reg, domain, v2)
     with pytest.raises(PromotionRefused, match="--reason"):

@@ -34,9 +34,13 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = tiny_config(data_root)
-    out = run(cfg)
+    cfg = tiny_config(data_root, progress_every_s=0.5)
+    lines: list[str] = []
+    out = run(cfg, lines.append)
     assert set(out) == {"technical", "legal"}
+    for domain in out:  # live progress from the workers: the last line of each domain is its final step
+        shown = [ln for ln in lines if ln.startswith(f"{domain}: step ")]
+        assert shown and shown[-1].startswith(f"{domain}: step 40/40 ·") and "val " in shown[-1], lines
     reg = Registry(cfg.registry)
     for domain, res in out.items():
         man = reg.manifest(domain, res["version"])

@@ -21,7 +21,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Regi
     """Its own local Ray: Ray's processes read the direct-ingress switch when Ray starts."""
     import ray
 
-    from serve.app import DIRECT_INGRESS_ENV
+    from serve.direct import DIRECT_INGRESS_ENV
     from serve.local import start
 
     saved = {k: os.environ.get(k) for k in DIRECT_INGRESS_ENV}

@@ -1,5 +1,6 @@
 """The registry (S3 on moto) goes away mid-run: every encode still answers, every earlier frame still decodes."""
 
+import os
 import random
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,8 @@ def outage(ray_local) -> Iterator[tuple[str, Registry, object]]:  # type: ignore
 
     from serve.local import start
 
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(k, v)  # moto takes any credentials; the registry's client needs some (also run alone)
     s3_port, port = free_ports(2)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
     server.start()

@@ -108,7 +108,10 @@ class ServeConfig(BaseModel):
     model_load_timeout_s: float = Field(5.0, gt=0, description="encode falls back to the stub while a model loads")
     max_in_flight: int = Field(64, ge=1, description="per ingress replica; beyond it: 503 with Retry-After")
     channel_ttl_s: float = Field(2.0, ge=0, description="how long a domain's channels are cached")
-    preload: bool = True
+    preload: bool = Field(True, description="a replica that hosts models loads production and canary versions before taking traffic")
+    preload_timeout_s: float = Field(
+        120.0, gt=0, description="past this a replica starts anyway (stub fallbacks, /readyz 503) and keeps loading"
+    )
     colocate: bool = Field(
         False,
         description="code in the ingress replicas (one hop fewer, lowest latency) instead of a separate Encoder deployment",

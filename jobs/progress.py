@@ -1,0 +1,123 @@
+"""Live progress of a job's Ray workers on the driver's screen.
+
+    workers (rank 0 of each domain) --post(key, status), fire and forget--> ProgressBoard (named actor, 0 CPU)
+    driver thread --every few seconds: snapshot()--> one line per domain whose status moved
+
+Workers find the board by name, so nothing has to travel through Ray Train's config; a worker that
+cannot find it (a board-less run, a restarted cluster) trains on without reporting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+BOARD_PREFIX = "nbmf-progress-"
+
+
+class ProgressBoard:
+    """Latest status per key (a domain), as workers posted it."""
+
+    def __init__(self) -> None:
+        self._status: dict[str, dict[str, Any]] = {}
+
+    def post(self, key: str, status: dict[str, Any]) -> None:
+        self._status[key] = dict(self._status.get(key, {})) | status
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        return self._status
+
+
+def board_name(run: str) -> str:
+    return BOARD_PREFIX + run
+
+
+def start_board(run: str) -> Any:
+    import ray
+
+    return ray.remote(num_cpus=0)(ProgressBoard).options(name=board_name(run), get_if_exists=True).remote()
+
+
+def find_board(run: str) -> Any | None:
+    """The run's board from inside a worker (None: there is none; progress is not worth failing for)."""
+    import ray
+
+    try:
+        return ray.get_actor(board_name(run))
+    except ValueError:
+        return None
+
+
+def _clock(s: float) -> str:
+    s = max(0, int(round(s)))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def format_training(domain: str, st: dict[str, Any]) -> str:
+    """``legal: step 1,200/3,000 · 46.2k tokens/s · train 2.41 · val 2.35 bits/byte · 1:12 left``"""
+    parts = [f"step {st.get('step', 0):,}/{st['max_steps']:,}" if "max_steps" in st else f"step {st.get('step', 0):,}"]
+    if st.get("tokens_per_s"):
+        parts.append(f"{st['tokens_per_s'] / 1e3:.1f}k tokens/s")
+    if st.get("train_bpb") is not None:
+        parts.append(f"train {st['train_bpb']:.2f}")
+    if st.get("val_bpb") is not None:
+        parts.append(f"val {st['val_bpb']:.3f} bits/byte")
+    eta = training_eta(st)
+    if eta is not None:
+        parts.append(f"~{_clock(eta)} left")
+    if st.get("resumed_from") is not None:
+        parts.append(f"resumed at step {st['resumed_from']:,}")
+    return f"{domain}: " + " · ".join(parts)
+
+
+def training_eta(st: dict[str, Any]) -> float | None:
+    """Seconds left: whichever ends first, the time budget or the remaining steps at the recent pace."""
+    elapsed, budget = st.get("elapsed_s"), st.get("time_budget_s")
+    if elapsed is None:
+        return None
+    left = [budget - elapsed] if budget is not None else []
+    step, start, max_steps = st.get("step", 0), st.get("start_step", 0), st.get("max_steps")
+    if max_steps is not None and step > start and elapsed > 0:
+        left.append((max_steps - step) * elapsed / (step - start))
+    return max(0.0, min(left)) if left else None
+
+
+class Watcher:
+    """A driver thread printing what the board holds, a line per key whenever it moved."""
+
+    def __init__(self, board: Any, fmt: Callable[[str, dict[str, Any]], str], emit: Callable[[str], None], every_s: float = 10.0):
+        self.board, self.fmt, self.emit, self.every_s = board, fmt, emit, every_s
+        self._stop = threading.Event()
+        self._shown: dict[str, Any] = {}
+        self._thread = threading.Thread(target=self._run, name="nbmf-progress", daemon=True)
+
+    def __enter__(self) -> Watcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        if exc[0] is None:
+            self.poll()  # where every key ended
+
+    def poll(self) -> None:
+        import ray
+
+        try:
+            snap = ray.get(self.board.snapshot.remote(), timeout=5)
+        except Exception:  # a board that went away (shutdown under way): nothing to show
+            return
+        for key, st in sorted(snap.items()):
+            seen = (st.get("step"), st.get("val_bpb"), st.get("phase"))
+            if self._shown.get(key) != seen:
+                self._shown[key] = seen
+                self.emit(self.fmt(key, st))
+
+    def _run(self) -> None:
+        next_at = time.monotonic() + self.every_s
+        while not self._stop.wait(max(0.0, next_at - time.monotonic())):
+            self.poll()
+            next_at += self.every_s
