@@ -65,7 +65,7 @@ def _catch_sigterm() -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: KeyboardInterrupt, whatever Ray set
 
 
-def init_ray(address: str | None) -> None:
+def init_ray(address: str | None, **options: Any) -> None:
     """Start or join Ray for a job (once per process).
 
     ``ray.init`` installs Ray's own fatal-signal handler, under which SIGTERM killed the driver in place
@@ -77,11 +77,12 @@ def init_ray(address: str | None) -> None:
 
     if not ray.is_initialized():
         if verbose():
-            ray.init(address=address, ignore_reinit_error=True)
+            ray.init(address=address, ignore_reinit_error=True, **options)
         else:  # quiet by default: Ray's worker / raylet chatter and INFO lines stay in its log files
-            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(address=address, ignore_reinit_error=True, log_to_driver=False, logging_level=logging.ERROR, **options)
             typer.echo(f"Ray's own logs: {_session_logs()} (nbmf --verbose … shows them here)", err=True)
     _quiet_ray_data()
+    _quiet_raylet_noise()
     _catch_sigterm()
 
 
@@ -112,6 +113,31 @@ def _quiet_ray_data() -> None:
     for handler in logging.getLogger("ray.data").handlers:
         if type(handler) is logging.StreamHandler or getattr(handler, "name", "") == "console":
             handler.setLevel(logging.WARNING)
+
+
+RAYLET_NOISE = ("PYTHON worker processes have been started",)  # fractional-CPU tasks start many workers: expected here
+
+
+def _quiet_raylet_noise() -> None:
+    """Ray's driver prints the raylet's warnings whatever ``log_to_driver`` says; the known noise among them
+    (listed in ``RAYLET_NOISE``) stays in Ray's own logs (raylet.out) unless verbose. Others still show."""
+    if verbose():
+        return
+    try:
+        import ray._private.worker as ray_worker
+    except ImportError:
+        return
+    shown = ray_worker.print_to_stdstream
+    if getattr(shown, "_nbmf_quiet", False):
+        return
+
+    def quiet(data: dict[str, Any], ignore_prefix: bool) -> None:
+        if data.get("pid") == "raylet" and any(n in line for line in data.get("lines", []) for n in RAYLET_NOISE):
+            return
+        shown(data, ignore_prefix)
+
+    quiet._nbmf_quiet = True
+    ray_worker.print_to_stdstream = quiet
 
 
 def _stop_ray() -> None:

@@ -45,7 +45,9 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
     started_ray = not ray.is_initialized()
     if started_ray:
         progress("starting a local Ray…")
-        ray.init(include_dashboard=False, object_store_memory=512 * 1024 * 1024, log_to_driver=False)
+        from jobs.common import init_ray
+
+        init_ray(None, include_dashboard=False, object_store_memory=512 * 1024 * 1024)
     stop_serve = None
     try:
         # training gets about 40 % of the budget; priming, validation and serving take the rest

@@ -83,6 +83,23 @@ def _append(rows: dict[str, list[Any]], **values: Any) -> None:
         rows[k].append(values.get(k, default))
 
 
+PROGRESS_EVERY_S = 10.0
+
+
+def _collect_rows(out: Any, total: int, t0: float, progress: Any) -> Any:
+    """The per-record results as they come, with a progress line every ``PROGRESS_EVERY_S``."""
+    import pandas as pd
+
+    frames, done, shown = [], 0, time.time()
+    for batch in out.iter_batches(batch_format="pandas", batch_size=None):
+        frames.append(batch)
+        done += len(batch)
+        if time.time() - shown >= PROGRESS_EVERY_S or done == total:
+            shown = time.time()
+            progress(f"  {done:,}/{total:,} records migrated ({done / max(shown - t0, 1e-9):.0f} records/s)")
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def run(cfg: MigrateConfig, progress: Any = print) -> dict[str, Any]:
     import ray
 
@@ -114,7 +131,7 @@ def run(cfg: MigrateConfig, progress: Any = print) -> dict[str, Any]:
         num_cpus=min(1.0, cpus / workers) * 0.9,  # leaves room for Ray Data's own tasks on a small node
         batch_format="numpy",
     )
-    rows = out.to_pandas()
+    rows = _collect_rows(out, len(names), t0, progress)
     seconds = time.time() - t0
     if len(rows) != len(names):
         raise InputError(f"{len(rows)} results for {len(names)} records; nothing was switched")

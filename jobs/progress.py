@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 BOARD_PREFIX = "nbmf-progress-"
+POLL_TIMEOUT_S = 2.0
 
 
 class ProgressBoard:
@@ -57,7 +58,9 @@ def _clock(s: float) -> str:
 
 def format_training(domain: str, st: dict[str, Any]) -> str:
     """``legal: step 1,200/3,000 · 46.2k tokens/s · train 2.41 · val 2.35 bits/byte · 1:12 left``"""
-    parts = [f"step {st.get('step', 0):,}/{st['max_steps']:,}" if "max_steps" in st else f"step {st.get('step', 0):,}"]
+    steps_eta = _steps_eta(st)
+    steps_bind = st.get("max_steps") is not None and steps_eta is not None and steps_eta <= _budget_eta(st)
+    parts = [f"step {st.get('step', 0):,}/{st['max_steps']:,}" if steps_bind else f"step {st.get('step', 0):,}"]
     if st.get("tokens_per_s"):
         parts.append(f"{st['tokens_per_s'] / 1e3:.1f}k tokens/s")
     if st.get("train_bpb") is not None:
@@ -72,15 +75,23 @@ def format_training(domain: str, st: dict[str, Any]) -> str:
     return f"{domain}: " + " · ".join(parts)
 
 
+def _budget_eta(st: dict[str, Any]) -> float:
+    elapsed, budget = st.get("elapsed_s"), st.get("time_budget_s")
+    return float("inf") if elapsed is None or budget is None else budget - elapsed
+
+
+def _steps_eta(st: dict[str, Any]) -> float | None:
+    elapsed, step, start, max_steps = st.get("elapsed_s"), st.get("step", 0), st.get("start_step", 0), st.get("max_steps")
+    if max_steps is None or elapsed is None or step <= start or elapsed <= 0:
+        return None
+    return float((max_steps - step) * elapsed / (step - start))
+
+
 def training_eta(st: dict[str, Any]) -> float | None:
     """Seconds left: whichever ends first, the time budget or the remaining steps at the recent pace."""
-    elapsed, budget = st.get("elapsed_s"), st.get("time_budget_s")
-    if elapsed is None:
+    if st.get("elapsed_s") is None:
         return None
-    left = [budget - elapsed] if budget is not None else []
-    step, start, max_steps = st.get("step", 0), st.get("start_step", 0), st.get("max_steps")
-    if max_steps is not None and step > start and elapsed > 0:
-        left.append((max_steps - step) * elapsed / (step - start))
+    left = [x for x in (_budget_eta(st), _steps_eta(st)) if x is not None and x != float("inf")]
     return max(0.0, min(left)) if left else None
 
 
@@ -99,7 +110,8 @@ class Watcher:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
+        # joined before returning: a poll still waiting on Ray when the caller shuts Ray down (Ctrl-C) kills the process
+        self._thread.join(timeout=POLL_TIMEOUT_S + 2)
         if exc[0] is None:
             self.poll()  # where every key ended
 
@@ -107,7 +119,7 @@ class Watcher:
         import ray
 
         try:
-            snap = ray.get(self.board.snapshot.remote(), timeout=5)
+            snap = ray.get(self.board.snapshot.remote(), timeout=POLL_TIMEOUT_S)
         except Exception:  # a board that went away (shutdown under way): nothing to show
             return
         for key, st in sorted(snap.items()):

@@ -107,8 +107,10 @@ def test_census_of_the_migrated_store(migrated: tuple[Path, dict, dict, str]) ->
 @pytest.mark.slow
 def test_in_place_migration_switches_once(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     written = make_warm_store(tmp_path, n=200, broken=1)
-    report = migrate_run(MigrateConfig(store=str(tmp_path), workers=1))
+    lines: list[str] = []
+    report = migrate_run(MigrateConfig(store=str(tmp_path), workers=1), lines.append)
     assert report["migrated"] == 200 and report["not_migrated"] == 1
+    assert any(ln.strip().startswith("201/201 records migrated") for ln in lines), lines  # progress ends at the total
     backups = [p for p in tmp_path.iterdir() if p.name.startswith("records.pre-nbmf-")]
     assert len(backups) == 1 and len(list(backups[0].iterdir())) == 201
     ws = WarmStore(str(tmp_path), aes_key=key_from_material("memory-test-key"), track_access=False)

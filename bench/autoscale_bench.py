@@ -1,0 +1,126 @@
+"""Autoscaling on local Serve: load ramps until 3 replicas run, then drops until 1 is left.
+
+    python bench/autoscale_bench.py [--up-to 3] [--deadline 240]
+
+The endpoint is colocated (the Ingress replicas code), autoscaled 1..--up-to replicas of 0.5 CPU each,
+target 1 request in flight per replica; the model is a primed context-mixing model (1 MiB reference, as
+tests/serve/test_operations.py builds). Every request is timed at the client; a record of (time, op,
+latency, ok, fallback) and the running replicas over time go to bench/results/autoscale.json, the
+latency-over-time plot to bench/results/autoscale.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
+
+from results_io import RESULTS, save  # noqa: E402
+
+
+def pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--up-to", type=int, default=3)
+    ap.add_argument("--deadline", type=float, default=240)
+    args = ap.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    tmp = Path(tempfile.mkdtemp(prefix="nbmf-autoscale-"))
+    os.environ["NBMF_PRIMED_CACHE"] = str(tmp / "primed")
+    import ray
+    from tests_support import autoscale_ramp, free_ports
+
+    from nbmf.config import CMParams, ModelConfig
+    from nbmf.corpus import local_records
+    from nbmf.neural.build import build_files
+    from nbmf.registry import Registry
+    from serve.local import start
+
+    texts = [r["text"] for r in local_records("technical", limit=700)]
+    cfg = ModelConfig(use_neural=False, reference_bytes=1 << 20, dict_bytes=4096, cm=CMParams(table_bits=18, match_bits=18))
+    files, _ = build_files([t.encode() for t in texts[:600]], [t.encode() for t in texts[600:650]], cfg)
+    reg = Registry(str(tmp / "reg"))
+    reg.publish("technical", files, config=cfg.model_dump(mode="json"))
+    reg.promote("technical", 1)
+    (port,) = free_ports(1)
+    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    ingress = {
+        "autoscaling_config": {
+            "min_replicas": 1, "max_replicas": args.up_to, "target_ongoing_requests": 1, "upscale_delay_s": 1, "downscale_delay_s": 3,
+        },
+        "ray_actor_options": {"num_cpus": 0.5},
+    }  # fmt: skip
+    overrides = {"colocate": True, "request_timeout_s": 30}
+    stop = start(str(tmp / "reg"), port=port, overrides=overrides, deployment_options={"Ingress": ingress})
+    try:
+        run = autoscale_ramp(f"http://127.0.0.1:{port}", "technical", texts[600:], up_to=args.up_to, deadline_s=args.deadline)
+    finally:
+        stop()
+        ray.shutdown()
+    reqs = run["requests"]
+    dec = [r[2] for r in reqs if r[1] == "decode"]
+    enc = [r[2] for r in reqs if r[1] == "encode"]
+    windows = []
+    for start_s in range(0, int(run["seconds"]) + 1, 5):
+        w = [r[2] for r in reqs if r[1] == "decode" and start_s <= r[0] < start_s + 5]
+        if w:
+            windows.append({"from_s": start_s, "decode_p95_ms": round(pct(w, 0.95), 1), "n": len(w)})
+    out = {
+        "command": "python " + " ".join(sys.argv),
+        "machine": f"{os.cpu_count()} CPUs",
+        "requests": len(reqs),
+        "failed": sum(not r[3] for r in reqs),
+        "encode_fallbacks": sum(r[1] == "encode" and r[4] is not None for r in reqs),
+        "peak_replicas": run["peak_replicas"],
+        "final_replicas": run["final_replicas"],
+        "client_threads_at_peak": run["threads"],
+        "seconds": run["seconds"],
+        "decode_ms_p50_p95_p99": [round(pct(dec, q), 1) for q in (0.5, 0.95, 0.99)],
+        "encode_ms_p50_p95_p99": [round(pct(enc, q), 1) for q in (0.5, 0.95, 0.99)],
+        "worst_5s_decode_p95_ms": max(w["decode_p95_ms"] for w in windows),
+        "decode_p95_by_5s": windows,
+        "replicas_over_time": run["replicas"],
+    }
+    save("autoscale", out)
+    plot(run, RESULTS / "autoscale.png")
+
+
+def plot(run: dict, path: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for op, color in (("decode", "#27a"), ("encode", "#d84")):
+        pts = [(r[0], r[2]) for r in run["requests"] if r[1] == op]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=4, alpha=0.5, color=color, label=f"{op} latency (client)")
+    ax.axhline(120, color="#c33", linestyle="--", linewidth=1, label="SLA: decode p95 ≤ 120 ms")
+    ax.set_yscale("log")
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("ms per request (log)")
+    ax2 = ax.twinx()
+    ax2.step([t for t, _ in run["replicas"]], [n for _, n in run["replicas"]], where="post", color="#2a7", label="running replicas")
+    ax2.set_ylabel("replicas")
+    ax2.set_ylim(0, max(n for _, n in run["replicas"]) + 1)
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="upper left")
+    ax.set_title("nbmf on local Serve: load ramps to 3 replicas and back (2 CPUs)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main()

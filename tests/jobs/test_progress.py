@@ -1,0 +1,22 @@
+"""Training progress lines: what they say, and the time left (whichever of budget and steps ends first)."""
+
+from jobs.progress import format_training, training_eta
+
+
+def test_time_left_is_whichever_ends_first() -> None:
+    budget_bound = {"step": 100, "start_step": 0, "max_steps": 10**9, "time_budget_s": 120, "elapsed_s": 20}
+    assert training_eta(budget_bound) == 100
+    steps_bound = {"step": 100, "start_step": 0, "max_steps": 150, "time_budget_s": 120, "elapsed_s": 20}
+    assert training_eta(steps_bound) == 10  # 50 steps left at 5 steps/s
+    resumed = {"step": 120, "start_step": 100, "max_steps": 140, "time_budget_s": 600, "elapsed_s": 10}
+    assert training_eta(resumed) == 10  # the pace since this attempt started
+    assert training_eta({"step": 0}) is None
+
+
+def test_lines_show_what_binds() -> None:
+    line = format_training("legal", {"step": 1200, "start_step": 0, "max_steps": 10**9, "time_budget_s": 240, "elapsed_s": 60,
+                                     "tokens_per_s": 46_200, "train_bpb": 2.412, "val_bpb": 2.3456})  # fmt: skip
+    assert line == "legal: step 1,200 · 46.2k tokens/s · train 2.41 · val 2.346 bits/byte · ~3:00 left"
+    line = format_training("legal", {"step": 30, "start_step": 0, "max_steps": 40, "time_budget_s": 240, "elapsed_s": 3})
+    assert line.startswith("legal: step 30/40 · ") and line.endswith("~0:01 left")
+    assert "resumed at step 20" in format_training("x", {"step": 25, "resumed_from": 20})
