@@ -115,7 +115,10 @@ def _quiet_ray_data() -> None:
             handler.setLevel(logging.WARNING)
 
 
-RAYLET_NOISE = ("PYTHON worker processes have been started",)  # fractional-CPU tasks start many workers: expected here
+RAYLET_NOISE = (
+    "PYTHON worker processes have been started",  # fractional-CPU tasks start many workers: expected here
+    "ServeController.graceful_shutdown failed",  # Serve's controller, stopped by serve.shutdown(), retried by Ray
+)
 
 
 def _quiet_raylet_noise() -> None:
@@ -138,6 +141,20 @@ def _quiet_raylet_noise() -> None:
 
     quiet._nbmf_quiet = True
     ray_worker.print_to_stdstream = quiet
+
+
+def quiet_serve_logs() -> None:
+    """Serve's INFO lines on the driver (started, app ready, app deleted) go to Ray's logs unless verbose:
+    for jobs that start an endpoint for a moment (the demo); ``nbmf serve`` keeps them."""
+    import logging
+
+    class _WarningsUp(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            return record.levelno >= logging.WARNING
+
+    serve_log = logging.getLogger("ray.serve")
+    if not verbose() and not any(isinstance(f, _WarningsUp) or type(f).__name__ == "_WarningsUp" for f in serve_log.filters):
+        serve_log.addFilter(_WarningsUp())  # a filter on the logger: Serve resets its level when it starts
 
 
 def _stop_ray() -> None:

@@ -56,9 +56,11 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
         pipe = PipelineConfig(storage=cfg.storage, inputs=["builtin:"], collect={"cap": cfg.records_per_domain}, train=train)
         summary = run_pipeline(pipe, progress)
         promoted = {d: e for d, e in summary["domains"].items() if e["promoted"]}
+        from jobs.common import quiet_serve_logs
         from nbmf.client import Client
         from serve.local import start
 
+        quiet_serve_logs()
         port = cfg.port or _free_port()
         progress(f"starting the Serve endpoint on http://127.0.0.1:{port} …")
         stop_serve = start(cfg.storage, "127.0.0.1", port, overrides={"model_load_timeout_s": 120, "request_timeout_s": 120})

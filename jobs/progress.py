@@ -123,10 +123,11 @@ class Watcher:
         except Exception:  # a board that went away (shutdown under way): nothing to show
             return
         for key, st in sorted(snap.items()):
-            seen = (st.get("step"), st.get("val_bpb"), st.get("phase"))
+            line = self.fmt(key, st)
+            seen = line.rsplit(" · ~", 1)[0]  # what it says, the time left aside
             if self._shown.get(key) != seen:
                 self._shown[key] = seen
-                self.emit(self.fmt(key, st))
+                self.emit(line)
 
     def _run(self) -> None:
         next_at = time.monotonic() + self.every_s

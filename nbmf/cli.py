@@ -6,9 +6,12 @@ import base64
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from nbmf.codec import NBMF
 
 from nbmf.errors import NBMFError
 
@@ -45,7 +48,6 @@ def encode(
     registry: Registry_ = None,
 ) -> None:
     """Encode one record into an NBMF frame. Text is read as UTF-8 bytes and comes back exactly."""
-    from nbmf.codec import NBMF
     from nbmf.payload import PayloadType
 
     try:
@@ -60,11 +62,26 @@ def encode(
             value = json.loads(raw)
         else:
             value = raw
-        enc = NBMF(registry).encode_record(value, fidelity, ptype, domain)
+        enc = _codec(registry).encode_record(value, fidelity, ptype, domain)
         _write_output(output, enc.frame)
         typer.echo(f"{enc.original_size} -> {len(enc.frame)} bytes ({enc.codec.name.lower()})", err=True)
     except (NBMFError, ValueError, OSError) as exc:
         _fail(exc)
+
+
+def _codec(registry: str | None) -> NBMF:
+    """The codec for one CLI command, saying on stderr when it loads a model (the first load on a machine
+    primes it on its reference text: seconds to a minute; later loads read the primed state back)."""
+    from nbmf.codec import NBMF
+    from nbmf.models import ModelService
+
+    def say(event: str, domain: str, version: int, seconds: float | None = None, **_: Any) -> None:
+        if event == "miss":
+            typer.echo(f"loading model {domain}@{version} (its first use on this machine primes it: up to a minute)…", err=True)
+        elif event == "load" and seconds is not None:
+            typer.echo(f"model {domain}@{version} ready in {seconds:.1f} s", err=True)
+
+    return NBMF(models=ModelService(registry, listener=say))
 
 
 def _is_utf8(raw: bytes) -> bool:
@@ -85,11 +102,10 @@ def decode(
     ] = False,
 ) -> None:
     """Decode a frame or a memory-service blob (old stub or nbmf): text and bytes exactly, JSON values as JSON."""
-    from nbmf.codec import NBMF
     from nbmf.payload import PayloadType
 
     try:
-        d = NBMF(registry).decode_record(_read_input(input))
+        d = _codec(registry).decode_record(_read_input(input))
         if as_json:
             value = base64.b64encode(d.value).decode() if isinstance(d.value, bytes) else d.value  # as over HTTP
             out = {"payload": value, "payload_type": d.payload_type.name.lower(), "fidelity": d.fidelity.name.lower()}

@@ -1,7 +1,7 @@
 """The one model service: which version codes a domain now, and the loaded versions themselves.
 
     registry ──channels (read at most once per TTL; the last ones kept through an outage)──▶ serving version
-             ──load (single-flight per version, sha256-checked, primed state mapped or primed)──▶ LRU (bounded)
+             ──load (single-flight per version, sha256-checked, primed state read from the node's disk or primed)──▶ LRU (bounded)
     encode: serving(domain) -> model, or why none (never raises: the stub answers)
     decode: models_for_ref(frame's reference) -> every version that reference may name
     readiness: wanted() (production and canary of each domain) all loaded

@@ -101,7 +101,7 @@ _CODE_VERSION: str | None = None
 
 def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False) -> CMState:
     """The primed state for these files: once per process while any model uses it, and once per node on disk
-    (``nbmf.neural.primed_cache``: a later process maps the file instead of priming for seconds)."""
+    (``nbmf.neural.primed_cache``: a later process reads the file instead of priming for seconds)."""
     from nbmf.neural import primed_cache
 
     digest = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest()
