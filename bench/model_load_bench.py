@@ -44,6 +44,7 @@ def memory_mb() -> dict[str, float]:
 def child(registry: str, mode: str, keys: list[str]) -> dict[str, object]:
     """In a fresh process: load each version and decode one record with it; times and memory."""
     from nbmf.codec import NBMF
+    from nbmf.frame import CodecId
     from nbmf.registry import Registry
 
     reg = Registry(registry)
@@ -53,17 +54,18 @@ def child(registry: str, mode: str, keys: list[str]) -> dict[str, object]:
         domain, version = key.split("@")
         frame = reg.models.read_bytes(f"{domain}/{version}/bench_frame")
         t0 = time.perf_counter()
-        codec.load(domain, int(version))
+        model = codec.load(domain, int(version))
         loaded = time.perf_counter() - t0
         codec.decode(frame)
         first = time.perf_counter() - t0
-        out["loads"].append({"model": key, "load_s": round(loaded, 3), "first_decode_s": round(first, 3)})  # type: ignore[attr-defined]
+        source = model.codecs[CodecId.NEURAL].state.source  # type: ignore[attr-defined]
+        out["loads"].append({"model": key, "load_s": round(loaded, 3), "first_decode_s": round(first, 3), "source": source})  # type: ignore[attr-defined]
     out["after"] = memory_mb()
     return out
 
 
-def run_child(registry: str, mode: str, keys: list[str], cache: str) -> dict[str, object]:
-    env = dict(os.environ, NBMF_PRIMED_CACHE=cache)
+def run_child(registry: str, mode: str, keys: list[str], cache: str, share: bool = False) -> dict[str, object]:
+    env = dict(os.environ, NBMF_PRIMED_CACHE=cache, NBMF_PRIMED_SHARE="1" if share else "0")
     r = subprocess.run(
         [sys.executable, __file__, "--child", mode, "--registry", registry, "--keys", ",".join(keys)],
         env=env, capture_output=True, text=True, check=True,
@@ -122,12 +124,20 @@ def main() -> None:
         "--rerun-warm", nargs=2, metavar=("REGISTRY", "CACHE"), default=None,
         help="measure only the warm loads again, on a registry and cache an earlier run left (keeps its other figures)",
     )  # fmt: skip
+    ap.add_argument(
+        "--shelf", default=None, metavar="REGISTRY_URI",
+        help="measure a fresh node's first load from the registry's shelf (one 8 MiB version; a local dir or s3:// "
+        "URI, with AWS_* / NBMF_S3_* set for S3); writes bench/results/model_load_shelf.json",
+    )  # fmt: skip
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--registry", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--keys", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         print(json.dumps(child(args.registry, args.child, args.keys.split(","))))
+        return
+    if args.shelf:
+        shelf_main(args)
         return
     if args.rerun_warm:
         root, cache = args.rerun_warm
@@ -139,6 +149,7 @@ def main() -> None:
         save("model_load", prev)
         return
     t0 = time.time()
+    os.environ["NBMF_PRIMED_SHARE"] = "0"  # these figures are of one node (--shelf measures the shelf)
     root = tempfile.mkdtemp(prefix="nbmf-load-bench-")
     cache = tempfile.mkdtemp(prefix="nbmf-load-bench-primed-")
     keys = publish_all(root, args.reference_mb, args.versions_per_domain)
@@ -165,6 +176,42 @@ def main() -> None:
         "seconds": round(time.time() - t0, 1),
     }
     save("model_load", out)
+
+
+def shelf_main(args: argparse.Namespace) -> None:
+    """One version: the first node primes and shares (fill), a fresh node unpacks from the shelf (shelf),
+    that node's next process reads its own disk (warm)."""
+    from nbmf.registry import Registry
+
+    t0 = time.time()
+    global DOMAINS
+    DOMAINS = {"technical": DOMAINS["technical"]}
+    keys = publish_all(args.shelf, args.reference_mb, 1)
+    os.environ["NBMF_PRIMED_CACHE"] = "off"
+    os.environ["NBMF_PRIMED_SHARE"] = "0"
+    model_frames(args.shelf, keys)
+    node_a = tempfile.mkdtemp(prefix="nbmf-load-bench-node-a-")
+    node_b = tempfile.mkdtemp(prefix="nbmf-load-bench-node-b-")
+    results = {
+        "fill": run_child(args.shelf, "fill", keys, node_a, share=True),  # first node: primes, keeps, shares
+        "shelf": run_child(args.shelf, "shelf", keys, node_b),  # a fresh node: unpacks from the shelf
+        "warm": run_child(args.shelf, "warm", keys, node_b),  # that node's next process: its own disk
+    }
+    domain, version = keys[0].split("@")
+    shelf = Registry(args.shelf).primed(domain, int(version))
+    blob_bytes = sum(len(shelf.store.read_bytes(f"{n}.zprimed")) for n in shelf.names())
+    out = {
+        "command": "python " + " ".join(sys.argv),
+        "reference_mb": args.reference_mb,
+        "registry": "s3" if args.shelf.startswith("s3://") else "local",
+        "versions": keys,
+        "shelf_blob_bytes": blob_bytes,
+        "node_file_bytes": sum(p.stat().st_size for p in Path(node_b).glob("*.primed")),
+        "results": results,
+        "seconds": round(time.time() - t0, 1),
+    }
+    print(json.dumps(out, indent=1), file=sys.stderr)
+    save("model_load_shelf" + ("_s3" if out["registry"] == "s3" else ""), out)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class TrainConfig(BaseModel):
     max_concurrent_domains: int | None = Field(
         None, ge=1, description="default (and at most): as many as the cluster can place with CPU left for Ray Data's readers"
     )
+    records_per_batch: int = Field(
+        256, ge=1, description="records per Ray Data batch; their tokens are shuffled and cut into steps on the worker's device"
+    )
     eval_every: int = Field(200, ge=1)
     patience: int = Field(5, ge=1, description="evaluations without val improvement before early stopping")
     keep_checkpoints: int = Field(2, ge=1)
@@ -72,7 +75,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from nbmf.neural.model import BytePredictor, loss_fn, train_step, windows
+    from nbmf.neural.model import BytePredictor, loss_fn, packed, train_step, windows_at
 
     cfg = TrainConfig.model_validate(config["cfg"])  # validated again in the worker
     ncfg = cfg.model.neural
@@ -117,30 +120,38 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         tot = torch.zeros(2, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
         ddp.eval()
         with torch.no_grad():
-            for batch in val_shard.iter_batches(batch_size=64, batch_format="numpy"):
-                c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
-                for i in range(0, len(t), 8192):
-                    ct, tt = torch.from_numpy(c[i : i + 8192]).to(device), torch.from_numpy(t[i : i + 8192]).to(device)
-                    tot += torch.tensor([float(loss_fn(ddp, ct, tt)) * len(tt), len(tt)], dtype=torch.float64, device=device)
+            for batch in val_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy"):
+                buf, pos = on_device(batch["text"])
+                for i in range(0, len(pos), 8192):
+                    ct, tt = windows_at(buf, pos[i : i + 8192], ncfg.context)
+                    tot[0] += loss_fn(ddp, ct, tt).double() * len(tt)
+                    tot[1] += len(tt)
         if world > 1:
             torch.distributed.all_reduce(tot)
         return float(tot[0]) / max(float(tot[1]), 1.0)
+
+    def on_device(texts: Any, order: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of records as a packed byte buffer and target positions on the worker's device: the
+        windows are cut there (``windows_at``), so the host sends 9 bytes per token, not 136."""
+        buf, pos = packed([s.encode("utf-8", "surrogatepass") for s in texts], ncfg.context)
+        if order is not None:
+            pos = pos[order(len(pos))]
+        return torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
 
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
     posted_at = t0
     done = step >= ncfg.max_steps
     while not done:
-        for batch in train_shard.iter_batches(batch_size=32, batch_format="numpy", local_shuffle_buffer_size=256):
-            c, t = windows([s.encode("utf-8", "surrogatepass") for s in batch["text"]], ncfg.context)
-            order = rng.permutation(len(t))
-            for i in range(0, len(order) - ncfg.batch_size + 1, ncfg.batch_size):
-                idx = order[i : i + ncfg.batch_size]
-                ct, tt = torch.from_numpy(c[idx]).to(device), torch.from_numpy(t[idx]).to(device)
+        shuffle = max(256, 2 * cfg.records_per_batch)
+        for batch in train_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy", local_shuffle_buffer_size=shuffle):
+            buf, pos = on_device(batch["text"], rng.permutation)
+            for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
+                ct, tt = windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
                 s0 = time.perf_counter()
                 recent.append(train_step(ddp, opt, ct, tt))
                 step_time += time.perf_counter() - s0
                 step += 1
-                tokens += len(idx)
+                tokens += len(tt)
                 if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
                     raise RuntimeError(f"injected failure at step {step} (testing resume)")
                 now = time.time()

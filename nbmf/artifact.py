@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nbmf.codecs.base import Codec
 from nbmf.codecs.zstd_dict import ZstdDictCodec
 from nbmf.errors import IntegrityError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.registry import Manifest, Registry
+
+if TYPE_CHECKING:
+    from nbmf.neural.primed_cache import Shelf
 
 ZSTD_DICT_FILE = "zstd.dict"
 NEURAL_FILES = ("neural.safetensors", "reference.zst")
@@ -23,7 +27,8 @@ class DomainModel:
     manifest: Manifest | None = None
 
     @classmethod
-    def from_files(cls, manifest: Manifest, files: dict[str, bytes]) -> DomainModel:
+    def from_files(cls, manifest: Manifest, files: dict[str, bytes], shelf: Shelf | None = None) -> DomainModel:
+        """The codecs of a version's files; ``shelf``: where nodes share primed states (the registry's)."""
         ref = manifest.ref
         codecs: dict[CodecId, Codec] = {}
         if ZSTD_DICT_FILE in files:
@@ -35,10 +40,17 @@ class DomainModel:
         if all(n in files for n in NEURAL_FILES):
             from nbmf.neural.codec import NeuralCodec  # heavy (numba): only when the artifact has one
 
-            codecs[CodecId.NEURAL] = NeuralCodec.from_files(files, ref)
+            codecs[CodecId.NEURAL] = NeuralCodec.from_files(files, ref, shelf=shelf)
         return cls(manifest.domain, manifest.version, ref, codecs, manifest)
+
+    @property
+    def state_source(self) -> str:
+        """Where its primed state came from: "primed" here, this node's disk ("node"), the registry's
+        shelf ("shelf"); "none" without a neural codec."""
+        state = getattr(self.codecs.get(CodecId.NEURAL), "state", None)
+        return str(getattr(state, "source", "none"))
 
     @classmethod
     def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)
-        return cls.from_files(manifest, files)
+        return cls.from_files(manifest, files, registry.primed(domain, version))

@@ -29,7 +29,7 @@ from nbmf.registry import Channels, Registry
 log = logging.getLogger(__name__)
 
 ModelKey = tuple[str, int]  # (domain, version)
-Listener = Callable[..., None]  # listener(event, **labels): "load" (seconds=), "hit", "miss", "load_failed" (error=)
+Listener = Callable[..., None]  # listener(event, **labels): "load" (seconds=, source=), "hit", "miss", "load_failed" (error=)
 
 
 def model_id(domain: str, version: int) -> str:
@@ -140,8 +140,8 @@ class ModelService:
                 with self._lock:
                     self._loading.pop((domain, version), None)
             seconds = time.perf_counter() - t0
-            log.info("model %s loaded in %.2f s", model_id(domain, version), seconds)
-            self._tell("load", domain=domain, version=version, seconds=seconds)
+            log.info("model %s loaded in %.2f s (state: %s)", model_id(domain, version), seconds, model.state_source)
+            self._tell("load", domain=domain, version=version, seconds=seconds, source=model.state_source)
             return self.add(model)
 
     # ---- channels -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 import os
 import random
 import re
@@ -26,10 +27,11 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from nbmf import __version__
-from nbmf.errors import ConflictError, IntegrityError, ModelNotFoundError, RegistryError
+from nbmf.errors import ConflictError, IntegrityError, ModelNotFoundError, RegistryError, StorageError
 from nbmf.frame import ModelRef, domain_tag
 from nbmf.storage import S3Options, Store
 
+log = logging.getLogger(__name__)
 DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -112,6 +114,68 @@ def _manifest_key() -> bytes | None:
 
 def _sign(man: Manifest, key: bytes) -> str:
     return hmac.new(key, man.signed_bytes(), hashlib.sha256).hexdigest()
+
+
+PRIMED_DIR = "primed"
+_PRIMED_KEY = re.compile(r"^[0-9a-zA-Z_-]{1,128}$")
+
+
+class PrimedShelf:
+    """A version's primed states, shared between nodes: ``models/<d>/<v>/primed/<key>.zprimed`` (+ ``.json``).
+
+    A primed state is derived data: what priming the version's reference computes with one nbmf build
+    (the key names the artifact, the priming code and the flags). It is not part of the manifest, so
+    sharing one changes no version; the node that primes first puts it here, every later node's first
+    load unpacks it instead of priming (``nbmf.neural.codec.primed_state``). Each blob carries its
+    sha256 in the sidecar (HMAC-signed when ``$NBMF_MANIFEST_KEY`` is set, like manifests), and its
+    arrays their own xxh3-128 (``nbmf.neural.primed_cache``): a damaged or unsigned blob is refused
+    and the node primes."""
+
+    def __init__(self, registry: Registry, domain: str, version: int) -> None:
+        self.store = registry.models.child(check_domain(domain), str(int(version)), PRIMED_DIR)
+        self.label = f"{domain}@{version}"
+
+    def _sig(self, key: bytes, name: str, sha: str) -> str:
+        return hmac.new(key, f"{self.label}/{name}:{sha}".encode(), hashlib.sha256).hexdigest()
+
+    def get(self, name: str) -> bytes | None:
+        """The blob named ``name``, checked; None when there is none or it does not check out."""
+        if not _PRIMED_KEY.match(name):
+            return None
+        try:
+            if not self.store.exists(f"{name}.json"):
+                return None
+            meta = json.loads(self.store.read_bytes(f"{name}.json"))
+            blob = self.store.read_bytes(f"{name}.zprimed")
+        except (StorageError, ValueError) as exc:  # broken storage costs this node a priming, nothing else
+            log.warning("shared primed state %s/%s is unreadable: %s", self.label, name, exc)
+            return None
+        sha = hashlib.sha256(blob).hexdigest()
+        if not isinstance(meta, dict) or meta.get("sha256") != sha:
+            log.warning("shared primed state %s/%s does not match its sha256: not used", self.label, name)
+            return None
+        key = _manifest_key()
+        if key is not None and not hmac.compare_digest(str(meta.get("signature")), self._sig(key, name, sha)):
+            log.warning("shared primed state %s/%s is not signed with %s: not used", self.label, name, MANIFEST_KEY_ENV)
+            return None
+        return blob
+
+    def put(self, name: str, blob: bytes) -> None:
+        """Share a blob: the blob first, its sidecar last (the sidecar's presence is what makes it exist)."""
+        if not _PRIMED_KEY.match(name):
+            raise RegistryError(f"bad primed-state name {name!r}")
+        sha = hashlib.sha256(blob).hexdigest()
+        meta: dict[str, Any] = {"sha256": sha, "bytes": len(blob), "created_at": _now(), "code_version": __version__}
+        key = _manifest_key()
+        if key is not None:
+            meta["signature"] = self._sig(key, name, sha)
+        self.store.write_bytes(f"{name}.zprimed", blob)
+        self.store.write_bytes(f"{name}.json", json.dumps(meta, indent=2).encode())
+
+    def names(self) -> list[str]:
+        if not self.store.exists():
+            return []
+        return sorted(n[: -len(".json")] for n in self.store.list() if n.endswith(".json") and not n.startswith("."))
 
 
 def _parse_channels(domain: str, data: bytes | None) -> Channels:
@@ -215,6 +279,10 @@ class Registry:
                 except ModelNotFoundError:
                     continue
         return None
+
+    def primed(self, domain: str, version: int) -> PrimedShelf:
+        """Where nodes share this version's primed states (see ``PrimedShelf``)."""
+        return PrimedShelf(self, domain, version)
 
     def channels(self, domain: str) -> Channels:
         data, _ = self.models.read_versioned(f"{check_domain(domain)}/channels.json")

@@ -77,6 +77,18 @@ def _parse(uri: str, s3: S3Options | None) -> _Parsed:
     return _Parsed("s3", path, opts.resolved())
 
 
+READ_BUFFER = 16 << 20
+
+
+def _stream_codec(path: str) -> bool:
+    """Whether pyarrow's streams (de)compress this name by its extension (``.zst``, ``.gz``, …)."""
+    try:
+        pa.Codec.detect(path)
+        return True
+    except (TypeError, ValueError, pa.ArrowException):
+        return False
+
+
 class Store:
     """A directory-like prefix in object storage or on local disk."""
 
@@ -139,8 +151,15 @@ class Store:
             raise StorageError(f"{what} {self.full(rel)} failed (storage {where}): {exc}") from None
 
     def read_bytes(self, rel: str) -> bytes:
-        with self._errors("read", rel), self.filesystem.open_input_stream(self.full(rel)) as f:
-            return bytes(f.read())
+        path = self.full(rel)
+        with self._errors("read", rel):
+            if _stream_codec(path):  # written through a compressing stream (see write_bytes): read through one
+                with self.filesystem.open_input_stream(path, buffer_size=READ_BUFFER) as f:
+                    return bytes(f.read())
+            # a random-access file reads an object in one request: pyarrow's plain S3 input stream fetched
+            # 100 MB from a local S3 server in 34 s (small ranged reads), this in 0.24 s
+            with self.filesystem.open_input_file(path) as f:
+                return bytes(f.read())
 
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write a whole object: readers see the old bytes or the new, never a part (S3 puts are atomic; a

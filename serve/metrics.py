@@ -58,11 +58,10 @@ class ServeMetrics:
         )
         self.model_load = Histogram(
             "nbmf_model_load_seconds",
-            description="Registry to a loaded, primed model (s), by model version.",
+            description="Registry to a loaded, primed model (s), by model version and where its primed state came from "
+            "(primed: here; node: this node's disk; shelf: the registry, primed by another node).",
             boundaries=LOAD_S_BOUNDARIES,
-            tag_keys=_keys(
-                "model",
-            ),
+            tag_keys=_keys("model", "source"),
         )
         self.model_cache = Counter(
             "nbmf_model_cache",
@@ -94,10 +93,12 @@ class ServeMetrics:
     def decode_failure(self, error: str) -> None:
         self._safe(self.decode_failures.inc, 1, tags={"error": error})
 
-    def model_event(self, event: str, domain: str, version: int, seconds: float | None = None, error: str | None = None) -> None:
+    def model_event(
+        self, event: str, domain: str, version: int, seconds: float | None = None, error: str | None = None, source: str = "primed"
+    ) -> None:
         model = f"{domain}@{version}"
         if event == "load" and seconds is not None:
-            self._safe(self.model_load.observe, seconds, tags={"model": model})
+            self._safe(self.model_load.observe, seconds, tags={"model": model, "source": source})
         elif event in ("hit", "miss", "load_failed"):
             self._safe(self.model_cache.inc, 1, tags={"result": event, "model": model})
 

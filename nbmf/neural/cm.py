@@ -57,6 +57,7 @@ class CMState:
     H: np.ndarray
     ref_len: int
     lock: threading.Lock = field(default_factory=threading.Lock)
+    source: str = "primed"  # where it came from: primed here, read from this node's disk ("node"), or the shelf
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What priming computed (for ``primed_cache``): tables, mixer weights, history, config."""

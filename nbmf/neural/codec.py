@@ -3,14 +3,18 @@
 artifact files:  neural.safetensors  integer tensors P, B1, WO, BO (+ metadata: multipliers,
                                      CM parameters, config)
                  reference.zst       the domain reference text the model is primed with
-load:  files --sha256-checked by the registry--> CMState.build (prime once per process, cached)
+load:  files --sha256-checked by the registry--> the primed state (``primed_state``: this process, this node's
+       disk, the registry's shelf, or priming once)
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import os
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -20,9 +24,12 @@ from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
 from nbmf.config import CMParams
-from nbmf.errors import CodecError, IntegrityError
+from nbmf.errors import CodecError, IntegrityError, NBMFError
 from nbmf.frame import CodecId, ModelRef
+from nbmf.neural import primed_cache
 from nbmf.neural.cm import CMConfig, CMState, NeuralWeights
+
+log = logging.getLogger(__name__)
 
 WEIGHTS_FILE, REFERENCE_FILE = "neural.safetensors", "reference.zst"
 # Weak: a primed state (hundreds of MB with real tables) lives exactly as long as a model that holds it;
@@ -99,11 +106,18 @@ def _code_version() -> str:
 _CODE_VERSION: str | None = None
 
 
-def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False) -> CMState:
-    """The primed state for these files: once per process while any model uses it, and once per node on disk
-    (``nbmf.neural.primed_cache``: a later process reads the file instead of priming for seconds)."""
-    from nbmf.neural import primed_cache
+SHARE_ENV = "NBMF_PRIMED_SHARE"  # "0": a node that primes does not put the state on the shelf
 
+
+def primed_state(
+    files: dict[str, bytes], use_neural: bool | None = None, nn_only: bool = False, shelf: primed_cache.Shelf | None = None
+) -> CMState:
+    """The primed state for these files, from the nearest place that has it:
+
+    this process (while any model holds it) -> this node's disk (``primed_cache``: a fraction of a second)
+    -> the shelf (the registry: a node's first load unpacks what another node primed, ~1 s for 8 MiB)
+    -> priming (3-5 µs per reference byte), after which the node keeps it and puts it on the shelf.
+    ``state.source`` says which one it came from."""
     digest = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest()
     key = f"{digest}:{use_neural}:{nn_only}"
     with _STATES_LOCK:
@@ -111,15 +125,62 @@ def primed_state(files: dict[str, bytes], use_neural: bool | None = None, nn_onl
         if st is None:
             w, reference, cm, stored_use = unpack_files(files)
             use = stored_use if use_neural is None else use_neural
-            disk_key = f"{digest[:32]}-{_code_version()}-{int(use)}{int(nn_only)}"
-            arrays = primed_cache.load(disk_key)
-            if arrays is not None and CMState.fits(arrays, cm_config(cm), w, use, nn_only):
-                st = CMState.from_arrays(cm_config(cm), w, arrays)
-            else:
-                st = CMState.build(cm_config(cm), reference, w, use, nn_only)
-                primed_cache.save(disk_key, st.arrays())
+            config = cm_config(cm)
+            disk_key = _disk_key(digest, use, nn_only)
+            st = _from(primed_cache.load(disk_key), config, w, use, nn_only, "node")
+            if st is None and shelf is not None:
+                blob = shelf.get(disk_key)
+                st = _from(primed_cache.unpack(disk_key, blob) if blob else None, config, w, use, nn_only, "shelf")
+            if st is None:
+                st = CMState.build(config, reference, w, use, nn_only)
+                arrays = st.arrays()
+                primed_cache.save(disk_key, arrays)
+                if shelf is not None and os.environ.get(SHARE_ENV, "1") != "0":
+                    _share(shelf, disk_key, arrays)
             _STATES[key] = st
         return st
+
+
+def _disk_key(digest: str, use: bool, nn_only: bool) -> str:
+    """A primed state's name on disk and on the shelf: the artifact, the priming code, the flags."""
+    return f"{digest[:32]}-{_code_version()}-{int(use)}{int(nn_only)}"
+
+
+def share(files: dict[str, bytes], shelf: primed_cache.Shelf) -> tuple[str, str]:
+    """Make sure the shelf holds this model's primed state (priming it here if no one has): ``nbmf prime``.
+    Returns (where the state came from, "shared" | "already shared")."""
+    st = primed_state(files, shelf=shelf)
+    digest = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest()
+    name = _disk_key(digest, unpack_files(files)[3], False)
+    if shelf.get(name) is not None:
+        return st.source, "already shared"
+    with st.lock:  # coding writes into the tables (and undoes it): pack them between records
+        _share(shelf, name, st.arrays(), strict=True)
+    return st.source, "shared"
+
+
+def _from(
+    arrays: dict[str, np.ndarray] | None, config: CMConfig, w: NeuralWeights, use: bool, nn_only: bool, source: str
+) -> CMState | None:
+    if arrays is None or not CMState.fits(arrays, config, w, use, nn_only):
+        return None
+    st = CMState.from_arrays(config, w, arrays)
+    st.source = source
+    return st
+
+
+def _share(shelf: primed_cache.Shelf, key: str, arrays: dict[str, np.ndarray], strict: bool = False) -> None:
+    """Put a state this node primed on the shelf; a shelf that refuses (read-only credentials, broken
+    storage) costs other nodes their priming, nothing else (``strict``: raise instead)."""
+    t0 = time.perf_counter()
+    try:
+        blob = primed_cache.pack(arrays)
+        shelf.put(key, blob)
+        log.info("shared primed state %s (%.0f MB) in %.1f s", key, len(blob) / 1e6, time.perf_counter() - t0)
+    except (NBMFError, OSError) as exc:
+        if strict:
+            raise
+        log.warning("could not share primed state %s: %s", key, exc)
 
 
 class NeuralCodec:
@@ -131,9 +192,14 @@ class NeuralCodec:
 
     @classmethod
     def from_files(
-        cls, files: dict[str, bytes], model: ModelRef | None = None, use_neural: bool | None = None, nn_only: bool = False
+        cls,
+        files: dict[str, bytes],
+        model: ModelRef | None = None,
+        use_neural: bool | None = None,
+        nn_only: bool = False,
+        shelf: primed_cache.Shelf | None = None,
     ) -> NeuralCodec:
-        return cls(primed_state(files, use_neural, nn_only), model)
+        return cls(primed_state(files, use_neural, nn_only, shelf), model)
 
     def compress(self, data: bytes) -> bytes:
         return self.state.encode(data, max_out=len(data))

@@ -87,19 +87,31 @@ def eval_bpb(model: nn.Module, ctx: torch.Tensor, target: torch.Tensor, batch: i
 
 
 # ---- data --------------------------------------------------------------------------------------
+def packed(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarray]:
+    """Records laid end to end, each behind ``context`` zero bytes (uint8), and the position of every
+    target byte in it (int64): 1 + 8 bytes per token, from which ``windows_at`` cuts the windows where the
+    model runs (on the GPU: the host sends 9 bytes per token, not the 136 of cut int64 windows)."""
+    lens = np.fromiter((len(r) for r in records), dtype=np.int64, count=len(records))
+    starts = np.cumsum(lens + context) - lens  # where each record's first byte lands
+    buf = np.zeros(int(lens.sum() + context * len(records)), np.uint8)
+    for s0, r in zip(starts.tolist(), records):
+        buf[s0 : s0 + len(r)] = np.frombuffer(r, np.uint8)
+    pos = np.repeat(starts - np.cumsum(np.concatenate([[0], lens[:-1]])), lens) + np.arange(int(lens.sum()))
+    return buf, pos
+
+
+def windows_at(buf: torch.Tensor, pos: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(contexts [N, context] most recent first, targets [N]) at positions ``pos`` of a ``packed`` buffer,
+    cut on whatever device ``buf`` lives on."""
+    offsets = torch.arange(1, context + 1, device=buf.device)
+    return buf[pos.unsqueeze(1) - offsets].long(), buf[pos].long()
+
+
 def windows(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarray]:
     """(contexts [N, context] most recent first, zero-padded at record start; targets [N])."""
-    buf = bytearray()
-    starts = []
-    for r in records:
-        buf += bytes(context)
-        starts.append((len(buf), len(r)))
-        buf += r
-    arr = np.frombuffer(bytes(buf), dtype=np.uint8)
-    pos = np.concatenate([np.arange(s, s + n) for s, n in starts]) if starts else np.zeros(0, np.int64)
-    offsets = np.arange(1, context + 1)
-    ctx = arr[pos[:, None] - offsets[None, :]]
-    return ctx.astype(np.int64), arr[pos].astype(np.int64)
+    buf, pos = packed(records, context)
+    ctx, tgt = windows_at(torch.from_numpy(buf), torch.from_numpy(pos), context)
+    return ctx.numpy(), tgt.numpy()
 
 
 @dataclass

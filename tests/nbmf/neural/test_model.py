@@ -2,7 +2,18 @@ import numpy as np
 import torch
 
 from nbmf.config import NeuralConfig
-from nbmf.neural.model import BytePredictor, eval_bpb, export_int, int_stretch_torch, node_indices, target_bits, train_step, windows
+from nbmf.neural.model import (
+    BytePredictor,
+    eval_bpb,
+    export_int,
+    int_stretch_torch,
+    node_indices,
+    packed,
+    target_bits,
+    train_step,
+    windows,
+    windows_at,
+)
 from nbmf.neural.tables import SQUASH
 
 
@@ -10,6 +21,27 @@ def test_windows_are_record_local_and_most_recent_first() -> None:
     ctx, tgt = windows([b"abc", b"xy"], 2)
     assert tgt.tolist() == list(b"abcxy")
     assert ctx.tolist() == [[0, 0], [97, 0], [98, 97], [0, 0], [120, 0]]
+
+
+def test_packed_windows_cut_anywhere_equal_the_plain_cut() -> None:
+    """The train job ships packed bytes + positions to the worker's device and cuts windows there
+    (``windows_at``): the same windows as cutting each record on the host, in any order of positions."""
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        records = [rng.integers(0, 256, int(rng.integers(0, 40)), dtype=np.uint8).tobytes() for _ in range(int(rng.integers(0, 6)))]
+        context = int(rng.integers(1, 20))
+        want_ctx, want_tgt = [], []
+        for r in records:
+            padded = bytes(context) + r
+            for i in range(len(r)):
+                want_ctx.append([padded[context + i - k] for k in range(1, context + 1)])
+                want_tgt.append(r[i])
+        buf, pos = packed(records, context)
+        assert buf.dtype == np.uint8 and len(pos) == len(want_tgt)
+        order = rng.permutation(len(pos))
+        ctx, tgt = windows_at(torch.from_numpy(buf), torch.from_numpy(pos[order]), context)
+        assert ctx.dtype == torch.int64 and ctx.shape == (len(want_tgt), context)
+        assert ctx.tolist() == [want_ctx[i] for i in order] and tgt.tolist() == [want_tgt[i] for i in order]
 
 
 def test_node_indices_walk_the_binary_tree() -> None:
