@@ -60,6 +60,9 @@ def main() -> None:
             out[f"workers_{workers}_tokens_per_s"] = round(m["tokens_per_s_per_worker"] * m["world_size"])  # wall clock
             out[f"workers_{workers}_step_tokens_per_s"] = round(m["step_tokens_per_s_per_worker"] * m["world_size"])
             out[f"workers_{workers}_end_to_end_share"] = round(m["tokens_per_s_per_worker"] / m["step_tokens_per_s_per_worker"], 3)
+            out[f"workers_{workers}_seconds"] = {
+                k: round(float(m[k]), 2) for k in ("wall_s", "step_s", "data_s", "first_batch_s", "eval_s") if k in m
+            }
         if {1, 2} <= set(args.workers):
             out["speedup_2_vs_1"] = round(out["workers_2_tokens_per_s"] / out["workers_1_tokens_per_s"], 2)
             out["step_speedup_2_vs_1"] = round(out["workers_2_step_tokens_per_s"] / out["workers_1_step_tokens_per_s"], 2)

@@ -139,12 +139,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         return torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
 
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
+    data_time = eval_time = 0.0  # waiting for Ray Data's batches and packing them; evaluations and checkpoints
+    first_batch = None  # seconds to the first batch: Ray Data's start, paid once per run
     posted_at = t0
     done = step >= ncfg.max_steps
     while not done:
         shuffle = max(256, 2 * cfg.records_per_batch)
+        wait_from = time.perf_counter()
         for batch in train_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy", local_shuffle_buffer_size=shuffle):
             buf, pos = on_device(batch["text"], rng.permutation)
+            data_time += time.perf_counter() - wait_from
+            if first_batch is None:
+                first_batch = time.time() - t0
             for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
                 ct, tt = windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
                 s0 = time.perf_counter()
@@ -161,6 +167,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     rate = tokens * world / max(now - t0, 1e-9)
                     post(step=step, elapsed_s=now - t0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
                 if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
+                    e0 = time.perf_counter()
                     vb = val_bpb()
                     improved = vb < best - 1e-4
                     best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
@@ -174,6 +181,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         "best_val_bpb": best,
                         "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),  # wall: data + eval included
                         "step_tokens_per_s_per_worker": tokens / max(step_time, 1e-9),
+                        "wall_s": time.time() - t0,  # where it went: steps, data (Ray Data + packing), eval + checkpoints
+                        "step_s": step_time,
+                        "data_s": data_time,
+                        "first_batch_s": first_batch or 0.0,
+                        "eval_s": eval_time + (time.perf_counter() - e0),
                         "resumed_from_step": -1 if resumed_from is None else resumed_from,
                         "world_size": world,
                         "stopped_early": bad_evals >= cfg.patience,
@@ -195,10 +207,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                                 f.write(cfg.model_dump_json())  # every checkpoint carries its config
                             checkpoint = ray.train.Checkpoint.from_directory(d)
                         ray.train.report(metrics, checkpoint=checkpoint)
+                    eval_time += time.perf_counter() - e0
                 if done:
                     break
             if done:
                 break
+            wait_from = time.perf_counter()
     if step >= ncfg.max_steps and tokens == 0:  # a finished run re-submitted: report, nothing to redo
         ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
 

@@ -1,0 +1,130 @@
+"""The compute curve: what more training tokens buy the codec (issue #15).
+
+python bench/compute_curve.py --domain technical [--base-tokens 2000000] [--multiples 1 4 16] [--ref-mib 2] [--records 250]
+
+Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). The shipped predictor
+(``NeuralConfig()``: 16 bytes of context, 128 hidden) is trained from scratch on the train side for
+``base × m`` tokens each (Adam, the shipped batch, the learning rate decaying linearly to 10 % over
+the run), on the device there is (``cuda`` when present). Each model is then measured as
+``bench/gpu_predictor_bench.py`` does on the first ``--records`` held-out records: the float
+predictor's val bits/byte, the integer predictor alone, and the whole codec with it mixed in; the
+first row is the same primed core without a neural input (the ablation). A 2 MiB reference keeps
+priming short: compare the rows, not the product's ratio. Writes bench/results/compute_curve_<domain>.json
+and bench/results/compute_curve_<domain>.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from gpu_predictor_bench import measure, val_bpb
+from results_io import save
+
+from nbmf.config import NeuralConfig
+from nbmf.neural.build import select_reference, split_bytes
+from nbmf.neural.model import BytePredictor, export_int, packed, train_step, windows_at
+from nbmf.records import read_records
+
+
+def train_tokens(cfg: NeuralConfig, recs: list[bytes], tokens: int, device: str) -> tuple[BytePredictor, dict[str, Any]]:
+    """Adam over ``tokens`` training tokens (random windows of the train side), lr decaying to 10 %."""
+    torch.manual_seed(cfg.seed)
+    buf, pos = packed(recs, cfg.context)
+    b, p = torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
+    model = BytePredictor(cfg).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    steps = max(1, tokens // cfg.batch_size)
+    t0 = time.perf_counter()
+    for s in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * max(0.1, 1 - s / steps)
+        at = p[torch.randint(0, len(p), (cfg.batch_size,), device=device, generator=gen)]
+        train_step(model, opt, *windows_at(b, at, cfg.context))
+    secs = time.perf_counter() - t0
+    n = steps * cfg.batch_size
+    return model.cpu(), {"steps": steps, "tokens": n, "train_s": round(secs, 1), "tokens_per_s": round(n / secs)}
+
+
+def plot(res: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["variants"].values() if "tokens" in r]
+    x = [r["tokens"] / 1e6 for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    base = res["variants"]["cm_without_neural"]["ratio"]
+    ax[0].plot(x, [r["ratio"] for r in rows], "o-", label="codec, predictor mixed in")
+    ax[0].axhline(base, color="grey", ls="--", label=f"core without the predictor ({base})")
+    for xi, r in zip(x, rows):
+        ax[0].annotate(f"{r['ratio']} (+{100 * (r['ratio'] / base - 1):.1f} %)", (xi, r["ratio"]), fontsize=8)
+    ax[0].set(xscale="log", xlabel="training tokens (M)", ylabel="total ratio (held-out records)", title=f"{res['domain']}: codec ratio")
+    ax[0].legend(fontsize=8)
+    ax[1].plot(x, [r["val_bpb_float"] for r in rows], "o-", label="float predictor, val")
+    ax[1].plot(x, [r["predictor_alone_bpb"] for r in rows], "s-", label="integer predictor alone, test")
+    ax[1].set(xscale="log", xlabel="training tokens (M)", ylabel="bits per byte", title="the predictor alone")
+    ax[1].legend(fontsize=8)
+    for a in ax:
+        a.set_xticks(x, [f"{v:.0f}M" for v in x])
+        a.minorticks_off()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--domain", default="technical")
+    ap.add_argument("--base-tokens", type=int, default=2_000_000)
+    ap.add_argument("--multiples", type=int, nargs="+", default=[1, 4, 16])
+    ap.add_argument("--ref-mib", type=float, default=2)
+    ap.add_argument("--records", type=int, default=250)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--context", type=int, default=None, help="predictor context bytes (default: NeuralConfig's)")
+    ap.add_argument("--hidden", type=int, default=None, help="predictor hidden width (default: NeuralConfig's)")
+    ap.add_argument("--replot", action="store_true", help="only draw the PNG again from the saved JSON")
+    args = ap.parse_args()
+    arch = {k: v for k, v in (("context", args.context), ("hidden", args.hidden)) if v is not None}
+    name = f"compute_curve_{args.domain}" + "".join(f"_{k}{v}" for k, v in arch.items())
+    if args.replot:
+        import json
+
+        results = Path(__file__).parent / "results"
+        plot(json.loads((results / f"{name}.json").read_text()), results / f"{name}.png")
+        return
+    sp = split_bytes(list(read_records(f"data/corpus/{args.domain}.jsonl")))
+    ref = select_reference(sp["train"], int(args.ref_mib * 2**20))
+    test = sp["test"][: args.records]
+    res: dict[str, Any] = {
+        "command": "python " + " ".join(sys.argv),
+        "domain": args.domain,
+        "predictor": NeuralConfig(**arch).model_dump(),
+        "device": torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "train_bytes": sum(map(len, sp["train"])),
+        "test_records": len(test),
+        "test_bytes": sum(map(len, test)),
+        "reference_bytes": len(ref),
+        "variants": {},
+    }
+
+    def report(name: str, row: dict[str, Any]) -> None:
+        res["variants"][name] = row
+        print(name, row, flush=True)
+
+    report("cm_without_neural", measure(None, ref, test))
+    for m in args.multiples:
+        model, row = train_tokens(NeuralConfig(**arch), sp["train"], args.base_tokens * m, args.device)
+        report(f"{m}x", {"multiple": m} | row | {"val_bpb_float": val_bpb(model, sp["val"])} | measure(export_int(model), ref, test))
+    save(name, res)
+    plot(res, Path(__file__).parent / "results" / f"{name}.png")
+
+
+if __name__ == "__main__":
+    main()
