@@ -32,6 +32,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--up-to", type=int, default=3)
     ap.add_argument("--deadline", type=float, default=240)
+    ap.add_argument("--pace", type=float, default=0.0, help="a client thread starts a pair at most every PACE s (0: back to back)")
+    ap.add_argument("--look-back", type=float, default=None, help="the autoscaler's look_back_period_s (default: Serve's)")
+    ap.add_argument("--step", type=float, default=3.0, help="seconds between added client threads")
+    ap.add_argument("--max-threads", type=int, default=8)
+    ap.add_argument("--target", type=float, default=1.0, help="target_ongoing_requests per replica")
+    ap.add_argument("--name", default="autoscale", help="results: bench/results/<name>.json and .png")
     args = ap.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -56,14 +62,19 @@ def main() -> None:
     ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
     ingress = {
         "autoscaling_config": {
-            "min_replicas": 1, "max_replicas": args.up_to, "target_ongoing_requests": 1, "upscale_delay_s": 1, "downscale_delay_s": 3,
+            "min_replicas": 1, "max_replicas": args.up_to, "target_ongoing_requests": args.target,
+            "upscale_delay_s": 1, "downscale_delay_s": 3,
+            **({"look_back_period_s": args.look_back} if args.look_back else {}),
         },
         "ray_actor_options": {"num_cpus": 0.5},
     }  # fmt: skip
     overrides = {"colocate": True, "request_timeout_s": 30}
     stop = start(str(tmp / "reg"), port=port, overrides=overrides, deployment_options={"Ingress": ingress})
     try:
-        run = autoscale_ramp(f"http://127.0.0.1:{port}", "technical", texts[600:], up_to=args.up_to, deadline_s=args.deadline)
+        run = autoscale_ramp(
+            f"http://127.0.0.1:{port}", "technical", texts[600:], up_to=args.up_to, deadline_s=args.deadline,
+            pace_s=args.pace, step_s=args.step, max_threads=args.max_threads,
+        )  # fmt: skip
     finally:
         stop()
         ray.shutdown()
@@ -91,8 +102,10 @@ def main() -> None:
         "decode_p95_by_5s": windows,
         "replicas_over_time": run["replicas"],
     }
-    save("autoscale", out)
-    plot(run, RESULTS / "autoscale.png")
+    out["autoscaling_config"] = ingress["autoscaling_config"]
+    out["pace_s"] = args.pace
+    save(args.name, out)
+    plot(run, RESULTS / f"{args.name}.png")
 
 
 def plot(run: dict, path: Path) -> None:  # type: ignore[type-arg]

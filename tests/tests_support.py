@@ -165,14 +165,18 @@ def autoscale_ramp(
     step_s: float = 3.0,
     hold_s: float = 5.0,
     deadline_s: float = 150.0,
+    pace_s: float = 0.0,
 ) -> dict[str, Any]:
     """Ramp load on ``url`` (one more client thread every ``step_s``) until ``up_to`` replicas of
     ``deployment`` run, hold ``hold_s``, then drop to one thread until one replica is left.
 
     Every request is recorded (seconds since start, op, ms, ok, fallback) with the running replicas
     over time. Bounded: ``deadline_s`` in all. Each thread alternates an encode of one text with a
-    decode of a frame it got back, and checks the decode returns the text.
+    decode of a frame it got back, and checks the decode returns the text. ``pace_s``: a thread starts
+    a pair at most every ``pace_s`` (callers that each send a few requests a second, as a memory service's
+    do); 0: back to back (every thread saturates what it can).
     """
+    import base64
     import threading
     import time
 
@@ -195,7 +199,12 @@ def autoscale_ramp(
     def worker(n: int, stop: threading.Event) -> None:
         with Client(url, retries=4, timeout_s=60) as c:
             i = n
+            next_at = time.monotonic()
             while not stop.is_set() and time.monotonic() < deadline:
+                wait = next_at - time.monotonic()
+                if wait > 0 and stop.wait(wait):
+                    break
+                next_at = max(next_at + pace_s, time.monotonic()) if pace_s else next_at
                 text = texts[i % len(texts)]
                 i += 7
                 for op in ("encode", "decode"):
@@ -205,7 +214,7 @@ def autoscale_ramp(
                         if op == "encode":
                             r = c.encode_response([text], domain=domain)["frames"][0]
                             fb = r["fallback"]
-                            frame = __import__("base64").b64decode(r["frame"])
+                            frame = base64.b64decode(r["frame"])
                         else:
                             ok = c.decode([frame]) == [text]
                     except Exception as exc:  # counted, never raised: the test asserts on the record
