@@ -183,6 +183,7 @@ class Shelf(Protocol):
 
 SHELF_MAGIC = b"NBMFPRZ1"
 CHUNK = 16 << 20  # chunks compress and decompress in parallel threads (zstandard releases the GIL)
+MAX_STATE = 16 << 30  # no configuration allocates more (2^26-slot tables would be ~2.5 GB)
 
 
 def pack(arrays: dict[str, np.ndarray]) -> bytes:
@@ -210,6 +211,8 @@ def unpack(key: str, blob: bytes) -> dict[str, np.ndarray] | None:
         raw, zst = [int(x) for x in meta["raw"]], [int(x) for x in meta["zst"]]
         if len(raw) != len(zst) or any(n < 0 or n > CHUNK for n in raw) or sum(zst) != len(blob) - at - head_len:
             raise ValueError("its chunk table does not add up")
+        if sum(raw) > MAX_STATE:
+            raise ValueError(f"it claims {sum(raw)} bytes, over the {MAX_STATE}-byte limit")
         image = np.empty(sum(raw), np.uint8)
         view = memoryview(image)  # type: ignore[arg-type]
         jobs, src, dst = [], at + head_len, 0
@@ -227,7 +230,7 @@ def unpack(key: str, blob: bytes) -> dict[str, np.ndarray] | None:
         with ThreadPoolExecutor(max_workers=_threads()) as pool:
             list(pool.map(one, jobs))
         arrays = _parse(image)
-    except (ValueError, KeyError, TypeError, zstd.ZstdError) as exc:
+    except (ValueError, KeyError, TypeError, MemoryError, zstd.ZstdError) as exc:
         log.warning("a shared primed state for %s is not usable (%s): priming instead", key, exc)
         return None
     # this node keeps it: the image is the file's bytes. Written before the arrays are handed out: coding

@@ -248,3 +248,18 @@ def test_nbmf_prime_shares_the_serving_versions_states(tiny, tmp_path: Path, mon
     assert none.exit_code == 0 and "no production or canary version" in none.output
     missing = runner.invoke(app, ["prime", "--registry", str(tmp_path / "reg"), "--domain", "technical", "--version", "9"])
     assert missing.exit_code == 2 and "no model technical@9" in missing.output
+
+
+def test_a_blob_that_lies_about_its_size_is_refused_before_anything_is_allocated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(primed_cache.ENV_DIR, str(tmp_path / "node"))
+
+    def blob(raw: list[int], zst: list[int], body: bytes) -> bytes:
+        head = json.dumps({"raw": raw, "zst": zst}).encode()
+        return primed_cache.SHELF_MAGIC + len(head).to_bytes(4, "little") + head + body
+
+    n = 2000  # 2,000 chunks of 16 MiB: 32 GiB claimed by 2 KB
+    assert primed_cache.unpack("k", blob([primed_cache.CHUNK] * n, [1] * n, bytes(n))) is None
+    assert primed_cache.unpack("k", blob([10], [5], bytes(4))) is None  # sizes that do not add up
+    assert primed_cache.unpack("k", blob([10], [4], bytes(4))) is None  # not a zstd frame
+    assert primed_cache.unpack("k", b"NBMFPRIM" + bytes(100)) is None  # a node file, not a shelf blob
+    assert not list(tmp_path.rglob("*.primed"))  # nothing kept on the node
