@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Full neural-codec benchmark: build each built-in domain's model (train split only), then measure
-# every codec on the held-out test split.  Usage: bench/neural_bench.sh [NN_SECONDS] [REGISTRY]
+# every codec on the held-out test split.  Usage: bench/neural_bench.sh [NN_SECONDS] [REGISTRY] [DOMAINS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NN_SECONDS=${1:-300}
 REG=${2:-out/bench-registry}
+DOMAINS=${3:-financial general legal technical}
 BIN=.venv/bin
 mkdir -p bench/results data
-[ -f data/corpus/technical.jsonl ] || $BIN/nbmf corpus --out data/corpus
-for d in technical legal; do
+for d in $DOMAINS; do
+  [ -f data/corpus/$d.jsonl ] || $BIN/nbmf corpus --out data/corpus --domains $d
   $BIN/nbmf build --data data/corpus/$d.jsonl --domain $d --registry "$REG" --time-budget "$NN_SECONDS" --promote \
     > bench/results/build_$d.json 2> bench/results/build_$d.log
   $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --json \

@@ -24,6 +24,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from jobs.common import init_ray, run_or_exit
+from nbmf.corpus import DOMAINS
 from nbmf.errors import InputError, NBMFError, StorageError
 from nbmf.storage import Store
 
@@ -81,10 +82,10 @@ def _is_warm_store(store: Store) -> bool:
     return any(n.endswith(".json") and "__" in n for n in records.list()[:50])
 
 
-def _builtin_files() -> list[tuple[str, str]]:
+def _builtin_files(domains: set[str] | None = None) -> list[tuple[str, str]]:
     from nbmf.corpus import _sources
 
-    return [(path, domain) for domain, paths in _sources().items() for path in paths]
+    return [(path, domain) for domain, paths in _sources(domains).items() for path in paths]
 
 
 def fingerprint(files: list[tuple[str, int, float]]) -> str:
@@ -107,10 +108,11 @@ def run(cfg: CollectConfig, progress: Any = print) -> dict[str, Any]:
     for uri in cfg.inputs:
         if uri.startswith(BUILTIN):
             wanted = set(filter(None, uri[len(BUILTIN) :].split(",")))
+            if unknown := sorted(wanted - set(DOMAINS)):
+                raise InputError(f"{uri}: no built-in domain {', '.join(unknown)} (there are {', '.join(DOMAINS)})")
             by_domain: dict[str, list[str]] = {}
-            for path, dom in _builtin_files():
-                if not wanted or dom in wanted:
-                    by_domain.setdefault(dom, []).append(path)
+            for path, dom in _builtin_files(wanted or None):
+                by_domain.setdefault(dom, []).append(path)
             root = Store("/")
             for dom, paths in sorted(by_domain.items()):
                 paths = [p for p in paths if _first_listing(seen, root, p)]

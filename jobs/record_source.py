@@ -65,7 +65,15 @@ class RecordFiles(Datasource):
             try:
                 with self.filesystems[fs_index].open_input_stream(path) as stream:
                     data = stream.readall()
-            except FileNotFoundError as exc:  # gone since the listing: a malformed input, counted
+            except FileNotFoundError as exc:
+                from nbmf.corpus import rebuild_if_builtin
+
+                if rebuild_if_builtin(path):  # a made built-in file this node has not made yet
+                    with self.filesystems[fs_index].open_input_stream(path) as stream:
+                        data = stream.readall()
+                    pending.append(shape_file(path, data, domain, *self.shape_args))
+                    continue
+                # gone since the listing: a malformed input, counted
                 pending.append(pa.Table.from_pylist([{"bad": f"{path}: cannot read ({exc})"}], schema=RECORD_SCHEMA))
                 continue
             except OSError as exc:  # storage that stopped answering fails the job, naming the file

@@ -148,10 +148,10 @@ def dict_train(
 @app.command()
 def corpus(
     out: Annotated[Path, typer.Option("--out", help="Directory for <domain>.jsonl files.")],
-    domains: Annotated[str, typer.Option(help="Comma-separated built-in domains.")] = "technical,legal",
+    domains: Annotated[str, typer.Option(help="Comma-separated built-in domains.")] = "financial,general,legal,technical",
     limit: Annotated[Optional[int], typer.Option(help="Records per domain at most.")] = None,
 ) -> None:
-    """Write the built-in corpus (real text on this machine) as JSONL, one file per domain."""
+    """Write the built-in corpus (this machine's text, generated financial JSON) as JSONL, one file per domain."""
     from nbmf.corpus import write_jsonl
 
     out.mkdir(parents=True, exist_ok=True)

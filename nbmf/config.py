@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -28,6 +30,11 @@ class CMParams(BaseModel):
     match_min: tuple[int, int] = (6, 16)
     limit: int = Field(60, ge=1, le=255)
     lr: int = Field(6, ge=1, le=64)
+    contexts: tuple[Literal["json", "word"], ...] = Field(
+        ("json", "word"),
+        description="extra contexts: JSON structure (key, depth, place in the value), word unigram "
+        "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
+    )
 
 
 class ModelConfig(BaseModel):

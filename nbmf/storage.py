@@ -30,6 +30,12 @@ from pydantic import BaseModel
 from nbmf.errors import ConflictError, StorageError
 
 
+def cache_home() -> str:
+    """This node's nbmf cache directory: ``$XDG_CACHE_HOME/nbmf`` (``~/.cache/nbmf``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "nbmf")
+
+
 class S3Options(BaseModel):
     """S3 settings; every field falls back to the usual AWS environment variables."""
 

@@ -28,6 +28,7 @@ class CMConfig:
     match_min: tuple[int, int] = (6, 16)
     limit: int = 60
     lr: int = 6
+    contexts: tuple[str, ...] = ("json", "word")  # extra hashed contexts (kernel.X_NAMES); () before format 2
 
 
 @dataclass
@@ -79,6 +80,10 @@ class CMState:
         cfg[K.C_NN_H] = nn.P.shape[2] if has_nn else 0
         cfg[K.C_NN_M1], cfg[K.C_NN_S1], cfg[K.C_NN_M2] = nn.m1, nn.s1, nn.m2
         cfg[K.C_ORDERS :] = config.orders
+        for name in config.contexts:
+            if name not in K.X_NAMES:
+                raise CodecError(f"unknown context {name!r} (known: {', '.join(K.X_NAMES)})")
+            cfg[K.C_XCTX] |= K.X_NAMES[name]
         return cfg
 
     @classmethod
@@ -118,7 +123,7 @@ class CMState:
         # APM buckets start at the identity: bucket j holds squash of its stretch value
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
         T[lay["apm1"] : lay["size"]] = np.tile(ident, (256 + 65536))
-        ninputs = K.n_inputs(len(config.orders))
+        ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
@@ -129,7 +134,8 @@ class CMState:
         return cls(config, nn, cfg, T, W, H, len(ref))
 
     def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None) -> int:
-        jcap = n * 8 * (int(self.cfg[K.C_NORD]) + 10) + 4 * n + 16
+        nhashed = int(self.cfg[K.C_NORD]) + 2 + K.n_extra(int(self.cfg[K.C_XCTX]))
+        jcap = n * 8 * (nhashed + 8) + 4 * n + 16
         jidx = np.zeros(jcap + 1, np.int64)
         jold = np.zeros(jcap + 1, np.uint32)
         nn = self.nn

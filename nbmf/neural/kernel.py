@@ -21,15 +21,23 @@ from nbmf.neural.tables import RATES, SQUASH, STRETCH
 PRIME, ENCODE, DECODE = 0, 1, 2
 
 # layout of the integer configuration vector ``cfg``
-C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_NN_CTX, C_NN_H, C_NN_M1, C_NN_S1, C_NN_M2 = range(14)
+C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_NN_CTX, C_NN_H, C_NN_M1, C_NN_S1, C_NN_M2, C_XCTX = range(15)
+# cfg[C_XCTX]: extra hashed contexts after word and column (0 in every model made before them, which
+# keeps their frames bit-exact): JSON structure (key, depth, place in the value), word unigram
+X_JSON, X_WORD = 1, 2
+X_NAMES = {"json": X_JSON, "word": X_WORD}
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 
 
-def n_inputs(nord: int) -> int:
-    """o0, o1, two inputs per hashed context (nord orders + word + column), 2 match, neural, bias."""
-    return 2 * (nord + 2) + 6
+def n_extra(xctx: int) -> int:
+    return bin(xctx & (X_JSON | X_WORD)).count("1")
+
+
+def n_inputs(nord: int, xctx: int = 0) -> int:
+    """o0, o1, two inputs per hashed context (nord orders + word + column + extras), 2 match, neural, bias."""
+    return 2 * (nord + 2 + n_extra(xctx)) + 6
 
 
 APM_BUCKETS = 24
@@ -43,7 +51,7 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off = {"o0": 0, "o1": 256}
     pos = 256 + 65536
     off["hashed"] = pos
-    pos += (nord + 2) << bits  # hashed orders + word + column
+    pos += (nord + 2 + n_extra(int(cfg[C_XCTX]))) << bits  # hashed orders + word + column + extras
     off["sm"] = pos
     pos += 2 * 64 * 2  # two match models: (min(len, 63), expected bit)
     off["mt1"] = pos
@@ -129,10 +137,13 @@ def process(
     m1 = cfg[C_NN_M1]
     s1 = cfg[C_NN_S1]
     m2 = cfg[C_NN_M2]
+    xctx = cfg[C_XCTX]
+    x_json = (xctx & X_JSON) != 0
+    x_word = (xctx & X_WORD) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2
+    nhashed = nord + 2 + int(x_json) + int(x_word)
     o_sm = o_hash + (nhashed << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
@@ -181,6 +192,15 @@ def process(
     mptr2 = 0
     mlen2 = 0
     rec_start = pos  # the neural context is this record's bytes only (zero padded)
+    # JSON structure: inside a string?, escape pending, hash of the string so far, of the last string,
+    # the key the current value belongs to, bytes into the value, nesting depth
+    in_str = 0
+    esc = 0
+    shash = 0
+    last_str = 0
+    jkey = 0
+    vlen = 0
+    depth = 0
 
     for i in range(n_bytes):
         # ---------------- byte-boundary work ----------------
@@ -199,6 +219,12 @@ def process(
         if prev_line_start + col < line_start:
             above = int(H[prev_line_start + col])
         ctx[nord + 1] = _hash(0x2A7C5 + above * 256 + c1, min(col, 80))
+        kx = nord + 2
+        if x_json:
+            ctx[kx] = _hash(0x4A53 + jkey, (min(vlen, 15) << 12) | (in_str << 11) | (min(depth, 7) << 8) | c1)
+            kx += 1
+        if x_word:
+            ctx[kx] = _hash(0x3D1 + word, prev_word if word == 0 else 0)
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -418,10 +444,49 @@ def process(
         elif word != 0:
             prev_word = word
             word = 0
+        if x_json:
+            if in_str:
+                vlen += 1
+                if esc:
+                    esc = 0
+                    shash = _hash(shash, c)
+                elif c == 92:  # backslash
+                    esc = 1
+                    shash = _hash(shash, c)
+                elif c == 34:  # closing quote
+                    in_str = 0
+                    last_str = shash
+                else:
+                    shash = _hash(shash, c)
+            elif c == 34:
+                in_str = 1
+                shash = 0
+                vlen += 1
+            elif c == 58:  # ':' : the last string was a key
+                jkey = last_str
+                vlen = 0
+            elif c == 44:  # ',' : the next element or member
+                vlen = 0
+            elif c == 123 or c == 91:  # '{' '['
+                depth += 1
+                vlen = 0
+            elif c == 125 or c == 93:  # '}' ']'
+                if depth > 0:
+                    depth -= 1
+                vlen = 0
+            elif c != 32 and c != 10 and c != 9 and c != 13:
+                vlen += 1
         if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
             rec_start = pos
             word = 0
             prev_word = 0
+            in_str = 0
+            esc = 0
+            shash = 0
+            last_str = 0
+            jkey = 0
+            vlen = 0
+            depth = 0
             col = 0
             line_start = pos
             prev_line_start = pos

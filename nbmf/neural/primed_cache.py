@@ -59,8 +59,9 @@ def cache_dir() -> Path | None:
         return None
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nbmf" / "primed"
+    from nbmf.storage import cache_home
+
+    return Path(cache_home()) / "primed"
 
 
 def _raw(a: np.ndarray) -> memoryview:

@@ -1,5 +1,6 @@
-"""Writes tests/golden/neural/: a tiny neural model (committed files) and frames it coded, which must
-decode bit-exactly forever. Run only on a deliberate bitstream change (and bump the format version).
+"""Writes tests/golden/neural[-N]/: a tiny neural model (committed files) and frames it coded, which must
+decode bit-exactly forever. One directory per neural artifact format; write only the newest, once,
+on a deliberate bitstream change:  python tests/golden/make_golden_neural.py 2
 
 The text is generated here (no machine-dependent corpus), the model trained once; the test never trains.
 """
@@ -8,7 +9,9 @@ import json
 import random
 from pathlib import Path
 
-HERE = Path(__file__).parent / "neural"
+HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
+DIRS = {1: HERE, 2: Path(__file__).parent / "neural-2"}  # format 2: + JSON structure and word unigram contexts
+CONTEXTS: dict[int, tuple[str, ...]] = {1: (), 2: ("json", "word")}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
@@ -28,35 +31,41 @@ def texts(seed: int, n: int) -> list[bytes]:
     return out
 
 
-def golden_neural():  # type: ignore[no-untyped-def]
+def golden_neural(here: Path = HERE):  # type: ignore[no-untyped-def]
     """The committed model's neural codec (its files as written once)."""
     from nbmf.neural.codec import NeuralCodec
 
-    files = {p.name: p.read_bytes() for p in HERE.iterdir() if p.name in ("neural.safetensors", "reference.zst")}
+    files = {p.name: p.read_bytes() for p in here.iterdir() if p.name in ("neural.safetensors", "reference.zst")}
     return NeuralCodec.from_files(files)
 
 
 if __name__ == "__main__":
+    import sys
+
     import torch
 
     from nbmf.config import CMParams, ModelConfig, NeuralConfig
     from nbmf.neural.build import build_files
 
+    fmt = int(sys.argv[1])
+    out = DIRS[fmt]
+    if out.exists():
+        sys.exit(f"{out} exists: golden frames are written once and never rewritten")
     torch.manual_seed(0)
     cfg = ModelConfig(
         reference_bytes=40_000,
         dict_bytes=2048,
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=200, time_budget_s=60, batch_size=256),
-        cm=CMParams(table_bits=16, match_bits=16),
+        cm=CMParams(table_bits=16, match_bits=16, contexts=CONTEXTS[fmt]),
     )
     files, _ = build_files(texts(1, 400), texts(2, 40), cfg)
-    HERE.mkdir(exist_ok=True)
+    out.mkdir()
     for name, data in files.items():
-        (HERE / name).write_bytes(data)
-    (HERE / "config.json").write_text(cfg.model_dump_json(indent=1))
-    codec = golden_neural()
+        (out / name).write_bytes(data)
+    (out / "config.json").write_text(cfg.model_dump_json(indent=1))
+    codec = golden_neural(out)
     frames = []
     for value in [b.decode() for b in texts(3, 12)] + ["", "x", "The licensee shall keep every notice."]:
         data = value.encode()
         frames.append({"value": value, "payload": codec.compress_unbounded(data).hex()})
-    (HERE / "frames.json").write_text(json.dumps(frames, indent=1) + "\n")
+    (out / "frames.json").write_text(json.dumps(frames, indent=1) + "\n")

@@ -74,3 +74,22 @@ def test_mutated_neural_frames_raise_only_nbmf_errors(tiny) -> None:  # type: ig
             caught += 1
         tried += 1
     assert tried == 300 and caught > 250  # a mutation that survives must have hit no byte that matters
+
+
+def test_artifact_format_follows_the_contexts() -> None:
+    """A model with the extra contexts is format 2 (a reader that knows only format 1 refuses it rather
+    than coding it without them); one without them stays format 1, byte for byte what older nbmf wrote."""
+    import json as _json
+
+    from nbmf.config import CMParams
+    from nbmf.neural.cm import NeuralWeights
+    from nbmf.neural.codec import WEIGHTS_FILE, pack_files, unpack_files
+
+    def meta(files: dict[str, bytes]) -> dict[str, str]:
+        n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
+        return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
+
+    new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
+    assert meta(new)["format"] == "nbmf-neural-2" and unpack_files(new)[2].contexts == ("json", "word")
+    old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=()))
+    assert meta(old)["format"] == "nbmf-neural-1" and unpack_files(old)[2].contexts == ()

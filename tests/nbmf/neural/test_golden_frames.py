@@ -9,26 +9,36 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "golden"))
-from make_golden_neural import HERE, golden_neural  # noqa: E402
-
-FRAMES = json.loads((HERE / "frames.json").read_text())
+from make_golden_neural import DIRS, golden_neural  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def codec():  # type: ignore[no-untyped-def]
-    return golden_neural()
+@pytest.fixture(scope="module", params=sorted(DIRS), ids=lambda f: f"format-{f}")
+def golden(request):  # type: ignore[no-untyped-def]
+    """Every neural artifact format ever written: its committed model and the frames it coded."""
+    here = DIRS[request.param]
+    return golden_neural(here), json.loads((here / "frames.json").read_text())
 
 
-def test_golden_payloads_decode_bit_exactly(codec) -> None:  # type: ignore[no-untyped-def]
-    assert len(FRAMES) >= 12
-    for f in FRAMES:
+@pytest.fixture
+def codec(golden):  # type: ignore[no-untyped-def]
+    return golden[0]
+
+
+@pytest.fixture
+def frames(golden):  # type: ignore[no-untyped-def]
+    return golden[1]
+
+
+def test_golden_payloads_decode_bit_exactly(codec, frames) -> None:  # type: ignore[no-untyped-def]
+    assert len(frames) >= 12
+    for f in frames:
         data = f["value"].encode()
         assert codec.decompress(bytes.fromhex(f["payload"]), len(data)) == data
 
 
-def test_encoding_still_gives_the_golden_bytes(codec) -> None:  # type: ignore[no-untyped-def]
-    for f in FRAMES:
+def test_encoding_still_gives_the_golden_bytes(codec, frames) -> None:  # type: ignore[no-untyped-def]
+    for f in frames:
         assert codec.compress_unbounded(f["value"].encode()).hex() == f["payload"], f["value"][:40]
-    coded = sum(len(f["payload"]) // 2 for f in FRAMES)
-    raw = sum(len(f["value"].encode()) for f in FRAMES)
+    coded = sum(len(f["payload"]) // 2 for f in frames)
+    raw = sum(len(f["value"].encode()) for f in frames)
     assert coded < raw / 2  # the model really predicts (a broken one would still round-trip)

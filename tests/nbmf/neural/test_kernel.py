@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,25 +19,42 @@ from nbmf.neural.cm import CMState, CMConfig, NeuralWeights
 rng = np.random.default_rng(1)
 nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100, 8), rng.integers(-127, 128, (256, 8)),
                    rng.integers(-500, 500, 256), 400, 16, 2000)
-cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8))
-ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10
+cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(json.loads(sys.argv[1])))
+js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
+ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
-rec = b"the lazy dog returns x + 1; the quick fox"
+rec = b"the lazy dog returns x + 1; the quick fox" + js
 coded = st.encode(rec, 200)
 print(json.dumps({"coded": coded.hex(), "trace": st.trace(rec).tolist(), "T": int(st.T.astype(np.int64).sum()), "W": int(st.W0.sum())}))
 """
 
 
-def _run(jit: bool) -> dict:
+def _run(jit: bool, contexts: list[str]) -> dict:
     env = dict(os.environ, NUMBA_DISABLE_JIT="0" if jit else "1")
-    out = subprocess.run([sys.executable, "-c", REF_SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    argv = [sys.executable, "-c", REF_SCRIPT, json.dumps(contexts)]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
 
 
-def test_compiled_step_equals_pure_python_reference() -> None:
-    compiled, reference = _run(True), _run(False)
+@pytest.mark.parametrize("contexts", [[], ["json", "word"]])
+def test_compiled_step_equals_pure_python_reference(contexts: list[str]) -> None:
+    compiled, reference = _run(True, contexts), _run(False, contexts)
     assert compiled == reference  # same primed state, same per-bit tables, same bytes
+
+
+def test_extra_contexts_change_the_coding_and_are_named() -> None:
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
+    ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=()), ref)
+    extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=("json", "word")), ref)
+    assert extra.T.shape[0] == plain.T.shape[0] + 2 * (1 << 14)  # one table region per extra context
+    coded = extra.encode(rec, 2 * len(rec))
+    assert coded != plain.encode(rec, 2 * len(rec)) and extra.decode(coded, len(rec)) == rec
+    with pytest.raises(CodecError, match="unknown context 'xml'"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
 
 
 @settings(max_examples=40, deadline=None)
@@ -63,8 +81,6 @@ def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_output_bound_and_size_limit(tiny) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
     state = tiny.state()
     noise = np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes()
     with pytest.raises(CodecError, match="did not shrink"):
