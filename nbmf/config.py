@@ -35,6 +35,7 @@ class CMParams(BaseModel):
         description="extra contexts: JSON structure (key, depth, place in the value), word unigram "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
+    mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")
 
 
 class ModelConfig(BaseModel):

@@ -29,6 +29,7 @@ class CMConfig:
     limit: int = 60
     lr: int = 6
     contexts: tuple[str, ...] = ("json", "word")  # extra hashed contexts (kernel.X_NAMES); () before format 2
+    mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
 
 
 @dataclass
@@ -84,6 +85,10 @@ class CMState:
             if name not in K.X_NAMES:
                 raise CodecError(f"unknown context {name!r} (known: {', '.join(K.X_NAMES)})")
             cfg[K.C_XCTX] |= K.X_NAMES[name]
+        if config.mixers not in (2, 3):
+            raise CodecError(f"mixers must be 2 or 3, got {config.mixers}")
+        if config.mixers == 3:
+            cfg[K.C_XCTX] |= K.X_MIX3
         return cfg
 
     @classmethod
@@ -125,6 +130,8 @@ class CMState:
         T[lay["apm1"] : lay["size"]] = np.tile(ident, (256 + 65536))
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
+        if config.mixers == 3:  # mixer 3 as the others; the final mixer starts as the mean of the three
+            W = np.concatenate([W, np.full(K.MIXER3_SETS * ninputs, 12000, np.int64), np.full(K.FINAL_SETS * 3, 21845, np.int64)])
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
         j = np.zeros(2, np.int64)

@@ -40,7 +40,7 @@ _STATES_LOCK = threading.Lock()
 
 
 def cm_config(p: CMParams) -> CMConfig:
-    return CMConfig(tuple(p.orders), p.table_bits, p.match_bits, tuple(p.match_min), p.limit, p.lr, tuple(p.contexts))  # type: ignore[arg-type]
+    return CMConfig(tuple(p.orders), p.table_bits, p.match_bits, tuple(p.match_min), p.limit, p.lr, tuple(p.contexts), p.mixers)  # type: ignore[arg-type]
 
 
 def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neural: bool = True) -> dict[str, bytes]:
@@ -51,9 +51,9 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         "m2": str(weights.m2),
         "cm": cm.model_dump_json(),
         "use_neural": json.dumps(use_neural),
-        # format 2: the CM config names extra contexts, which a reader of format 1 would ignore (and code
-        # differently): it must refuse the model instead. Models without them stay format 1, byte for byte.
-        "format": "nbmf-neural-2" if cm.contexts else "nbmf-neural-1",
+        # format 2: the CM config has extra contexts or a third mixer, which a reader of format 1 would ignore
+        # (and code differently): it must refuse the model instead. Models without stay format 1, byte for byte.
+        "format": "nbmf-neural-2" if cm.contexts or cm.mixers != 2 else "nbmf-neural-1",
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
     tensors: dict[str, np.ndarray] = {
@@ -86,7 +86,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         reference = zstd.ZstdDecompressor().decompress(files[REFERENCE_FILE], max_output_size=1 << 30)
         cm = json.loads(meta["cm"])
         if meta["format"] == "nbmf-neural-1":
-            cm["contexts"] = []  # format 1 predates the extra contexts: its models have none
+            cm["contexts"], cm["mixers"] = [], 2  # format 1 predates the extra contexts and mixer 3
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

@@ -22,10 +22,14 @@ PRIME, ENCODE, DECODE = 0, 1, 2
 
 # layout of the integer configuration vector ``cfg``
 C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_NN_CTX, C_NN_H, C_NN_M1, C_NN_S1, C_NN_M2, C_XCTX = range(15)
-# cfg[C_XCTX]: extra hashed contexts after word and column (0 in every model made before them, which
-# keeps their frames bit-exact): JSON structure (key, depth, place in the value), word unigram
-X_JSON, X_WORD = 1, 2
+# cfg[C_XCTX] (0 in every model made before these, which keeps their frames bit-exact): extra hashed
+# contexts after word and column -- JSON structure (key, depth, place in the value), word unigram --
+# and X_MIX3: a third mixer (weights selected by bit position x previous byte) whose output joins the
+# other two in a learned final mixer, instead of the two being averaged
+X_JSON, X_WORD, X_MIX3 = 1, 2, 4
 X_NAMES = {"json": X_JSON, "word": X_WORD}
+MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
+FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
@@ -140,6 +144,7 @@ def process(
     xctx = cfg[C_XCTX]
     x_json = (xctx & X_JSON) != 0
     x_word = (xctx & X_WORD) != 0
+    x_mix3 = (xctx & X_MIX3) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
@@ -153,6 +158,12 @@ def process(
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
     w2base = 1024 * ninputs
+    w3base = w2base + MIXER2_SETS * ninputs
+    wfbase = w3base + MIXER3_SETS * ninputs
+    dot3 = 0
+    pm3 = 2048
+    sel3 = 0
+    wf = 0
     journal = mode != PRIME
     jn = 0
     jcap = jidx.shape[0] - 1
@@ -320,6 +331,17 @@ def process(
                 dot2 += xin[k] * W[sel2 + k]
             dot >>= 16
             dot2 >>= 16
+            if x_mix3:
+                sel3 = w3base + (bitpos * 256 + c1) * ninputs
+                dot3 = 0
+                for k in range(ninputs):
+                    dot3 += xin[k] * W[sel3 + k]
+                dot3 >>= 16
+                if dot3 > 2047:
+                    dot3 = 2047
+                elif dot3 < -2047:
+                    dot3 = -2047
+                pm3 = squash[dot3 + 2048]
             if dot > 2047:
                 dot = 2047
             elif dot < -2047:
@@ -330,7 +352,16 @@ def process(
                 dot2 = -2047
             pm1 = squash[dot + 2048]
             pm2 = squash[dot2 + 2048]
-            pm = squash[((dot + dot2) >> 1) + 2048]
+            if x_mix3:
+                wf = wfbase + (mb * 8 + bitpos) * 3
+                dotf = (dot * W[wf] + dot2 * W[wf + 1] + dot3 * W[wf + 2]) >> 16
+                if dotf > 2047:
+                    dotf = 2047
+                elif dotf < -2047:
+                    dotf = -2047
+                pm = squash[dotf + 2048]
+            else:
+                pm = squash[((dot + dot2) >> 1) + 2048]
             # APM stages (interpolated, 24 buckets over the stretched probability)
             sq = (stretch[pm] + 2048) * 23
             wt = sq & 0xFFF
@@ -383,6 +414,14 @@ def process(
             for k in range(ninputs):
                 W[sel + k] += (xin[k] * err) >> 14
                 W[sel2 + k] += (xin[k] * err2) >> 14
+            if x_mix3:
+                err3 = ((y << 12) - pm3) * lr
+                for k in range(ninputs):
+                    W[sel3 + k] += (xin[k] * err3) >> 14
+                errf = ((y << 12) - pm) * 2
+                W[wf] += (dot * errf) >> 14
+                W[wf + 1] += (dot2 * errf) >> 14
+                W[wf + 2] += (dot3 * errf) >> 14
             # counters
             slot = c0
             if journal:

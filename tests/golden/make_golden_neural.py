@@ -10,8 +10,8 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, 2: Path(__file__).parent / "neural-2"}  # format 2: + JSON structure and word unigram contexts
-CONTEXTS: dict[int, tuple[str, ...]] = {1: (), 2: ("json", "word")}
+DIRS = {1: HERE, 2: Path(__file__).parent / "neural-2"}  # format 2: + JSON structure and word contexts, mixer 3
+CM: dict[int, dict] = {1: {"contexts": (), "mixers": 2}, 2: {"contexts": ("json", "word"), "mixers": 3}}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
@@ -56,7 +56,7 @@ if __name__ == "__main__":
         reference_bytes=40_000,
         dict_bytes=2048,
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=200, time_budget_s=60, batch_size=256),
-        cm=CMParams(table_bits=16, match_bits=16, contexts=CONTEXTS[fmt]),
+        cm=CMParams(table_bits=16, match_bits=16, **CM[fmt]),
     )
     files, _ = build_files(texts(1, 400), texts(2, 40), cfg)
     out.mkdir()

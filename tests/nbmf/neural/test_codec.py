@@ -91,5 +91,8 @@ def test_artifact_format_follows_the_contexts() -> None:
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
     assert meta(new)["format"] == "nbmf-neural-2" and unpack_files(new)[2].contexts == ("json", "word")
-    old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=()))
-    assert meta(old)["format"] == "nbmf-neural-1" and unpack_files(old)[2].contexts == ()
+    old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2))
+    assert meta(old)["format"] == "nbmf-neural-1"
+    assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)
+    mixer3 = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=()))
+    assert meta(mixer3)["format"] == "nbmf-neural-2" and unpack_files(mixer3)[2].mixers == 3

@@ -19,7 +19,8 @@ from nbmf.neural.cm import CMState, CMConfig, NeuralWeights
 rng = np.random.default_rng(1)
 nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100, 8), rng.integers(-127, 128, (256, 8)),
                    rng.integers(-500, 500, 256), 400, 16, 2000)
-cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(json.loads(sys.argv[1])))
+x = json.loads(sys.argv[1])
+cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"])
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
@@ -29,32 +30,40 @@ print(json.dumps({"coded": coded.hex(), "trace": st.trace(rec).tolist(), "T": in
 """
 
 
-def _run(jit: bool, contexts: list[str]) -> dict:
+def _run(jit: bool, cm: dict) -> dict:
     env = dict(os.environ, NUMBA_DISABLE_JIT="0" if jit else "1")
-    argv = [sys.executable, "-c", REF_SCRIPT, json.dumps(contexts)]
+    argv = [sys.executable, "-c", REF_SCRIPT, json.dumps(cm)]
     out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("contexts", [[], ["json", "word"]])
-def test_compiled_step_equals_pure_python_reference(contexts: list[str]) -> None:
-    compiled, reference = _run(True, contexts), _run(False, contexts)
+@pytest.mark.parametrize("cm", [{"contexts": [], "mixers": 2}, {"contexts": ["json", "word"], "mixers": 3}], ids=["format-1", "format-2"])
+def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
+    compiled, reference = _run(True, cm), _run(False, cm)
     assert compiled == reference  # same primed state, same per-bit tables, same bytes
 
 
 def test_extra_contexts_change_the_coding_and_are_named() -> None:
+    from nbmf.neural import kernel as K
     from nbmf.neural.cm import CMConfig, CMState
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=()), ref)
-    extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=("json", "word")), ref)
-    assert extra.T.shape[0] == plain.T.shape[0] + 2 * (1 << 14)  # one table region per extra context
-    coded = extra.encode(rec, 2 * len(rec))
-    assert coded != plain.encode(rec, 2 * len(rec)) and extra.decode(coded, len(rec)) == rec
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2), ref)
+    coded_plain = plain.encode(rec, 2 * len(rec))
+    for contexts, mixers in ((("json", "word"), 2), ((), 3), (("json", "word"), 3)):
+        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers), ref)
+        assert extra.T.shape[0] == plain.T.shape[0] + len(contexts) * (1 << 14)  # a table region per extra context
+        ninputs = 2 * (6 + 2 + len(contexts)) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
+        sets = K.MIXER_SETS + K.MIXER2_SETS + (K.MIXER3_SETS if mixers == 3 else 0)
+        assert extra.W0.shape[0] == sets * ninputs + (K.FINAL_SETS * 3 if mixers == 3 else 0)
+        coded = extra.encode(rec, 2 * len(rec))
+        assert coded != coded_plain and extra.decode(coded, len(rec)) == rec
     with pytest.raises(CodecError, match="unknown context 'xml'"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
+    with pytest.raises(CodecError, match="mixers must be 2 or 3"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=4), ref)
 
 
 @settings(max_examples=40, deadline=None)
