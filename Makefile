@@ -26,10 +26,10 @@ lint: install
 	$(BIN)/ruff format --check nbmf jobs serve tests bench
 	$(BIN)/mypy
 
-# the CPU figures of BENCHMARKS.md's codec sections (about an hour on 2 cores): codecs without a model,
-# each built-in domain's neural model against zstd+dict and primed PPMd (with the ablations), the
+# the CPU figures of BENCHMARKS.md's codec sections (about 90 minutes on 2 cores): codecs without a model,
+# each of the four built-in domains' neural model against zstd+dict and primed PPMd (with the ablations), the
 # compute curve (1x, 4x, 16x the training tokens)
 bench: install
-	$(BIN)/python bench/codec_bench.py
+	$(BIN)/python bench/codec_bench.py --domains financial,general,technical,legal
 	bash bench/neural_bench.sh 300 out/bench-registry
 	for d in technical legal; do $(BIN)/python bench/compute_curve.py --domain $$d || exit 1; done

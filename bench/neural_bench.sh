@@ -14,6 +14,6 @@ for d in $DOMAINS; do
     > bench/results/build_$d.json 2> bench/results/build_$d.log
   $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --json \
     > bench/results/neural_$d.json 2> bench/results/neural_$d.log
-  $BIN/python -c "import json,sys; from nbmf.bench import format_table; print(format_table(json.load(open(sys.argv[1]))))" \
+  $BIN/python -c "import sys; from nbmf.bench import BenchReport, format_table; print(format_table(BenchReport.model_validate_json(open(sys.argv[1]).read())))" \
     bench/results/neural_$d.json
 done
