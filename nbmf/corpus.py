@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from nbmf.errors import InputError
 from nbmf.storage import cache_home
 
 DEFAULT_MIN, DEFAULT_MAX = 200, 4096
@@ -69,8 +70,13 @@ def _materialize(domain: str) -> list[str]:
     root = _materialized_root()
     d = root / domain
     if not d.is_dir():
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{domain}-"))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{domain}-"))
+        except OSError as exc:
+            raise InputError(
+                f"cannot write the built-in {domain} corpus under {root} ({exc}); set XDG_CACHE_HOME to a writable directory"
+            ) from None
         try:
             (_write_general if domain == "general" else _write_financial)(tmp)
             os.rename(tmp, d)

@@ -89,3 +89,14 @@ def test_collect_builtin_financial_splits_by_account(ray_local, tmp_path: Path) 
         assert all(json.loads(r["text"]) for r in rows)
         by_split[split] = {r["source"] for r in rows}
     assert by_split["train"] and not by_split["train"] & (by_split["val"] | by_split["test"])
+
+
+def test_a_cache_that_cannot_be_written_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nbmf.errors import InputError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    with pytest.raises(InputError, match="cannot write the built-in financial corpus .* set XDG_CACHE_HOME"):
+        corpus._sources({"financial"})
+    assert corpus._sources({"legal"})  # what is found, not made, needs no cache
