@@ -205,13 +205,7 @@ def process(
     rec_start = pos  # the neural context is this record's bytes only (zero padded)
     # JSON structure: inside a string?, escape pending, hash of the string so far, of the last string,
     # the key the current value belongs to, bytes into the value, nesting depth
-    in_str = 0
-    esc = 0
-    shash = 0
-    last_str = 0
-    jkey = 0
-    vlen = 0
-    depth = 0
+    in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
 
     for i in range(n_bytes):
         # ---------------- byte-boundary work ----------------
@@ -519,13 +513,7 @@ def process(
             rec_start = pos
             word = 0
             prev_word = 0
-            in_str = 0
-            esc = 0
-            shash = 0
-            last_str = 0
-            jkey = 0
-            vlen = 0
-            depth = 0
+            in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
             col = 0
             line_start = pos
             prev_line_start = pos

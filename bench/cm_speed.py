@@ -1,0 +1,36 @@
+"""Coding speed of the CM core, format 1 against format 2, in one process (no neural input).
+
+    python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS]
+Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
+side's reference, then encodes and decodes the first RECORDS held-out records twice; prints ms per KB.
+Run it alone on the machine: it measures time.
+"""
+
+import sys
+import time
+
+from nbmf.neural.build import select_reference, split_bytes
+from nbmf.neural.cm import CMConfig, CMState
+from nbmf.records import read_records
+
+if __name__ == "__main__":
+    dom = sys.argv[1] if len(sys.argv) > 1 else "technical"
+    mib = float(sys.argv[2]) if len(sys.argv) > 2 else 8
+    count = int(sys.argv[3]) if len(sys.argv) > 3 else 80
+    sp = split_bytes(list(read_records(f"data/corpus/{dom}.jsonl")))
+    ref = select_reference(sp["train"], int(mib * 2**20))
+    test = sp["test"][:count]
+    kb = sum(map(len, test)) / 1024
+    for name, cfg in (("format 1", CMConfig(contexts=(), mixers=2)), ("format 2", CMConfig())):
+        st = CMState.build(cfg, ref)
+        st.encode(test[0], 2 * len(test[0]) + 64)  # compile outside the timing
+        for _ in range(2):
+            t = time.perf_counter()
+            coded = [st.encode(x, 2 * len(x) + 64) for x in test]
+            te = time.perf_counter() - t
+            t = time.perf_counter()
+            for x, c in zip(test, coded, strict=True):
+                assert st.decode(c, len(x)) == x
+            td = time.perf_counter() - t
+            print(f"{dom} {name}: encode {1000 * te / kb:.2f} ms/KB, decode {1000 * td / kb:.2f} ms/KB", flush=True)
+        del st
