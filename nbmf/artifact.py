@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from nbmf.codecs.base import Codec
 from nbmf.codecs.zstd_dict import ZstdDictCodec
 from nbmf.errors import IntegrityError
-from nbmf.frame import CodecId, ModelRef
+from nbmf.frame import FORMAT_VERSION, CodecId, ModelRef
 from nbmf.registry import Manifest, Registry
 
 if TYPE_CHECKING:
@@ -25,6 +25,9 @@ class DomainModel:
     ref: ModelRef
     codecs: dict[CodecId, Codec] = field(default_factory=dict)
     manifest: Manifest | None = None
+    # the newest frame version its frames may be: 1 where another domain of its registry shares its
+    # (domain tag, version), published before publish kept those unique (a v2 frame would name both)
+    frame_version: int = FORMAT_VERSION
 
     @classmethod
     def from_files(cls, manifest: Manifest, files: dict[str, bytes], shelf: Shelf | None = None) -> DomainModel:
@@ -53,4 +56,7 @@ class DomainModel:
     @classmethod
     def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)
-        return cls.from_files(manifest, files, registry.primed(domain, version))
+        model = cls.from_files(manifest, files, registry.primed(domain, version))
+        if registry.shares_ref(domain, version):
+            model.frame_version = 1
+        return model

@@ -25,7 +25,8 @@ from nbmf.warm_store import RECORDS, is_blob
 
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
-    """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame."""
+    """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame
+    (a v2 frame has no hash prefix: "tag:version:")."""
     if not is_blob(payload):
         return ("plain", None, None, "", None)
     if not is_nbmf_blob(payload):
@@ -73,9 +74,16 @@ def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: 
 
 
 def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
-    """How many blobs in a census result name exactly this model reference."""
-    want = f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}"
-    return sum(int(r["records"]) for r in result["by_model"] if r["ref"] == want)
+    """How many blobs in a census result may name this (complete) model reference: a v1 frame names it by
+    tag, version and hash prefix, a v2 frame by tag and version (its checksum is keyed by the artifact)."""
+
+    def names(ref_s: str | None) -> bool:
+        if not ref_s:
+            return False
+        tag, version, prefix = ref_s.split(":")
+        return fr.ModelRef(int(tag), int(version), bytes.fromhex(prefix)).names(ref)
+
+    return sum(int(r["records"]) for r in result["by_model"] if names(r["ref"]))
 
 
 def format_census(result: dict[str, Any]) -> str:

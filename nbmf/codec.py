@@ -63,7 +63,8 @@ class NBMF:
     ``registry`` gives models by domain (the ``production`` channel, or the canary by its percent)
     and by frame reference on decode, through ``models`` (``nbmf.models.ModelService``: loads, caches
     and follows channels; pass one to share it); ``model`` pins one loaded version instead. With
-    neither, the stub codec answers and every frame still decodes.
+    neither, the stub codec answers and every frame still decodes. ``frame_version``: which frame
+    version to write (default ``$NBMF_FRAME_VERSION`` or 2; every version is always read).
     """
 
     def __init__(
@@ -75,12 +76,15 @@ class NBMF:
         cache_size: int = 8,
         channel_ttl_s: float = 30.0,
         models: ModelService | None = None,
+        frame_version: int | None = None,
     ) -> None:
         self.models = models if models is not None else ModelService(registry, cache_size, channel_ttl_s)
         self.registry = self.models.registry
         self.model = model
         self.verify = verify
         self.max_record_bytes = max_record_bytes
+        # frames written: version 2 (default) or 1 for readers older than nbmf 0.x that only read version 1
+        self.frame_version = fr.write_version(frame_version)
         if model is not None:
             self.models.add(model)
 
@@ -117,7 +121,8 @@ class NBMF:
                 continue
             candidates.append((len(payload), order, codec, payload))
         candidates.sort(key=lambda c: (c[0], c[1]))
-        crc = fr.checksum(data)
+        # a version whose (domain tag, version) another domain shares in its registry writes v1 frames (hash prefix)
+        version = min(self.frame_version, model.frame_version) if model else self.frame_version
         for _, _, codec, payload in candidates:
             if len(payload) >= len(data):
                 break  # nothing beats storing it as is
@@ -130,9 +135,10 @@ class NBMF:
                 if not ok:
                     log.error("codec %s round trip mismatch; falling back", codec.codec_id.name)
                     continue
-            header = fr.Header(codec.codec_id, fidelity, ptype, len(data), crc, codec.model)
+            crc = fr.checksum(data, fr.checksum_key(version, codec.model))
+            header = fr.Header(codec.codec_id, fidelity, ptype, len(data), crc, codec.model, version)
             return Encoded(fr.pack(header, payload), codec.codec_id, len(data), codec.model)
-        header = fr.Header(CodecId.STORED, fidelity, ptype, len(data), crc)
+        header = fr.Header(CodecId.STORED, fidelity, ptype, len(data), fr.checksum(data), version=version)
         return Encoded(fr.pack(header, data), CodecId.STORED, len(data), None)
 
     def encode_record(
@@ -184,7 +190,7 @@ class NBMF:
         first: NBMFError | None = None
         for codec in codecs:  # one, unless two domains share a reference: the one whose checksum verifies wins
             try:
-                return header, fr.verify(header, codec.decompress(payload, header.length))
+                return header, fr.verify(header, codec.decompress(payload, header.length), codec.model)
             except NBMFError as exc:
                 first = first or exc
             except Exception as exc:  # any codec failure on malformed input becomes a typed error

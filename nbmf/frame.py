@@ -1,25 +1,33 @@
-"""NBMF frame v1: a few self-describing bytes in front of every coded record (see docs/FORMAT.md).
+"""NBMF frames: a few self-describing bytes in front of every coded record (see docs/FORMAT.md).
 
-byte 0   1VVV CCCC   marker bit, format version (1..7), codec id (0..15)
+byte 0   1VVV CCCC   marker bit, format version (1 or 2), codec id (0..15)
 byte 1   FTTM 0000   fidelity, payload type, model-reference present, reserved (zero)
 varint   original length in bytes (LEB128)
-4 bytes  xxh32 of the decoded bytes, little endian
-[M]      domain tag (1 byte), model version (varint), artifact hash prefix (2 bytes)
+4 bytes  xxh32 of the decoded bytes, little endian; v2 with a model: seeded by the model's artifact hash
+[M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes)
 rest     codec payload
+
+Version 2 (written by default) drops the 2-byte hash prefix: the seeded checksum both checks the bytes
+and says which artifact coded them (a 10-byte header for a model codec instead of 12). Version 1 frames
+are read forever and can still be written (``NBMF(frame_version=1)``, ``$NBMF_FRAME_VERSION``) while
+readers older than version 2 remain.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import xxhash
 
 from nbmf.errors import ChecksumError, FrameError
 from nbmf.payload import Fidelity, PayloadType
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # what is written by default
+READ_VERSIONS = (1, 2)  # every version ever written stays readable
+FRAME_VERSION_ENV = "NBMF_FRAME_VERSION"
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a frame never claims more than this (guards decoders)
 HASH_PREFIX_BYTES = 2
 
@@ -39,24 +47,51 @@ def domain_tag(domain: str) -> int:
     return xxhash.xxh32_intdigest(domain.encode("utf-8")) & 0xFF
 
 
-def checksum(data: bytes) -> int:
-    return xxhash.xxh32_intdigest(data)
+def checksum(data: bytes, key: int = 0) -> int:
+    return xxhash.xxh32_intdigest(data, seed=key)
+
+
+def write_version(requested: int | None = None) -> int:
+    """The frame version to write: ``requested``, else ``$NBMF_FRAME_VERSION``, else ``FORMAT_VERSION``."""
+    raw = requested if requested is not None else os.environ.get(FRAME_VERSION_ENV, "").strip() or FORMAT_VERSION
+    try:
+        version = int(raw)
+    except ValueError:
+        version = -1
+    if version not in READ_VERSIONS:
+        raise FrameError(f"cannot write frame version {raw!r} (from {FRAME_VERSION_ENV} or frame_version): one of {READ_VERSIONS}")
+    return version
 
 
 @dataclass(frozen=True)
 class ModelRef:
-    """Which model version coded a frame: enough for the registry to find the exact artifact."""
+    """Which model version coded a frame: enough for the registry to find the exact artifact.
+
+    Made from a manifest (``of``) it is complete: ``hash_prefix`` (what a v1 frame holds) and ``key`` (the
+    seed of a v2 frame's checksum). Read from a frame it has what the frame holds: a v1 frame's hash
+    prefix, a v2 frame's none (and no key: the decoder takes it from each version the reference names)."""
 
     domain_tag: int
     version: int
-    hash_prefix: bytes
+    hash_prefix: bytes = b""
+    key: int | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, domain: str, version: int, artifact_hash: str) -> ModelRef:
-        return cls(domain_tag(domain), version, bytes.fromhex(artifact_hash)[:HASH_PREFIX_BYTES])
+        digest = bytes.fromhex(artifact_hash)
+        return cls(domain_tag(domain), version, digest[:HASH_PREFIX_BYTES], int.from_bytes(digest[:4], "little"))
+
+    def names(self, model: ModelRef) -> bool:
+        """Whether a frame's reference (``self``) may name this complete reference of a loaded or published version."""
+        same = self.domain_tag == model.domain_tag and self.version == model.version
+        return same and (not self.hash_prefix or self.hash_prefix == model.hash_prefix)
 
     def matches(self, domain: str, version: int, artifact_hash: str) -> bool:
-        return self == ModelRef.of(domain, version, artifact_hash)
+        return self.names(ModelRef.of(domain, version, artifact_hash))
+
+    def describe(self) -> str:
+        """For error messages: tag, version and (v1 frames) hash prefix."""
+        return f"domain tag {self.domain_tag}, version {self.version}" + (f", hash {self.hash_prefix.hex()}" if self.hash_prefix else "")
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,8 @@ def pack(header: Header, payload: bytes) -> bytes:
     """Header + payload -> frame bytes."""
     if (header.codec in _NEEDS_MODEL) != (header.model is not None):
         raise FrameError(f"codec {header.codec.name} {'needs' if header.codec in _NEEDS_MODEL else 'takes no'} model reference")
+    if header.version not in READ_VERSIONS:
+        raise FrameError(f"cannot write frame version {header.version}")
     out = bytearray()
     out.append(0x80 | (header.version << 4) | int(header.codec))
     out.append((int(header.fidelity) << 7) | (int(header.payload_type) << 5) | ((header.model is not None) << 4))
@@ -108,7 +145,10 @@ def pack(header: Header, payload: bytes) -> bytes:
     if header.model is not None:
         out.append(header.model.domain_tag)
         _put_varint(out, header.model.version)
-        out += header.model.hash_prefix
+        if header.version == 1:
+            if len(header.model.hash_prefix) != HASH_PREFIX_BYTES:
+                raise FrameError("a version 1 frame needs the model's artifact hash prefix")
+            out += header.model.hash_prefix
     return bytes(out) + payload
 
 
@@ -120,8 +160,11 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
     if not b0 & 0x80:
         raise FrameError("not an NBMF frame (marker bit clear; an old stub blob is JSON starting with '{')")
     version = (b0 >> 4) & 0x07
-    if version != FORMAT_VERSION:
-        raise FrameError(f"unsupported frame format version {version} (this nbmf reads version {FORMAT_VERSION})")
+    if version not in READ_VERSIONS:
+        raise FrameError(
+            f"unsupported frame format version {version} (this nbmf reads versions {', '.join(map(str, READ_VERSIONS))}): "
+            "it was written by a newer nbmf; upgrade to decode it"
+        )
     try:
         codec = CodecId(b0 & 0x0F)
     except ValueError:
@@ -149,17 +192,35 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
             raise FrameError("frame truncated inside model reference")
         tag = frame[pos]
         mversion, pos = _get_varint(frame, pos + 1, "model version")
-        if pos + HASH_PREFIX_BYTES > len(frame):
-            raise FrameError("frame truncated inside model hash")
-        model = ModelRef(tag, mversion, bytes(frame[pos : pos + HASH_PREFIX_BYTES]))
-        pos += HASH_PREFIX_BYTES
+        if version == 1:
+            if pos + HASH_PREFIX_BYTES > len(frame):
+                raise FrameError("frame truncated inside model hash")
+            model = ModelRef(tag, mversion, bytes(frame[pos : pos + HASH_PREFIX_BYTES]))
+            pos += HASH_PREFIX_BYTES
+        else:
+            model = ModelRef(tag, mversion)
     return Header(codec, fidelity, ptype, length, crc, model, version), bytes(frame[pos:])
 
 
-def verify(header: Header, data: bytes) -> bytes:
-    """Check decoded bytes against the header's length and checksum; return them."""
+def checksum_key(version: int, model: ModelRef | None) -> int:
+    """The seed of a frame's checksum: a v2 frame with a model reference is keyed by that model's artifact."""
+    if version == 1 or model is None:
+        return 0
+    if model.key is None:
+        raise FrameError("a version 2 frame's checksum needs the complete model reference (from its manifest)")
+    return model.key
+
+
+def verify(header: Header, data: bytes, model: ModelRef | None = None) -> bytes:
+    """Check decoded bytes against the header's length and checksum; return them.
+
+    ``model``: the complete reference of the version that decoded them (a v2 frame's checksum is keyed by it)."""
     if len(data) != header.length:
         raise ChecksumError(f"decoded {len(data)} bytes, frame says {header.length}")
-    if checksum(data) != header.checksum:
-        raise ChecksumError("content checksum mismatch: the frame is corrupt")
+    if checksum(data, checksum_key(header.version, model if header.model is not None else None)) != header.checksum:
+        keyed = header.version >= 2 and header.model is not None
+        raise ChecksumError(
+            "content checksum mismatch: the frame is corrupt"
+            + (" or was coded by another artifact than this registry's version it names" if keyed else "")
+        )
     return data

@@ -209,17 +209,20 @@ class ModelService:
     def keys_for_ref(self, ref: ModelRef) -> list[ModelKey]:
         """Every version a frame reference may name (a 1-byte domain tag can be shared: decode tries each)."""
         with self._lock:
-            loaded = [k for k, m in self._models.items() if m.ref == ref]
+            loaded = [k for k, m in self._models.items() if ref.names(m.ref)]
             known = self._refs.get(ref)
-        if loaded:
-            return loaded
         if known is not None:
             return known
+        if loaded and (ref.hash_prefix or self.registry is None):
+            return loaded  # a v1 reference (tag, version, hash prefix) names one version in any registry written since #14
         if self.registry is None:
-            raise ModelNotFoundError(
-                f"frame needs model version {ref.version} (hash {ref.hash_prefix.hex()}) and no registry is configured"
-            )
-        keys = [(m.domain, m.version) for m in self.registry.find_all(ref)]
+            raise ModelNotFoundError(f"frame needs a model ({ref.describe()}) and no registry is configured")
+        try:
+            keys = [(m.domain, m.version) for m in self.registry.find_all(ref)]
+        except ModelNotFoundError:
+            if loaded:
+                return loaded  # a version given to this service that its registry does not have
+            raise
         if keys:  # published versions never change: what a reference names is cached for good
             with self._lock:
                 self._refs[ref] = keys
@@ -228,7 +231,7 @@ class ModelService:
     def models_for_ref(self, ref: ModelRef) -> list[DomainModel]:
         keys = self.keys_for_ref(ref)
         if not keys:
-            raise ModelNotFoundError(f"no model version {ref.version} with hash {ref.hash_prefix.hex()} in the registry")
+            raise ModelNotFoundError(f"no model in the registry matches the frame's reference ({ref.describe()})")
         return [self.load(d, v) for d, v in keys]
 
     # ---- readiness ------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import re
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,7 +34,7 @@ log = logging.getLogger(__name__)
 DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-SALT_FILE = "salt"  # random bytes that make an artifact's hash (and so its frame reference) unique
+REFS_DIR = ".refs"  # one object per (domain tag, version) taken: who holds the frame reference
 
 
 def check_domain(domain: str) -> str:
@@ -255,12 +254,11 @@ class Registry:
                 man = self.manifest(domain, ref.version)
             except ModelNotFoundError:
                 continue
-            if man.ref == ref:
+            if ref.names(man.ref):
                 found.append(man)
         if not found:
             raise ModelNotFoundError(
-                f"no model in this registry matches the frame's reference "
-                f"(domain tag {ref.domain_tag}, version {ref.version}, hash {ref.hash_prefix.hex()}): "
+                f"no model in this registry matches the frame's reference ({ref.describe()}): "
                 "it was coded with a model version this registry does not have"
             )
         return found
@@ -269,16 +267,22 @@ class Registry:
         """The manifest a frame's model reference names (the first, if several do: see ``find_all``)."""
         return self.find_all(ref)[0]
 
-    def _collides(self, domain: str, version: int, ref: ModelRef) -> str | None:
-        """Another domain's version that a frame reference could not tell from this one, if any."""
+    def shares_ref(self, domain: str, version: int) -> bool:
+        """Whether another domain with this domain's tag holds this version too (only registries written
+        before ``publish`` kept (tag, version) unique): its frames must then be v1, which carry a hash prefix."""
+        tag = domain_tag(domain)
+        return any(other != domain and domain_tag(other) == tag and version in self.versions(other) for other in self.domains())
+
+    def _claim_ref(self, domain: str, version: int) -> bool:
+        """Claim (domain tag, version) for ``domain``; False if another domain holds or claimed that pair."""
+        tag = domain_tag(domain)
         for other in self.domains():
-            if other != domain and domain_tag(other) == ref.domain_tag:
-                try:
-                    if self.manifest(other, version).ref == ref:
-                        return f"{other}@{version}"
-                except ModelNotFoundError:
-                    continue
-        return None
+            if other != domain and domain_tag(other) == tag and str(version) in self.models.list(other):
+                return False  # published (or being published) before claims across domains existed
+        name = f"{REFS_DIR}/{tag}-{version}"
+        if self.models.put_if_absent(name, domain.encode()):
+            return True
+        return self.models.read_bytes(name).decode(errors="replace") == domain
 
     def primed(self, domain: str, version: int) -> PrimedShelf:
         """Where nodes share this version's primed states (see ``PrimedShelf``)."""
@@ -307,21 +311,12 @@ class Registry:
             raise RegistryError(f"bad artifact file names: {sorted(files)}")
         existing = [int(n) for n in self.models.list(domain) if n.isdigit()]
         version = max(existing, default=0) + 1
-        while not self.models.put_if_absent(f"{domain}/{version}/.claim", _now().encode()):
-            version += 1  # another publisher took it
+        # A frame names its model by (1-byte domain tag, version): no two domains may hold the same pair,
+        # or a frame could name two artifacts. A version another domain with this tag holds is skipped, and
+        # the pair is claimed across domains (``.refs/``) so two publishers cannot take it at once.
+        while not (self.models.put_if_absent(f"{domain}/{version}/.claim", _now().encode()) and self._claim_ref(domain, version)):
+            version += 1  # another publisher took it, or another domain with this tag holds it
         hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        # Frames name their model by (1-byte domain tag, version, 2-byte hash prefix). Should another domain
-        # with the same tag hold the same version and prefix, a salt file changes this artifact's hash, so
-        # no frame can ever be decoded with the wrong model (issue #14: reproduced in ~12K tries).
-        for _ in range(16):
-            other = self._collides(domain, version, ModelRef.of(domain, version, artifact_hash(hashes)))
-            if other is None:
-                break
-            salt = secrets.token_bytes(16)
-            files = {**files, SALT_FILE: salt}
-            hashes[SALT_FILE] = hashlib.sha256(salt).hexdigest()
-        else:
-            raise RegistryError(f"{domain}@{version}: could not make its model reference unique in {self.store.uri}")
         for name, data in sorted(files.items()):
             self.models.write_bytes(f"{domain}/{version}/{name}", data)
         man = Manifest(

@@ -331,7 +331,7 @@ class Ingress(CodecHost):
         ref = header.model
         keys = await asyncio.to_thread(self.models.keys_for_ref, ref)  # cached after the first lookup
         if not keys:
-            raise ModelNotFoundError(f"no model version {ref.version} with hash {ref.hash_prefix.hex()} in the registry")
+            raise ModelNotFoundError(f"no model in the registry matches the frame's reference ({ref.describe()})")
         for n, (domain, version) in enumerate(keys):  # one, unless versions published before references were unique share it
             mid = model_id(domain, version)
             try:

@@ -1,8 +1,11 @@
-"""Writes tests/golden/frames.json. Run only on a deliberate format change (and bump the version)."""
+"""Writes the golden frames of one frame version: ``python tests/golden/make_golden.py 2`` writes
+tests/golden/frames-2.json (version 1's are tests/golden/frames.json). Run once, when a frame version is
+made; it refuses to overwrite (golden frames are what earlier nbmf wrote, forever)."""
 
 import hashlib
 import json
 import random
+import sys
 from pathlib import Path
 
 from nbmf.artifact import DomainModel
@@ -11,6 +14,10 @@ from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.frame import CodecId, ModelRef
 
 HERE = Path(__file__).parent
+
+
+def golden_path(version: int) -> Path:
+    return HERE / ("frames.json" if version == 1 else f"frames-{version}.json")
 
 
 def golden_model() -> DomainModel:
@@ -36,10 +43,14 @@ CASES = [
 ]
 
 if __name__ == "__main__":
-    codec = NBMF(model=golden_model())
+    version = int(sys.argv[1])
+    path = golden_path(version)
+    if path.exists():
+        sys.exit(f"{path} exists: golden frames are never rewritten")
+    codec = NBMF(model=golden_model(), frame_version=version)
     out = []
     for ptype, fid, value in CASES:
         v = bytes.fromhex(value) if ptype == "bytes" else value
         frame = codec.encode(v, fid, ptype, "golden")
         out.append({"type": ptype, "fidelity": fid, "value": value, "frame": frame.hex()})
-    (HERE / "frames.json").write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")

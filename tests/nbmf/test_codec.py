@@ -6,15 +6,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nbmf import frame as fr
+from nbmf.artifact import DomainModel
 from nbmf.codec import NBMF
-from nbmf.errors import ModelNotFoundError, NBMFError, OversizeError
+from nbmf.codecs.zstd_dict import ZstdDictCodec
+from nbmf.errors import ChecksumError, FrameError, ModelNotFoundError, NBMFError, OversizeError
 from nbmf.frame import CodecId
 from nbmf.payload import Fidelity, PayloadType, canonical
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "golden"))
-from make_golden import CASES, golden_model  # noqa: E402
+from make_golden import CASES, golden_model, golden_path  # noqa: E402
 
-GOLDEN = json.loads((Path(__file__).parents[1] / "golden" / "frames.json").read_text())
 codec = NBMF(model=golden_model())
 plain = NBMF()
 
@@ -43,14 +45,39 @@ def test_round_trip_every_type_and_fidelity(tv: tuple[PayloadType, object], fid:
             assert d.value == value and type(d.value) is type(value)
 
 
-def test_golden_frames_still_decode_and_encode_the_same_header() -> None:
-    assert len(GOLDEN) == len(CASES)
-    for g in GOLDEN:
+@pytest.mark.parametrize("version", fr.READ_VERSIONS)
+def test_golden_frames_still_decode_and_encode_the_same_header(version: int) -> None:
+    golden = json.loads(golden_path(version).read_text())
+    writer = NBMF(model=golden_model(), frame_version=version)
+    assert len(golden) == len(CASES)
+    for g in golden:
         value = bytes.fromhex(g["value"]) if g["type"] == "bytes" else g["value"]
         frame = bytes.fromhex(g["frame"])
+        assert fr.unpack(frame)[0].version == version
         assert codec.decode(frame) == canonical(value, PayloadType.parse(g["type"]), Fidelity.parse(g["fidelity"]))
-        again = codec.encode(value, g["fidelity"], g["type"], "golden")
-        assert again[:12] == frame[:12], "frame header layout changed: bump FORMAT_VERSION and document it"
+        again = writer.encode(value, g["fidelity"], g["type"], "golden")
+        assert again[:12] == frame[:12], "frame header layout changed: make a new frame version and document it"
+
+
+def test_v2_frames_are_two_bytes_shorter_and_keyed_by_the_artifact() -> None:
+    text = "the party agreement license shall any software notice " * 8
+    v1, v2 = NBMF(model=golden_model(), frame_version=1).encode(text), codec.encode(text)
+    assert len(v2) == len(v1) - 2 and codec.decode(v1) == codec.decode(v2) == text
+    # the same payload under another artifact of the same (tag, version): the keyed checksum refuses it
+    ref = fr.ModelRef.of("golden", 1, "00" * 32)
+    dictionary = (Path(__file__).parents[1] / "golden" / "zstd.dict").read_bytes()
+    other = DomainModel("golden", 1, ref, {CodecId.ZSTD_DICT: ZstdDictCodec(dictionary, ref)})
+    with pytest.raises(ChecksumError, match="another artifact"):
+        NBMF(model=other).decode(v2)
+
+
+def test_frame_version_to_write_comes_from_the_argument_or_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fr.FRAME_VERSION_ENV, "1")
+    assert fr.unpack(NBMF(model=golden_model()).encode("x" * 300, domain="golden"))[0].version == 1
+    assert fr.unpack(NBMF(model=golden_model(), frame_version=2).encode("x" * 300, domain="golden"))[0].version == 2
+    monkeypatch.setenv(fr.FRAME_VERSION_ENV, "7")
+    with pytest.raises(FrameError, match="cannot write frame version"):
+        NBMF()
 
 
 def test_best_of_uses_dictionary_and_never_expands() -> None:

@@ -19,18 +19,43 @@ REF = ModelRef.of("legal", 3, "ab" * 32)
     st.integers(0, 2**28),
     st.binary(max_size=40),
 )
-def test_header_round_trip(codec: CodecId, fid: Fidelity, pt: PayloadType, n: int, crc: int, ver: int, payload: bytes) -> None:
-    model = ModelRef(REF.domain_tag, ver, REF.hash_prefix) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
-    h = Header(codec, fid, pt, n, crc, model)
+@pytest.mark.parametrize("version", fr.READ_VERSIONS)
+def test_header_round_trip(
+    version: int, codec: CodecId, fid: Fidelity, pt: PayloadType, n: int, crc: int, ver: int, payload: bytes
+) -> None:
+    prefix = REF.hash_prefix if version == 1 else b""
+    model = ModelRef(REF.domain_tag, ver, prefix) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
+    h = Header(codec, fid, pt, n, crc, model, version)
     back, rest = fr.unpack(fr.pack(h, payload))
     assert back == h and rest == payload
 
 
-def test_typical_header_is_at_most_12_bytes() -> None:
+def test_typical_header_is_at_most_10_bytes_in_v2_and_12_in_v1() -> None:
     for n in (200, 1024, 4096, 16383):
-        h = Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.STR, n, 0xDEADBEEF, ModelRef.of("technical", 12, "cd" * 32))
-        assert len(fr.pack(h, b"")) <= 12
-        assert len(fr.pack(Header(CodecId.STUB_ZLIB, Fidelity.LOSSLESS, PayloadType.STR, n, 1), b"")) <= 8
+        for version, most in ((1, 12), (2, 10)):
+            h = Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.STR, n, 0xDEADBEEF, ModelRef.of("technical", 12, "cd" * 32), version)
+            assert len(fr.pack(h, b"")) <= most
+            assert len(fr.pack(Header(CodecId.STUB_ZLIB, Fidelity.LOSSLESS, PayloadType.STR, n, 1, version=version), b"")) <= 8
+
+
+def test_v2_reference_has_no_hash_prefix_and_names_every_artifact_of_its_tag_and_version() -> None:
+    h = Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.STR, 5, 1, REF, 2)
+    back, _ = fr.unpack(fr.pack(h, b"p"))
+    assert back.model == ModelRef(REF.domain_tag, 3) and back.model.names(REF) and back.model.names(ModelRef.of("legal", 3, "00" * 32))
+    assert not back.model.names(ModelRef.of("legal", 4, "ab" * 32))
+    v1, _ = fr.unpack(fr.pack(Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.STR, 5, 1, REF, 1), b"p"))
+    assert v1.model is not None and v1.model.names(REF) and not v1.model.names(ModelRef.of("legal", 3, "00" * 32))
+
+
+def test_v2_checksum_is_keyed_by_the_artifact() -> None:
+    data = b"record"
+    crc = fr.checksum(data, REF.key or 0)
+    h = Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.BYTES, len(data), crc, ModelRef(REF.domain_tag, 3))
+    assert REF.key and fr.verify(h, data, REF) == data
+    with pytest.raises(ChecksumError, match="another artifact"):
+        fr.verify(h, data, ModelRef.of("legal", 3, "00" * 32))
+    with pytest.raises(FrameError, match="complete model reference"):
+        fr.verify(h, data, ModelRef(REF.domain_tag, 3))
 
 
 @pytest.mark.parametrize(
@@ -38,7 +63,7 @@ def test_typical_header_is_at_most_12_bytes() -> None:
     [
         (b"", "too short"),
         (b"{}", "marker"),
-        (bytes([0x80 | (2 << 4), 0]), "version"),
+        (bytes([0x80 | (3 << 4), 0]), "version 3 .*newer nbmf"),
         (bytes([0x9F, 0]), "unknown codec"),
         (bytes([0x90, 0x01]), "reserved"),
         (bytes([0x90, 0x60, 5]), "payload type"),

@@ -135,14 +135,14 @@ def _files_with_prefix(prefix: bytes, dictionary: bytes) -> dict[str, bytes]:
     raise AssertionError("no filler found")
 
 
-def test_publish_keeps_frame_references_unique_and_decode_picks_the_one_that_verifies(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_publish_keeps_tag_and_version_unique_and_decode_picks_the_one_that_verifies(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import random
 
     from nbmf.artifact import DomainModel
     from nbmf.codec import NBMF
     from nbmf.codecs.zstd_dict import train_dictionary
     from nbmf.frame import unpack
-    from nbmf.registry import SALT_FILE, Manifest, artifact_hash
+    from nbmf.registry import Manifest, artifact_hash
 
     a, b = _colliding_domains()
     rng = random.Random(0)
@@ -151,9 +151,11 @@ def test_publish_keeps_frame_references_unique_and_decode_picks_the_one_that_ver
     dict_b = train_dictionary([" ".join(rng.choice(words_b) for _ in range(40)).encode() for _ in range(200)], 2048)
     reg = Registry(str(tmp_path))
     man_a = reg.publish(a, {"zstd.dict": dict_a})
-    colliding = _files_with_prefix(man_a.ref.hash_prefix, dict_b)
-    man_b = reg.publish(b, colliding)  # same tag, same version, same prefix: publish salts it
-    assert man_b.version == man_a.version and SALT_FILE in man_b.files and man_b.ref != man_a.ref
+    man_b = reg.publish(b, {"zstd.dict": dict_b})  # same tag: (tag, version) is taken, so b skips to version 2
+    assert (man_a.version, man_b.version) == (1, 2) and reg.versions(b) == [2]
+    assert reg.publish(b, {"zstd.dict": dict_b + b" "}).version == 3
+    assert reg.publish(a, {"zstd.dict": dict_a + b" "}).version == 4  # a's next: 2 and 3 are b's
+    assert not reg.shares_ref(a, 1) and DomainModel.load(reg, a, 1).frame_version == 2
 
     # a registry written before this check: two colliding versions written by hand; decode tries both
     def write(domain: str, version: int, files: dict[str, bytes]) -> Manifest:
@@ -169,8 +171,10 @@ def test_publish_keeps_frame_references_unique_and_decode_picks_the_one_that_ver
     assert old_a.ref == old_b.ref and len(reg.find_all(old_b.ref)) == 2
     for domain, words in ((a, words_a), (b, words_b)):
         text = " ".join(rng.choice(words) for _ in range(60))
-        frame = NBMF(model=DomainModel.load(reg, domain, 9)).encode(text, domain=domain)
-        assert unpack(frame)[0].codec.name == "ZSTD_DICT"
+        model = DomainModel.load(reg, domain, 9)
+        assert model.frame_version == 1  # a shared (tag, version): its frames keep the hash prefix
+        frame = NBMF(model=model).encode(text, domain=domain)
+        assert unpack(frame)[0].codec.name == "ZSTD_DICT" and unpack(frame)[0].version == 1
         assert NBMF(reg).decode(frame) == text  # a fresh codec: both candidates loaded, the verifying one wins
 
 
