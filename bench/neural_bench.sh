@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Full neural-codec benchmark: build each built-in domain's model (train split only), then measure
 # every codec on the held-out test split.  Usage: bench/neural_bench.sh [NN_SECONDS] [REGISTRY] [DOMAINS]
+# NN_SECONDS "-": build nothing, measure the registry's production models (e.g. after a frame change).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NN_SECONDS=${1:-300}
@@ -10,7 +11,7 @@ BIN=.venv/bin
 mkdir -p bench/results data
 for d in $DOMAINS; do
   [ -f data/corpus/$d.jsonl ] || $BIN/nbmf corpus --out data/corpus --domains $d
-  $BIN/nbmf build --data data/corpus/$d.jsonl --domain $d --registry "$REG" --time-budget "$NN_SECONDS" --promote \
+  [ "$NN_SECONDS" = "-" ] || $BIN/nbmf build --data data/corpus/$d.jsonl --domain $d --registry "$REG" --time-budget "$NN_SECONDS" --promote \
     > bench/results/build_$d.json 2> bench/results/build_$d.log
   $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --json \
     > bench/results/neural_$d.json 2> bench/results/neural_$d.log

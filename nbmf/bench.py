@@ -12,12 +12,13 @@ from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
+from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.codec import NBMF
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.frame import CodecId, ModelRef
 from nbmf.measurement import Contender, Result, Role, baselines, measure, ppmd_primed
-from nbmf.payload import Fidelity, to_bytes
+from nbmf.payload import Fidelity, PayloadType, to_bytes
 from nbmf.records import Record, record_key
 from nbmf.registry import Registry
 from nbmf.split import split_of
@@ -45,11 +46,24 @@ def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLES
     return Contender(role, name, encode, decode)
 
 
+def header_bytes(model: DomainModel, codec_id: CodecId, length: int) -> int:
+    """The size of the frame header this model's codec would write for a record of ``length`` bytes."""
+    version = min(fr.write_version(), model.frame_version)
+    return len(fr.pack(fr.Header(codec_id, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model.ref, version), b""))
+
+
 def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: CodecId) -> Contender:
-    """One codec of a model alone, with the 12-byte frame header it would carry counted in."""
+    """One codec of a model alone, with the frame header it would carry counted in (zeros of its size)."""
     c = model.codecs[codec_id]
     enc = getattr(c, "compress_unbounded", c.compress)
-    return Contender(role, name, lambda d: b"\0" * 12 + enc(d), lambda b, n: c.decompress(b[12:], n))
+
+    def encode(d: bytes) -> bytes:
+        return b"\0" * header_bytes(model, codec_id, len(d)) + enc(d)
+
+    def decode(b: bytes, n: int) -> bytes:
+        return c.decompress(b[header_bytes(model, codec_id, n) :], n)
+
+    return Contender(role, name, encode, decode)
 
 
 def _reference_for(model: DomainModel, train_b: Sequence[bytes], registry: Registry | None, domain: str) -> bytes:
