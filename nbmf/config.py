@@ -30,9 +30,10 @@ class CMParams(BaseModel):
     match_min: tuple[int, int] = (6, 16)
     limit: int = Field(60, ge=1, le=255)
     lr: int = Field(6, ge=1, le=64)
-    contexts: tuple[Literal["json", "word"], ...] = Field(
-        ("json", "word"),
-        description="extra contexts: JSON structure (key, depth, place in the value), word unigram "
+    contexts: tuple[Literal["json", "word", "ind"], ...] = Field(
+        ("json", "word", "ind"),
+        description="extra contexts: JSON structure (key, depth, place in the value), word unigram, indirect "
+        "(what followed the last byte and the last two bytes before; artifact format 3) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
     mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")

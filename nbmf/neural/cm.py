@@ -28,7 +28,7 @@ class CMConfig:
     match_min: tuple[int, int] = (6, 16)
     limit: int = 60
     lr: int = 6
-    contexts: tuple[str, ...] = ("json", "word")  # extra hashed contexts (kernel.X_NAMES); () before format 2
+    contexts: tuple[str, ...] = ("json", "word", "ind")  # extra hashed contexts (kernel.X_NAMES); () before format 2
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
 
 
@@ -127,7 +127,7 @@ class CMState:
         T[lay["sm"] : lay["mt1"]] = 32768 << 16
         # APM buckets start at the identity: bucket j holds squash of its stretch value
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
-        T[lay["apm1"] : lay["size"]] = np.tile(ident, (256 + 65536))
+        T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
         if config.mixers == 3:  # mixer 3 as the others; the final mixer starts as the mean of the three

@@ -39,6 +39,16 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
+FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3")  # every neural artifact format ever written
+
+
+def artifact_format(cm: CMParams) -> str:
+    """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if "ind" in cm.contexts:
+        return "nbmf-neural-3"
+    return "nbmf-neural-2" if cm.contexts or cm.mixers != 2 else "nbmf-neural-1"
+
+
 def cm_config(p: CMParams) -> CMConfig:
     return CMConfig(tuple(p.orders), p.table_bits, p.match_bits, tuple(p.match_min), p.limit, p.lr, tuple(p.contexts), p.mixers)  # type: ignore[arg-type]
 
@@ -53,7 +63,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         "use_neural": json.dumps(use_neural),
         # format 2: the CM config has extra contexts or a third mixer, which a reader of format 1 would ignore
         # (and code differently): it must refuse the model instead. Models without stay format 1, byte for byte.
-        "format": "nbmf-neural-2" if cm.contexts or cm.mixers != 2 else "nbmf-neural-1",
+        # format 3: the indirect contexts, which a reader of format 2 does not know.
+        "format": artifact_format(cm),
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
     tensors: dict[str, np.ndarray] = {
@@ -72,7 +83,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         tensors = st_load(files[WEIGHTS_FILE])
         header_len = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         meta = json.loads(files[WEIGHTS_FILE][8 : 8 + header_len])["__metadata__"]
-        if meta.get("format") not in ("nbmf-neural-1", "nbmf-neural-2"):
+        if meta.get("format") not in FORMATS:
             raise IntegrityError(f"unknown neural artifact format {meta.get('format')!r}")
         w = NeuralWeights(
             tensors["P"].astype(np.int64),

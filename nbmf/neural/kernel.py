@@ -26,8 +26,8 @@ C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_N
 # contexts after word and column -- JSON structure (key, depth, place in the value), word unigram --
 # and X_MIX3: a third mixer (weights selected by bit position x previous byte) whose output joins the
 # other two in a learned final mixer, instead of the two being averaged
-X_JSON, X_WORD, X_MIX3 = 1, 2, 4
-X_NAMES = {"json": X_JSON, "word": X_WORD}
+X_JSON, X_WORD, X_MIX3, X_IND = 1, 2, 4, 8
+X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND}
 MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
 FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
@@ -36,7 +36,7 @@ MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 
 
 def n_extra(xctx: int) -> int:
-    return bin(xctx & (X_JSON | X_WORD)).count("1")
+    return bin(xctx & (X_JSON | X_WORD)).count("1") + (2 if xctx & X_IND else 0)
 
 
 def n_inputs(nord: int, xctx: int = 0) -> int:
@@ -66,6 +66,9 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     pos += 256 * APM_BUCKETS
     off["apm2"] = pos
     pos += 65536 * APM_BUCKETS
+    off["ind"] = pos
+    if int(cfg[C_XCTX]) & X_IND:
+        pos += 256 + 65536
     off["size"] = pos
     return off
 
@@ -145,15 +148,17 @@ def process(
     x_json = (xctx & X_JSON) != 0
     x_word = (xctx & X_WORD) != 0
     x_mix3 = (xctx & X_MIX3) != 0
+    x_ind = (xctx & X_IND) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word)
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind)
     o_sm = o_hash + (nhashed << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
     o_apm1 = o_mt2 + (1 << mbits)
     o_apm2 = o_apm1 + 256 * 24
+    o_ind = o_apm2 + 65536 * 24
     hmask = (1 << bits) - 1
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
@@ -230,6 +235,10 @@ def process(
             kx += 1
         if x_word:
             ctx[kx] = _hash(0x3D1 + word, prev_word if word == 0 else 0)
+            kx += 1
+        if x_ind:
+            ctx[kx] = _hash(0x1D1 + c1, int(T[o_ind + c1]))
+            ctx[kx + 1] = _hash(0x1D2 + (c4 & 0xFFFF), int(T[o_ind + 256 + (c4 & 0xFFFF)]))
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -472,6 +481,15 @@ def process(
         H[pos] = c
         pos += 1
         c4 = ((c4 << 8) | c) & M32
+        if x_ind:
+            if journal and jn + 4 > jcap:
+                return -2
+            for slot in (o_ind + ((c4 >> 8) & 255), o_ind + 256 + ((c4 >> 8) & 0xFFFF)):
+                if journal:
+                    jidx[jn] = slot
+                    jold[jn] = T[slot]
+                    jn += 1
+                T[slot] = ((int(T[slot]) << 8) | c) & 0xFFFF
         if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c >= 128:
             word = _hash(word, c)
         elif word != 0:

@@ -10,8 +10,13 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, 2: Path(__file__).parent / "neural-2"}  # format 2: + JSON structure and word contexts, mixer 3
-CM: dict[int, dict] = {1: {"contexts": (), "mixers": 2}, 2: {"contexts": ("json", "word"), "mixers": 3}}
+DIRS = {1: HERE, 2: Path(__file__).parent / "neural-2", 3: Path(__file__).parent / "neural-3"}
+# format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts
+CM: dict[int, dict] = {
+    1: {"contexts": (), "mixers": 2},
+    2: {"contexts": ("json", "word"), "mixers": 3},
+    3: {"contexts": ("json", "word", "ind"), "mixers": 3},
+}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"

@@ -90,7 +90,9 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-2" and unpack_files(new)[2].contexts == ("json", "word")
+    assert meta(new)["format"] == "nbmf-neural-3" and unpack_files(new)[2].contexts == ("json", "word", "ind")
+    two = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=("json", "word")))
+    assert meta(two)["format"] == "nbmf-neural-2" and unpack_files(two)[2].contexts == ("json", "word")
     old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2))
     assert meta(old)["format"] == "nbmf-neural-1"
     assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)

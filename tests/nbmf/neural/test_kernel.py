@@ -38,7 +38,11 @@ def _run(jit: bool, cm: dict) -> dict:
     return json.loads(out.stdout)
 
 
-@pytest.mark.parametrize("cm", [{"contexts": [], "mixers": 2}, {"contexts": ["json", "word"], "mixers": 3}], ids=["format-1", "format-2"])
+@pytest.mark.parametrize(
+    "cm",
+    [{"contexts": [], "mixers": 2}, {"contexts": ["json", "word"], "mixers": 3}, {"contexts": ["json", "word", "ind"], "mixers": 3}],
+    ids=["format-1", "format-2", "format-3"],
+)
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
     assert compiled == reference  # same primed state, same per-bit tables, same bytes
@@ -52,10 +56,12 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
     plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
-    for contexts, mixers in ((("json", "word"), 2), ((), 3), (("json", "word"), 3)):
+    for contexts, mixers in ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3)):
         extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers), ref)
-        assert extra.T.shape[0] == plain.T.shape[0] + len(contexts) * (1 << 14)  # a table region per extra context
-        ninputs = 2 * (6 + 2 + len(contexts)) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
+        hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
+        # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair
+        assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + (256 + 65536 if "ind" in contexts else 0)
+        ninputs = 2 * (6 + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
         sets = K.MIXER_SETS + K.MIXER2_SETS + (K.MIXER3_SETS if mixers == 3 else 0)
         assert extra.W0.shape[0] == sets * ninputs + (K.FINAL_SETS * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
