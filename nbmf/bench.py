@@ -46,9 +46,8 @@ def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLES
     return Contender(role, name, encode, decode)
 
 
-def header_bytes(model: DomainModel, codec_id: CodecId, length: int) -> int:
-    """The size of the frame header this model's codec would write for a record of ``length`` bytes."""
-    version = min(fr.write_version(), model.frame_version)
+def header_bytes(model: DomainModel, codec_id: CodecId, length: int, version: int) -> int:
+    """The size of the frame header this model's codec writes (frame ``version``) for a record of ``length`` bytes."""
     return len(fr.pack(fr.Header(codec_id, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model.ref, version), b""))
 
 
@@ -56,12 +55,13 @@ def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: Co
     """One codec of a model alone, with the frame header it would carry counted in (zeros of its size)."""
     c = model.codecs[codec_id]
     enc = getattr(c, "compress_unbounded", c.compress)
+    version = NBMF().frame_version_for(model)  # what the library would write with this model
 
     def encode(d: bytes) -> bytes:
-        return b"\0" * header_bytes(model, codec_id, len(d)) + enc(d)
+        return b"\0" * header_bytes(model, codec_id, len(d), version) + enc(d)
 
     def decode(b: bytes, n: int) -> bytes:
-        return c.decompress(b[header_bytes(model, codec_id, n) :], n)
+        return c.decompress(b[header_bytes(model, codec_id, n, version) :], n)
 
     return Contender(role, name, encode, decode)
 

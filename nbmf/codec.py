@@ -83,7 +83,7 @@ class NBMF:
         self.model = model
         self.verify = verify
         self.max_record_bytes = max_record_bytes
-        # frames written: version 2 (default) or 1 for readers older than nbmf 0.x that only read version 1
+        # frames written: version 2 (default), or 1 while readers that only read version 1 remain
         self.frame_version = fr.write_version(frame_version)
         if model is not None:
             self.models.add(model)
@@ -105,6 +105,11 @@ class NBMF:
         return choice.model, choice.fallback
 
     # ---- encode -------------------------------------------------------------------------------
+    def frame_version_for(self, model: DomainModel | None) -> int:
+        """The frame version this codec writes with ``model``: a version whose (domain tag, version) another
+        domain of its registry shares writes v1 frames (they carry the hash prefix)."""
+        return min(self.frame_version, model.frame_version) if model else self.frame_version
+
     def encode_bytes(self, data: bytes, fidelity: Fidelity, ptype: PayloadType, model: DomainModel | None) -> Encoded:
         """Best-of over every codec available: smallest verified payload wins."""
         if len(data) > self.max_record_bytes:
@@ -121,8 +126,7 @@ class NBMF:
                 continue
             candidates.append((len(payload), order, codec, payload))
         candidates.sort(key=lambda c: (c[0], c[1]))
-        # a version whose (domain tag, version) another domain shares in its registry writes v1 frames (hash prefix)
-        version = min(self.frame_version, model.frame_version) if model else self.frame_version
+        version = self.frame_version_for(model)
         for _, _, codec, payload in candidates:
             if len(payload) >= len(data):
                 break  # nothing beats storing it as is

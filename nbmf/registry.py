@@ -267,19 +267,21 @@ class Registry:
         """The manifest a frame's model reference names (the first, if several do: see ``find_all``)."""
         return self.find_all(ref)[0]
 
-    def shares_ref(self, domain: str, version: int) -> bool:
-        """Whether another domain with this domain's tag holds this version too (only registries written
-        before ``publish`` kept (tag, version) unique): its frames must then be v1, which carry a hash prefix."""
+    def _tag_holders(self, domain: str, version: int) -> list[str]:
+        """Other domains with this domain's tag that hold this version, or began publishing it."""
         tag = domain_tag(domain)
-        return any(other != domain and domain_tag(other) == tag and version in self.versions(other) for other in self.domains())
+        return [o for o in self.domains() if o != domain and domain_tag(o) == tag and str(version) in self.models.list(o)]
+
+    def shares_ref(self, domain: str, version: int) -> bool:
+        """Whether another domain with this domain's tag has published this version too (only registries written
+        before ``publish`` kept (tag, version) unique): its frames must then be v1, which carry a hash prefix."""
+        return any(version in self.versions(other) for other in self._tag_holders(domain, version))
 
     def _claim_ref(self, domain: str, version: int) -> bool:
         """Claim (domain tag, version) for ``domain``; False if another domain holds or claimed that pair."""
-        tag = domain_tag(domain)
-        for other in self.domains():
-            if other != domain and domain_tag(other) == tag and str(version) in self.models.list(other):
-                return False  # published (or being published) before claims across domains existed
-        name = f"{REFS_DIR}/{tag}-{version}"
+        if self._tag_holders(domain, version):
+            return False  # published (or being published) before claims across domains existed
+        name = f"{REFS_DIR}/{domain_tag(domain)}-{version}"
         if self.models.put_if_absent(name, domain.encode()):
             return True
         return self.models.read_bytes(name).decode(errors="replace") == domain
