@@ -1,4 +1,4 @@
-"""Coding speed of the CM core, formats 1, 2 and 3, in one process (no neural input).
+"""Coding speed of the CM core, formats 1 to 4, in one process (no neural input).
 
     python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
@@ -21,7 +21,12 @@ if __name__ == "__main__":
     ref = select_reference(sp["train"], int(mib * 2**20))
     test = sp["test"][:count]
     kb = sum(map(len, test)) / 1024
-    formats = (("format 1", CMConfig(contexts=(), mixers=2)), ("format 2", CMConfig(contexts=("json", "word"))), ("format 3", CMConfig()))
+    formats = (
+        ("format 1", CMConfig(contexts=(), mixers=2, ways=1)),
+        ("format 2", CMConfig(contexts=("json", "word"), ways=1)),
+        ("format 3", CMConfig(ways=1)),
+        ("format 4", CMConfig()),
+    )
     for name, cfg in formats:
         st = CMState.build(cfg, ref)
         st.encode(test[0], 2 * len(test[0]) + 64)  # compile outside the timing

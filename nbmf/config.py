@@ -37,6 +37,11 @@ class CMParams(BaseModel):
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
     mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")
+    ways: Literal[1, 2, 4, 8] = Field(
+        4,
+        description="slots a hashed context may take in its aligned group of the table (the one holding its check "
+        "byte, else the least seen is replaced); artifact format 4. Models before it have 1 (nbmf.neural.codec.unpack_files)",
+    )
 
 
 class ModelConfig(BaseModel):

@@ -30,6 +30,7 @@ class CMConfig:
     lr: int = 6
     contexts: tuple[str, ...] = ("json", "word", "ind")  # extra hashed contexts (kernel.X_NAMES); () before format 2
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
+    ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
 
 
 @dataclass
@@ -89,6 +90,9 @@ class CMState:
             raise CodecError(f"mixers must be 2 or 3, got {config.mixers}")
         if config.mixers == 3:
             cfg[K.C_XCTX] |= K.X_MIX3
+        if config.ways not in (1, 2, 4, 8):
+            raise CodecError(f"ways must be 1, 2, 4 or 8, got {config.ways}")
+        cfg[K.C_WAYS] = config.ways if config.ways > 1 else 0  # 0: one slot, as every model before format 4
         return cfg
 
     @classmethod

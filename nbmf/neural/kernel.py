@@ -3,6 +3,8 @@
     per byte:  context hashes (orders 2..n, word, column) ; match models over reference + record ;
                neural hidden layer h = requant(sum_i P[i, byte_{-i}] + b1)           (all integers)
     per bit:   inputs x = stretch(counter) for o0, o1, hashed orders, word, column, 2 match models,
+               (a hashed context's counter: the slot of its group of 4 that holds its check byte, else
+               the least seen one, replaced; one slot per context before format 4),
                neural logit Wout[c0] . h ; mixer p = squash(x . w[sel]) ; 2 APM stages ;
                binary arithmetic coder (32-bit, 12-bit probabilities) ; update everything with the bit
 Every quantity is an integer, so encoder and decoder compute identical probabilities on any machine
@@ -30,6 +32,7 @@ X_JSON, X_WORD, X_MIX3, X_IND = 1, 2, 4, 8
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND}
 MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
 FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
+C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group (0 or 1: one slot, before format 4)
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
@@ -145,6 +148,7 @@ def process(
     s1 = cfg[C_NN_S1]
     m2 = cfg[C_NN_M2]
     xctx = cfg[C_XCTX]
+    ways = max(1, cfg[C_WAYS])
     x_json = (xctx & X_JSON) != 0
     x_word = (xctx & X_WORD) != 0
     x_mix3 = (xctx & X_MIX3) != 0
@@ -276,9 +280,22 @@ def process(
             base = 2 + nhashed
             for k in range(nhashed):
                 hh = _hash(ctx[k], c0)
-                slot = o_hash + (k << bits) + (hh & hmask)
-                idx[k] = slot
                 chk[k] = (hh >> 24) & 255
+                # the context's slot in its group of ``ways``: the one that holds its check byte, else
+                # the one seen least (it is replaced at the update); one way: the slot the hash names
+                group = o_hash + (k << bits) + (hh & hmask & ~(ways - 1))
+                slot = group
+                least = np.int64(1 << 30)
+                for w in range(ways):
+                    v = int(T[group + w])
+                    seen = np.int64((v >> 8) & 255)
+                    if (v & 255) == chk[k] and seen > 0:
+                        slot = group + w
+                        break
+                    if seen < least:
+                        least = seen
+                        slot = group + w
+                idx[k] = slot
                 v = int(T[slot])
                 if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
                     p12 = _counter_p(v) >> 4

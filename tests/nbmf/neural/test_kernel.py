@@ -20,7 +20,8 @@ rng = np.random.default_rng(1)
 nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100, 8), rng.integers(-127, 128, (256, 8)),
                    rng.integers(-500, 500, 256), 400, 16, 2000)
 x = json.loads(sys.argv[1])
-cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"])
+cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
+               ways=x.get("ways", 1))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
@@ -40,8 +41,13 @@ def _run(jit: bool, cm: dict) -> dict:
 
 @pytest.mark.parametrize(
     "cm",
-    [{"contexts": [], "mixers": 2}, {"contexts": ["json", "word"], "mixers": 3}, {"contexts": ["json", "word", "ind"], "mixers": 3}],
-    ids=["format-1", "format-2", "format-3"],
+    [
+        {"contexts": [], "mixers": 2},
+        {"contexts": ["json", "word"], "mixers": 3},
+        {"contexts": ["json", "word", "ind"], "mixers": 3},
+        {"contexts": ["json", "word", "ind"], "mixers": 3, "ways": 4},
+    ],
+    ids=["format-1", "format-2", "format-3", "format-4"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
@@ -54,10 +60,10 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2), ref)
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     for contexts, mixers in ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3)):
-        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers), ref)
+        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1), ref)
         hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
         # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + (256 + 65536 if "ind" in contexts else 0)
@@ -70,6 +76,27 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
     with pytest.raises(CodecError, match="mixers must be 2 or 3"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=4), ref)
+    with pytest.raises(CodecError, match="ways must be 1, 2, 4 or 8"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
+
+
+def test_ways_keep_more_contexts_in_the_same_table() -> None:
+    """Format 4: a context takes one of 4 slots of its group, so a small table loses fewer of the
+    reference's contexts to collisions: same memory, smaller frames; one way codes as every older model."""
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rng = np.random.default_rng(3)
+    words = [bytes(rng.integers(97, 123, rng.integers(3, 9)).astype(np.uint8)) for _ in range(400)]
+    ref = b"\0".join(b" ".join(words[i] for i in rng.integers(0, 400, 60)) for _ in range(300))
+    recs = [b" ".join(words[i] for i in rng.integers(0, 400, 80)) for _ in range(20)]
+    sizes = {}
+    for ways in (1, 4):
+        state = CMState.build(CMConfig(table_bits=12, match_bits=14, ways=ways), ref)
+        assert state.T.shape[0] == CMState.build(CMConfig(table_bits=12, match_bits=14, ways=1), b"x").T.shape[0]
+        coded = [state.encode(r, 2 * len(r)) for r in recs]
+        assert [state.decode(c, len(r)) for c, r in zip(coded, recs, strict=True)] == recs
+        sizes[ways] = sum(map(len, coded))
+    assert sizes[4] < sizes[1]
 
 
 @settings(max_examples=40, deadline=None)
