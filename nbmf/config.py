@@ -30,10 +30,11 @@ class CMParams(BaseModel):
     match_min: tuple[int, int] = (6, 16)
     limit: int = Field(60, ge=1, le=255)
     lr: int = Field(6, ge=1, le=64)
-    contexts: tuple[Literal["json", "word", "ind"], ...] = Field(
-        ("json", "word", "ind"),
+    contexts: tuple[Literal["json", "word", "ind", "match"], ...] = Field(
+        ("json", "word", "ind", "match"),
         description="extra contexts: JSON structure (key, depth, place in the value), word unigram, indirect "
-        "(what followed the last byte and the last two bytes before; artifact format 3) "
+        "(what followed the last byte and the last two bytes before; artifact format 3), match (the byte the "
+        "longest match predicts, its length, the previous byte; format 4) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
     mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")
@@ -42,6 +43,7 @@ class CMParams(BaseModel):
         description="slots a hashed context may take in its aligned group of the table (the one holding its check "
         "byte, else the least seen is replaced); artifact format 4. Models before it have 1 (nbmf.neural.codec.unpack_files)",
     )
+    apms: Literal[2, 3] = Field(3, description="APM stages after the mixers: 3 adds one over the previous two bytes; format 4 (before: 2)")
 
 
 class ModelConfig(BaseModel):

@@ -28,9 +28,10 @@ class CMConfig:
     match_min: tuple[int, int] = (6, 16)
     limit: int = 60
     lr: int = 6
-    contexts: tuple[str, ...] = ("json", "word", "ind")  # extra hashed contexts (kernel.X_NAMES); () before format 2
+    contexts: tuple[str, ...] = ("json", "word", "ind", "match")  # extra hashed contexts (kernel.X_NAMES); () before format 2
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
+    apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
 
 
 @dataclass
@@ -93,6 +94,10 @@ class CMState:
         if config.ways not in (1, 2, 4, 8):
             raise CodecError(f"ways must be 1, 2, 4 or 8, got {config.ways}")
         cfg[K.C_WAYS] = config.ways if config.ways > 1 else 0  # 0: one slot, as every model before format 4
+        if config.apms not in (2, 3):
+            raise CodecError(f"apms must be 2 or 3, got {config.apms}")
+        if config.apms == 3:
+            cfg[K.C_XCTX] |= K.X_APM3
         return cfg
 
     @classmethod
@@ -132,6 +137,7 @@ class CMState:
         # APM buckets start at the identity: bucket j holds squash of its stretch value
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
         T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
+        T[lay["apm3"] : lay["size"]] = np.tile(ident, (lay["size"] - lay["apm3"]) // K.APM_BUCKETS)
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
         if config.mixers == 3:  # mixer 3 as the others; the final mixer starts as the mean of the three

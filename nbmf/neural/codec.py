@@ -44,7 +44,7 @@ FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4")  
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
-    if cm.ways != 1:
+    if cm.ways != 1 or cm.apms != 2 or "match" in cm.contexts:
         return "nbmf-neural-4"
     if "ind" in cm.contexts:
         return "nbmf-neural-3"
@@ -52,22 +52,35 @@ def artifact_format(cm: CMParams) -> str:
 
 
 def cm_config(p: CMParams) -> CMConfig:
-    return CMConfig(tuple(p.orders), p.table_bits, p.match_bits, tuple(p.match_min), p.limit, p.lr, tuple(p.contexts), p.mixers, p.ways)  # type: ignore[arg-type]
+    return CMConfig(
+        orders=tuple(p.orders),
+        table_bits=p.table_bits,
+        match_bits=p.match_bits,
+        match_min=(p.match_min[0], p.match_min[1]),
+        limit=p.limit,
+        lr=p.lr,
+        contexts=tuple(p.contexts),
+        mixers=p.mixers,
+        ways=p.ways,
+        apms=p.apms,
+    )
 
 
 def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neural: bool = True) -> dict[str, bytes]:
     """The two artifact files of a neural model (no pickle: safetensors + zstd text)."""
+    fmt = artifact_format(cm)
     meta = {
         "m1": str(weights.m1),
         "s1": str(weights.s1),
         "m2": str(weights.m2),
-        "cm": cm.model_dump_json(exclude={"ways"} if cm.ways == 1 else None),  # formats 1-3 as they were written
+        "cm": cm.model_dump_json(exclude=None if fmt == "nbmf-neural-4" else {"ways", "apms"}),  # formats 1-3 as written
         "use_neural": json.dumps(use_neural),
         # format 2: the CM config has extra contexts or a third mixer, which a reader of format 1 would ignore
         # (and code differently): it must refuse the model instead. Models without stay format 1, byte for byte.
         # format 3: the indirect contexts, which a reader of format 2 does not know.
-        # format 4: hashed contexts take one of 4 slots (``ways``), which a reader of format 3 would code as 1.
-        "format": artifact_format(cm),
+        # format 4: hashed contexts take one of 4 slots (``ways``), the match context, a third APM stage:
+        # a reader of format 3 would code them as one slot and two stages.
+        "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
     tensors: dict[str, np.ndarray] = {
@@ -102,7 +115,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         if meta["format"] == "nbmf-neural-1":
             cm["contexts"], cm["mixers"] = [], 2  # format 1 predates the extra contexts and mixer 3
         if meta["format"] != "nbmf-neural-4":
-            cm["ways"] = 1  # one slot per context: every format before 4 (its JSON has no "ways")
+            cm["ways"], cm["apms"] = 1, 2  # every format before 4 (its JSON has neither)
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

@@ -5,7 +5,7 @@
     per bit:   inputs x = stretch(counter) for o0, o1, hashed orders, word, column, 2 match models,
                (a hashed context's counter: the slot of its group of 4 that holds its check byte, else
                the least seen one, replaced; one slot per context before format 4),
-               neural logit Wout[c0] . h ; mixer p = squash(x . w[sel]) ; 2 APM stages ;
+               neural logit Wout[c0] . h ; mixer p = squash(x . w[sel]) ; 2 APM stages (3: format 4) ;
                binary arithmetic coder (32-bit, 12-bit probabilities) ; update everything with the bit
 Every quantity is an integer, so encoder and decoder compute identical probabilities on any machine
 (the same source also runs as plain Python: the reference the compiled step is tested against).
@@ -28,8 +28,10 @@ C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_N
 # contexts after word and column -- JSON structure (key, depth, place in the value), word unigram --
 # and X_MIX3: a third mixer (weights selected by bit position x previous byte) whose output joins the
 # other two in a learned final mixer, instead of the two being averaged
-X_JSON, X_WORD, X_MIX3, X_IND = 1, 2, 4, 8
-X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND}
+# X_MATCH: a hashed context of the byte the longest match predicts, its length bucket and the previous
+# byte; X_APM3: a third APM stage, over the previous two bytes (hashed) x c0 (both: artifact format 4)
+X_JSON, X_WORD, X_MIX3, X_IND, X_MATCH, X_APM3 = 1, 2, 4, 8, 16, 32
+X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH}
 MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
 FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
 C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group (0 or 1: one slot, before format 4)
@@ -39,7 +41,7 @@ MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 
 
 def n_extra(xctx: int) -> int:
-    return bin(xctx & (X_JSON | X_WORD)).count("1") + (2 if xctx & X_IND else 0)
+    return bin(xctx & (X_JSON | X_WORD | X_MATCH)).count("1") + (2 if xctx & X_IND else 0)
 
 
 def n_inputs(nord: int, xctx: int = 0) -> int:
@@ -72,6 +74,9 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off["ind"] = pos
     if int(cfg[C_XCTX]) & X_IND:
         pos += 256 + 65536
+    off["apm3"] = pos
+    if int(cfg[C_XCTX]) & X_APM3:
+        pos += 65536 * APM_BUCKETS
     off["size"] = pos
     return off
 
@@ -153,16 +158,20 @@ def process(
     x_word = (xctx & X_WORD) != 0
     x_mix3 = (xctx & X_MIX3) != 0
     x_ind = (xctx & X_IND) != 0
+    x_match = (xctx & X_MATCH) != 0
+    x_apm3 = (xctx & X_APM3) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind)
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match)
     o_sm = o_hash + (nhashed << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
     o_apm1 = o_mt2 + (1 << mbits)
     o_apm2 = o_apm1 + 256 * 24
     o_ind = o_apm2 + 65536 * 24
+    o_apm3 = o_ind + ((256 + 65536) if x_ind else 0)
+    a3i = 0
     hmask = (1 << bits) - 1
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
@@ -243,6 +252,20 @@ def process(
         if x_ind:
             ctx[kx] = _hash(0x1D1 + c1, int(T[o_ind + c1]))
             ctx[kx + 1] = _hash(0x1D2 + (c4 & 0xFFFF), int(T[o_ind + 256 + (c4 & 0xFFFF)]))
+            kx += 2
+        if x_match:  # the byte the longest match predicts (256: none), its length bucket, the previous byte
+            meb = 256
+            mln = 0
+            if mlen2 > 0:
+                meb = int(H[mptr2])
+                mln = mlen2
+            elif mlen1 > 0:
+                meb = int(H[mptr1])
+                mln = mlen1
+            lq = 0
+            if mln > 0:
+                lq = 1 if mln < 8 else (2 if mln < 12 else (3 if mln < 16 else (4 if mln < 24 else (5 if mln < 32 else 6))))
+            ctx[kx] = _hash(0x6D7 + meb, lq * 256 + c1)
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -389,7 +412,12 @@ def process(
             pa1 = (int(T[a1i]) * (0x1000 - wt) + int(T[a1i + 1]) * wt) >> 16
             a2i = o_apm2 + ((c1 << 8) | c0) * 24 + (sq >> 12)
             pa2 = (int(T[a2i]) * (0x1000 - wt) + int(T[a2i + 1]) * wt) >> 16
-            p = (pm * 2 + pa1 + pa2 + 2) >> 2
+            if x_apm3:  # a third stage over the previous two bytes (hashed) x c0 takes the mixer's second share
+                a3i = o_apm3 + (_hash(c4 & 0xFFFF, c0) & 0xFFFF) * 24 + (sq >> 12)
+                pa3 = (int(T[a3i]) * (0x1000 - wt) + int(T[a3i + 1]) * wt) >> 16
+                p = (pm + pa1 + pa2 + pa3 + 2) >> 2
+            else:
+                p = (pm * 2 + pa1 + pa2 + 2) >> 2
             if nn_only:
                 p = squash[nn_st + 2048]
             if p < 1:
@@ -480,7 +508,8 @@ def process(
                     jn += 1
                 T[slot] = _counter_update(int(T[slot]), y, 1023, rates)
             g = (y << 16) + (y << 7) - y - y
-            for ai in (a1i + (wt >> 11), a2i + (wt >> 11)):
+            for stage in range(3 if x_apm3 else 2):
+                ai = (a1i, a2i, a3i)[stage] + (wt >> 11)
                 if journal:
                     jidx[jn] = ai
                     jold[jn] = T[ai]

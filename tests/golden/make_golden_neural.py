@@ -11,12 +11,13 @@ from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
 DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4)}}
-# format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts; format 4: 4 ways
+# format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
+# format 4: 4 ways per table group, the match context, a third APM stage
 CM: dict[int, dict] = {
-    1: {"contexts": (), "mixers": 2, "ways": 1},
-    2: {"contexts": ("json", "word"), "mixers": 3, "ways": 1},
-    3: {"contexts": ("json", "word", "ind"), "mixers": 3, "ways": 1},
-    4: {"contexts": ("json", "word", "ind"), "mixers": 3, "ways": 4},
+    1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2},
+    2: {"contexts": ("json", "word"), "mixers": 3, "ways": 1, "apms": 2},
+    3: {"contexts": ("json", "word", "ind"), "mixers": 3, "ways": 1, "apms": 2},
+    4: {"contexts": ("json", "word", "ind", "match"), "mixers": 3, "ways": 4, "apms": 3},
 }
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "

@@ -90,14 +90,18 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-4" and unpack_files(new)[2].ways == 4
-    three = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, ways=1))
+    assert meta(new)["format"] == "nbmf-neural-4" and (unpack_files(new)[2].ways, unpack_files(new)[2].apms) == (4, 3)
+    for one in ({"ways": 1, "apms": 2}, {"contexts": ("json", "word", "ind"), "ways": 1}, {"contexts": ("json", "word", "ind"), "apms": 2}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-4"
+    three_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind"), ways=1, apms=2)
+    three = pack_files(NeuralWeights.empty(), b"ref", three_cm)
     assert meta(three)["format"] == "nbmf-neural-3" and unpack_files(three)[2].contexts == ("json", "word", "ind")
-    assert unpack_files(three)[2].ways == 1 and b'"ways"' not in three[WEIGHTS_FILE]  # as format 3 wrote it
-    two = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=("json", "word"), ways=1))
+    assert (unpack_files(three)[2].ways, unpack_files(three)[2].apms) == (1, 2)
+    assert b'"ways"' not in three[WEIGHTS_FILE] and b'"apms"' not in three[WEIGHTS_FILE]  # as format 3 wrote it
+    two = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=("json", "word"), ways=1, apms=2))
     assert meta(two)["format"] == "nbmf-neural-2" and unpack_files(two)[2].contexts == ("json", "word")
-    old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2, ways=1))
+    old = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2, ways=1, apms=2))
     assert meta(old)["format"] == "nbmf-neural-1"
     assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)
-    mixer3 = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1))
+    mixer3 = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1, apms=2))
     assert meta(mixer3)["format"] == "nbmf-neural-2" and unpack_files(mixer3)[2].mixers == 3

@@ -21,7 +21,7 @@ nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100,
                    rng.integers(-500, 500, 256), 400, 16, 2000)
 x = json.loads(sys.argv[1])
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
-               ways=x.get("ways", 1))
+               ways=x.get("ways", 1), apms=x.get("apms", 2))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
@@ -45,7 +45,7 @@ def _run(jit: bool, cm: dict) -> dict:
         {"contexts": [], "mixers": 2},
         {"contexts": ["json", "word"], "mixers": 3},
         {"contexts": ["json", "word", "ind"], "mixers": 3},
-        {"contexts": ["json", "word", "ind"], "mixers": 3, "ways": 4},
+        {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
     ],
     ids=["format-1", "format-2", "format-3", "format-4"],
 )
@@ -60,10 +60,11 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1), ref)
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
-    for contexts, mixers in ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3)):
-        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1), ref)
+    variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
+    for contexts, mixers in variants:
+        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2), ref)
         hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
         # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + (256 + 65536 if "ind" in contexts else 0)
@@ -72,12 +73,18 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         assert extra.W0.shape[0] == sets * ninputs + (K.FINAL_SETS * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
         assert coded != coded_plain and extra.decode(coded, len(rec)) == rec
+    apm3 = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=3), ref)
+    assert apm3.T.shape[0] == plain.T.shape[0] + 65536 * K.APM_BUCKETS  # the third stage's table
+    coded = apm3.encode(rec, 2 * len(rec))
+    assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
     with pytest.raises(CodecError, match="unknown context 'xml'"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
     with pytest.raises(CodecError, match="mixers must be 2 or 3"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=4), ref)
     with pytest.raises(CodecError, match="ways must be 1, 2, 4 or 8"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
+    with pytest.raises(CodecError, match="apms must be 2 or 3"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, apms=1), ref)
 
 
 def test_ways_keep_more_contexts_in_the_same_table() -> None:
