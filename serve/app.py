@@ -251,8 +251,16 @@ class Ingress(CodecHost):
         if choice.version is not None:
             mid = model_id(domain, choice.version)
             try:
-                call = self._code(mid, "encode", (data, int(fid), int(ptype)))
-                frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
+                if self.encoder is None:
+                    # colocated: the timeout bounds the wait for the model to load, not the coding of records
+                    # queued behind each other on a loaded model (a batch must not fall back for being large)
+                    if self.models.cached(domain, choice.version) is None:
+                        load = asyncio.to_thread(self.models.load, domain, choice.version)  # single-flight
+                        await asyncio.wait_for(asyncio.shield(load), timeout=self.cfg.model_load_timeout_s)
+                    frame, codec, used = await self._code(mid, "encode", (data, int(fid), int(ptype)))
+                else:
+                    call = self._code(mid, "encode", (data, int(fid), int(ptype)))
+                    frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
                 self.metrics.record("encode", domain, used, codec, len(data), len(frame))
                 return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
             except TimeoutError:

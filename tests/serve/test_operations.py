@@ -10,7 +10,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -84,8 +84,9 @@ def test_ready_before_traffic(ops: tuple[str, str, list[str]]) -> None:
     assert httpx.get(url + "/livez", timeout=10).json() == {"status": "ok"}
 
 
-def _scrape(metrics_url: str, needed: list[str], timeout_s: float = 90) -> str:
-    """Ray exports every few seconds: poll until each needed series is there (bounded)."""
+def _scrape(metrics_url: str, needed: list[str], complete: Callable[[str], bool] = lambda text: True, timeout_s: float = 90) -> str:
+    """Ray exports every few seconds, and a series can appear before every increment made so far has
+    reached the endpoint: poll until each needed series is there and ``complete`` holds (bounded)."""
     text = ""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -93,11 +94,13 @@ def _scrape(metrics_url: str, needed: list[str], timeout_s: float = 90) -> str:
             text = httpx.get(metrics_url, timeout=10).text
         except httpx.HTTPError:
             text = ""
-        if all(re.search(n, text, re.M) for n in needed):
+        if all(re.search(n, text, re.M) for n in needed) and complete(text):
             return text
         time.sleep(2)
     missing = [n for n in needed if not re.search(n, text, re.M)]
-    raise AssertionError(f"metrics never showed {missing}")
+    if missing:
+        raise AssertionError(f"metrics never showed {missing}")
+    return text  # every series, not every increment: the assertions on the values say which
 
 
 def _value(text: str, name: str, **labels: str) -> float:
@@ -134,10 +137,17 @@ def test_metrics_after_traffic(ops: tuple[str, str, list[str]]) -> None:
         r"^ray_nbmf_models_loaded\{",
         r"^ray_nbmf_ready\{",
     ]
-    text = _scrape(metrics_url, needed)
+    sample_bytes = sum(len(t.encode()) for t in sample)
+
+    def complete(text: str) -> bool:
+        return _value(text, "ray_nbmf_bytes_in_total", route="encode", domain="technical", codec="neural") >= sample_bytes and _value(
+            text, "ray_nbmf_records_total", route="decode", model="technical@1"
+        ) >= len(sample)
+
+    text = _scrape(metrics_url, needed, complete)
     enc_in = _value(text, "ray_nbmf_bytes_in_total", route="encode", domain="technical", codec="neural")
     enc_out = _value(text, "ray_nbmf_bytes_out_total", route="encode", domain="technical", codec="neural")
-    assert enc_in >= sum(len(t.encode()) for t in sample) and 2 < enc_in / enc_out < 50  # the achieved ratio can be graphed
+    assert enc_in >= sample_bytes and 2 < enc_in / enc_out < 50  # the achieved ratio can be graphed
     assert _value(text, "ray_nbmf_records_total", route="decode", model="technical@1") >= len(sample)
     assert _value(text, "ray_nbmf_fallbacks_total", domain="nobody", reason="no_model") >= 1
     loads = _value(text, "ray_nbmf_model_load_seconds_count", model="technical@1")
