@@ -250,21 +250,21 @@ class Ingress(CodecHost):
         fallback, kind = choice.fallback, choice.kind
         if choice.version is not None:
             mid = model_id(domain, choice.version)
+            limit = self.cfg.model_load_timeout_s
             try:
                 if self.encoder is None:
-                    # colocated: the timeout bounds the wait for the model to load, not the coding of records
-                    # queued behind each other on a loaded model (a batch must not fall back for being large)
+                    # colocated: model_load_timeout_s bounds the wait for the model to load; the coding of records
+                    # queued behind each other on a loaded model has request_timeout_s, as a decode has
                     if self.models.cached(domain, choice.version) is None:
                         load = asyncio.to_thread(self.models.load, domain, choice.version)  # single-flight
-                        await asyncio.wait_for(asyncio.shield(load), timeout=self.cfg.model_load_timeout_s)
-                    frame, codec, used = await self._code(mid, "encode", (data, int(fid), int(ptype)))
-                else:
-                    call = self._code(mid, "encode", (data, int(fid), int(ptype)))
-                    frame, codec, used = await asyncio.wait_for(call, timeout=self.cfg.model_load_timeout_s)
+                        await asyncio.wait_for(asyncio.shield(load), timeout=limit)
+                    limit = self.cfg.request_timeout_s
+                call = self._code(mid, "encode", (data, int(fid), int(ptype)))
+                frame, codec, used = await asyncio.wait_for(call, timeout=limit)
                 self.metrics.record("encode", domain, used, codec, len(data), len(frame))
                 return EncodedFrame(frame=_b64(frame), codec=codec, model=used, original_size=len(data), coded_size=len(frame))
             except TimeoutError:
-                fallback, kind = f"model {mid} did not answer within {self.cfg.model_load_timeout_s} s", Fallback.MODEL_TIMEOUT
+                fallback, kind = f"model {mid} did not answer within {limit} s", Fallback.MODEL_TIMEOUT
             except Exception as exc:  # load failure, replica death, backpressure: the stub answers
                 fallback, kind = f"model {mid} failed: {type(exc).__name__}: {str(exc)[:200]}", Fallback.MODEL_FAILED
         enc = self.local.encode_bytes(data, fid, ptype, None)
