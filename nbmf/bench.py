@@ -35,8 +35,6 @@ class BenchReport(BaseModel):
 
 
 def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLESS, role: Role = Role.NBMF) -> Contender:
-    from nbmf.payload import PayloadType
-
     def encode(d: bytes) -> bytes:
         return codec.encode_bytes(d, fidelity, PayloadType.BYTES, codec.model).frame
 
@@ -46,11 +44,6 @@ def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLES
     return Contender(role, name, encode, decode)
 
 
-def header_bytes(model: DomainModel, codec_id: CodecId, length: int, version: int) -> int:
-    """The size of the frame header this model's codec writes (frame ``version``) for a record of ``length`` bytes."""
-    return len(fr.pack(fr.Header(codec_id, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model.ref, version), b""))
-
-
 def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: CodecId) -> Contender:
     """One codec of a model alone, with the frame header it would carry counted in (zeros of its size)."""
     c = model.codecs[codec_id]
@@ -58,10 +51,10 @@ def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: Co
     version = NBMF().frame_version_for(model)  # what the library would write with this model
 
     def encode(d: bytes) -> bytes:
-        return b"\0" * header_bytes(model, codec_id, len(d), version) + enc(d)
+        return b"\0" * fr.header_size(len(d), model.ref, version, codec_id) + enc(d)
 
     def decode(b: bytes, n: int) -> bytes:
-        return c.decompress(b[header_bytes(model, codec_id, n, version) :], n)
+        return c.decompress(b[fr.header_size(n, model.ref, version, codec_id) :], n)
 
     return Contender(role, name, encode, decode)
 

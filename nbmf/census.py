@@ -26,7 +26,7 @@ from nbmf.warm_store import RECORDS, is_blob
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
     """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame
-    (a v2 frame has no hash prefix: "tag:version:")."""
+    (a v2 or v3 frame has no hash prefix: "tag:version:")."""
     if not is_blob(payload):
         return ("plain", None, None, "", None)
     if not is_nbmf_blob(payload):
@@ -75,7 +75,7 @@ def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: 
 
 def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
     """How many blobs in a census result may name this (complete) model reference: a v1 frame names it by
-    tag, version and hash prefix, a v2 frame by tag and version (its checksum is keyed by the artifact)."""
+    tag, version and hash prefix, a later frame by tag and version (its checksum is keyed by the artifact)."""
 
     def names(ref_s: str | None) -> bool:
         if not ref_s:

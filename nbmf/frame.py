@@ -1,16 +1,18 @@
 """NBMF frames: a few self-describing bytes in front of every coded record (see docs/FORMAT.md).
 
-byte 0   1VVV CCCC   marker bit, format version (1 or 2), codec id (0..15)
-byte 1   FTTM 0000   fidelity, payload type, model-reference present, reserved (zero)
-varint   original length in bytes (LEB128)
-4 bytes  xxh32 of the decoded bytes, little endian; v2 with a model: seeded by the model's artifact hash
+byte 0   1VVV CCCC   marker bit, format version (1, 2 or 3), codec id (0..15)
+v1, v2:  byte 1 FTTM 0000 (fidelity, payload type, model-reference present, reserved zero bits), then
+         varint original length in bytes (LEB128)
+v3:      varint (length << 4 | F << 3 | TT << 1 | M): the same fields, without a byte of their own
+4 bytes  xxh32 of the decoded bytes, little endian; v2 and v3 with a model: seeded by the model's artifact hash
 [M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes)
 rest     codec payload
 
-Version 2 (written by default) drops the 2-byte hash prefix: the seeded checksum both checks the bytes
-and says which artifact coded them (a 10-byte header for a model codec instead of 12). Version 1 frames
-are read forever and can still be written (``NBMF(frame_version=1)``, ``$NBMF_FRAME_VERSION``) while
-readers older than version 2 remain.
+Version 2 drops v1's 2-byte hash prefix: the seeded checksum both checks the bytes and says which
+artifact coded them. Version 3 (written by default) folds the flags byte into the length varint: one
+byte less for a record of 128 B to 1 KiB (a 9-byte header for a model codec; 10 in v2, 12 in v1), never
+more. Earlier versions are read forever and can still be written (``NBMF(frame_version=N)``,
+``$NBMF_FRAME_VERSION``) while readers that do not know the newest remain.
 """
 
 from __future__ import annotations
@@ -25,8 +27,8 @@ import xxhash
 from nbmf.errors import ChecksumError, FrameError
 from nbmf.payload import Fidelity, PayloadType
 
-FORMAT_VERSION = 2  # what is written by default
-READ_VERSIONS = (1, 2)  # every version ever written stays readable
+FORMAT_VERSION = 3  # what is written by default
+READ_VERSIONS = (1, 2, 3)  # every version ever written stays readable
 FRAME_VERSION_ENV = "NBMF_FRAME_VERSION"
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a frame never claims more than this (guards decoders)
 HASH_PREFIX_BYTES = 2
@@ -68,8 +70,8 @@ class ModelRef:
     """Which model version coded a frame: enough for the registry to find the exact artifact.
 
     Made from a manifest (``of``) it is complete: ``hash_prefix`` (what a v1 frame holds) and ``key`` (the
-    seed of a v2 frame's checksum). Read from a frame it has what the frame holds: a v1 frame's hash
-    prefix, a v2 frame's none (and no key: the decoder takes it from each version the reference names)."""
+    seed of a v2 or v3 frame's checksum). Read from a frame it has what the frame holds: a v1 frame's hash
+    prefix, a later frame's none (and no key: the decoder takes it from each version the reference names)."""
 
     domain_tag: int
     version: int
@@ -116,6 +118,15 @@ def _put_varint(out: bytearray, value: int) -> None:
             return
 
 
+def header_size(length: int, model: ModelRef | None, version: int = FORMAT_VERSION, codec: CodecId | None = None) -> int:
+    """Bytes of the header of a frame holding a record of ``length`` bytes, coded with ``model`` (None: a
+    codec without one) in frame ``version``: what a measurement counts for a frame it does not build."""
+    if model is not None and version == 1 and len(model.hash_prefix) != HASH_PREFIX_BYTES:
+        model = ModelRef(model.domain_tag, model.version, b"\0" * HASH_PREFIX_BYTES)
+    codec = codec if codec is not None else (CodecId.NEURAL if model is not None else CodecId.STORED)
+    return len(pack(Header(codec, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model, version), b""))
+
+
 def _get_varint(buf: bytes, pos: int, what: str) -> tuple[int, int]:
     value = shift = 0
     for i in range(5):
@@ -139,8 +150,12 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise FrameError(f"cannot write frame version {header.version}")
     out = bytearray()
     out.append(0x80 | (header.version << 4) | int(header.codec))
-    out.append((int(header.fidelity) << 7) | (int(header.payload_type) << 5) | ((header.model is not None) << 4))
-    _put_varint(out, header.length)
+    flags = (int(header.fidelity) << 3) | (int(header.payload_type) << 1) | (header.model is not None)
+    if header.version >= 3:
+        _put_varint(out, (header.length << 4) | flags)
+    else:
+        out.append(flags << 4)
+        _put_varint(out, header.length)
     out += struct.pack("<I", header.checksum)
     if header.model is not None:
         out.append(header.model.domain_tag)
@@ -156,7 +171,7 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
     """Frame bytes -> (header, codec payload). Raises ``FrameError`` on anything malformed."""
     if len(frame) < 2:
         raise FrameError(f"frame too short ({len(frame)} bytes)")
-    b0, b1 = frame[0], frame[1]
+    b0 = frame[0]
     if not b0 & 0x80:
         raise FrameError("not an NBMF frame (marker bit clear; an old stub blob is JSON starting with '{')")
     version = (b0 >> 4) & 0x07
@@ -169,17 +184,22 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
         codec = CodecId(b0 & 0x0F)
     except ValueError:
         raise FrameError(f"unknown codec id {b0 & 0x0F}") from None
-    if b1 & 0x0F:
-        raise FrameError("reserved header bits set")
-    fidelity = Fidelity(b1 >> 7)
+    if version >= 3:  # the flags ride in the low 4 bits of the length varint
+        packed, pos = _get_varint(frame, 1, "length")
+        flags, length = packed & 0x0F, packed >> 4
+    else:
+        if frame[1] & 0x0F:
+            raise FrameError("reserved header bits set")
+        flags = frame[1] >> 4
+        length, pos = _get_varint(frame, 2, "length")
+    fidelity = Fidelity(flags >> 3)
     try:
-        ptype = PayloadType((b1 >> 5) & 0x03)
+        ptype = PayloadType((flags >> 1) & 0x03)
     except ValueError:
-        raise FrameError(f"unknown payload type {(b1 >> 5) & 0x03}") from None
-    has_model = bool(b1 & 0x10)
+        raise FrameError(f"unknown payload type {(flags >> 1) & 0x03}") from None
+    has_model = bool(flags & 0x01)
     if has_model != (codec in _NEEDS_MODEL):
         raise FrameError(f"codec {codec.name} with{'' if has_model else 'out'} a model reference")
-    length, pos = _get_varint(frame, 2, "length")
     if length > MAX_RECORD_BYTES:
         raise FrameError(f"frame claims {length} bytes, over the {MAX_RECORD_BYTES}-byte limit")
     if pos + 4 > len(frame):
@@ -203,18 +223,18 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
 
 
 def checksum_key(version: int, model: ModelRef | None) -> int:
-    """The seed of a frame's checksum: a v2 frame with a model reference is keyed by that model's artifact."""
+    """The seed of a frame's checksum: a v2 or v3 frame with a model reference is keyed by that model's artifact."""
     if version == 1 or model is None:
         return 0
     if model.key is None:
-        raise FrameError("a version 2 frame's checksum needs the complete model reference (from its manifest)")
+        raise FrameError(f"a version {version} frame's checksum needs the complete model reference (from its manifest)")
     return model.key
 
 
 def verify(header: Header, data: bytes, model: ModelRef | None = None) -> bytes:
     """Check decoded bytes against the header's length and checksum; return them.
 
-    ``model``: the complete reference of the version that decoded them (a v2 frame's checksum is keyed by it)."""
+    ``model``: the complete reference of the version that decoded them (a v2 or v3 frame's checksum is keyed by it)."""
     if len(data) != header.length:
         raise ChecksumError(f"decoded {len(data)} bytes, frame says {header.length}")
     if checksum(data, checksum_key(header.version, model if header.model is not None else None)) != header.checksum:

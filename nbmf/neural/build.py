@@ -71,7 +71,8 @@ def build_files(
 
 def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:
     """Bits per byte on val records: the neural codec end to end (frames exact), and zstd+dict; each with
-    the 10-byte header of a version 2 frame (a 128 B – 16 KiB record) counted."""
+    the header of the frame that would hold it counted (``frame.header_size``)."""
+    from nbmf.frame import ModelRef, header_size
     from nbmf.neural.codec import NeuralCodec
 
     nc = NeuralCodec.from_files(files)
@@ -83,8 +84,9 @@ def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200)
     for r in sample:
         c = nc.state.encode(r, len(r) + 64)
         exact += nc.state.decode(c, len(r)) == r
-        n_bits += 8 * (len(c) + 10)
-        z_bits += 8 * (len(zc.compress(r)) + 10)
+        head = header_size(len(r), ModelRef(0, 1))  # a model codec's, version < 128
+        n_bits += 8 * (len(c) + head)
+        z_bits += 8 * (len(zc.compress(r)) + head)
     return {"val_bpb_neural": n_bits / orig, "val_bpb_zstd_dict": z_bits / orig, "val_exact": exact / max(1, len(sample))}
 
 

@@ -1,5 +1,5 @@
 """Writes the golden frames of one frame version: ``python tests/golden/make_golden.py 2`` writes
-tests/golden/frames-2.json (version 1's are tests/golden/frames.json). Run once, when a frame version is
+tests/golden/frames-2.json (version 1's are tests/golden/frames.json; version 3's frames-3.json). Run once, when a frame version is
 made; it refuses to overwrite (golden frames are what earlier nbmf wrote, forever)."""
 
 import hashlib

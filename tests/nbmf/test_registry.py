@@ -141,7 +141,7 @@ def test_publish_keeps_tag_and_version_unique_and_decode_picks_the_one_that_veri
     from nbmf.artifact import DomainModel
     from nbmf.codec import NBMF
     from nbmf.codecs.zstd_dict import train_dictionary
-    from nbmf.frame import unpack
+    from nbmf.frame import FORMAT_VERSION, unpack
     from nbmf.registry import Manifest, artifact_hash
 
     a, b = _colliding_domains()
@@ -155,7 +155,7 @@ def test_publish_keeps_tag_and_version_unique_and_decode_picks_the_one_that_veri
     assert (man_a.version, man_b.version) == (1, 2) and reg.versions(b) == [2]
     assert reg.publish(b, {"zstd.dict": dict_b + b" "}).version == 3
     assert reg.publish(a, {"zstd.dict": dict_a + b" "}).version == 4  # a's next: 2 and 3 are b's
-    assert not reg.shares_ref(a, 1) and DomainModel.load(reg, a, 1).frame_version == 2
+    assert not reg.shares_ref(a, 1) and DomainModel.load(reg, a, 1).frame_version == FORMAT_VERSION
 
     # a registry written before this check: two colliding versions written by hand; decode tries both
     def write(domain: str, version: int, files: dict[str, bytes]) -> Manifest:

@@ -11,7 +11,7 @@ import pytest
 from tests_support import check_two_versions, decode_while_killing_a_replica, free_ports, serving_registry
 
 from nbmf.client import Client
-from nbmf.frame import unpack
+from nbmf.frame import FORMAT_VERSION, unpack
 from nbmf.registry import Registry
 
 TOKEN = "s3cret"
@@ -130,9 +130,9 @@ def test_bad_inputs_get_status_and_message(served: tuple[str, Registry]) -> None
             h.post("/v1/encode", json={"domain": "legal", "payload": _text(random.Random(4))}, headers=auth).json()["frames"][0]["frame"]
         )
         header, payload = unpack(good)
-        assert header.model is not None and header.version == 2 and header.model.version < 128
+        assert header.model is not None and header.version == FORMAT_VERSION and header.model.version < 128
         bad = bytearray(good)
-        pos = len(good) - len(payload) - 2  # a v2 frame: ... domain tag, model version, payload
+        pos = len(good) - len(payload) - 2  # v2 and v3 frames end ... domain tag, model version, payload
         assert bad[pos : pos + 2] == bytes([header.model.domain_tag, header.model.version])
         bad[pos + 1] = 99
         r = h.post("/v1/decode", json={"frame": base64.b64encode(bytes(bad)).decode()}, headers=auth)
