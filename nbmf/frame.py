@@ -3,16 +3,17 @@
 byte 0   1VVV CCCC   marker bit, format version (1, 2 or 3), codec id (0..15)
 v1, v2:  byte 1 FTTM 0000 (fidelity, payload type, model-reference present, reserved zero bits), then
          varint original length in bytes (LEB128)
-v3:      varint (length << 4 | F << 3 | TT << 1 | M): the same fields, without a byte of their own
+v3:      varint (length << 3 | F << 2 | TT): the same fields without a byte of their own (M is the codec's)
 4 bytes  xxh32 of the decoded bytes, little endian; v2 and v3 with a model: seeded by the model's artifact hash
 [M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes)
 rest     codec payload
 
 Version 2 drops v1's 2-byte hash prefix: the seeded checksum both checks the bytes and says which
-artifact coded them. Version 3 (written by default) folds the flags byte into the length varint: one
-byte less for a record of 128 B to 1 KiB (a 9-byte header for a model codec; 10 in v2, 12 in v1), never
-more. Earlier versions are read forever and can still be written (``NBMF(frame_version=N)``,
-``$NBMF_FRAME_VERSION``) while readers that do not know the newest remain.
+artifact coded them. Version 3 (written by default) folds the flags byte into the length varint (the
+model-reference bit is implied by the codec id): one byte less for a record of 128 B to 2 KiB (a
+9-byte header for a model codec; 10 in v2, 12 in v1), never more. Earlier versions are read forever
+and can still be written (``NBMF(frame_version=N)``, ``$NBMF_FRAME_VERSION``) while readers that do
+not know the newest remain.
 """
 
 from __future__ import annotations
@@ -150,11 +151,10 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise FrameError(f"cannot write frame version {header.version}")
     out = bytearray()
     out.append(0x80 | (header.version << 4) | int(header.codec))
-    flags = (int(header.fidelity) << 3) | (int(header.payload_type) << 1) | (header.model is not None)
-    if header.version >= 3:
-        _put_varint(out, (header.length << 4) | flags)
+    if header.version >= 3:  # the model reference's presence is the codec's
+        _put_varint(out, (header.length << 3) | (int(header.fidelity) << 2) | int(header.payload_type))
     else:
-        out.append(flags << 4)
+        out.append((int(header.fidelity) << 7) | (int(header.payload_type) << 5) | ((header.model is not None) << 4))
         _put_varint(out, header.length)
     out += struct.pack("<I", header.checksum)
     if header.model is not None:
@@ -184,9 +184,9 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
         codec = CodecId(b0 & 0x0F)
     except ValueError:
         raise FrameError(f"unknown codec id {b0 & 0x0F}") from None
-    if version >= 3:  # the flags ride in the low 4 bits of the length varint
+    if version >= 3:  # fidelity and payload type ride in the low 3 bits of the length varint
         packed, pos = _get_varint(frame, 1, "length")
-        flags, length = packed & 0x0F, packed >> 4
+        flags, length = ((packed & 0x07) << 1) | (codec in _NEEDS_MODEL), packed >> 3
     else:
         if frame[1] & 0x0F:
             raise FrameError("reserved header bits set")
