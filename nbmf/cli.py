@@ -191,7 +191,7 @@ def build(
     domain: Annotated[str, typer.Option("--domain")],
     registry: Annotated[str, typer.Option("--registry", help="Registry root URI to publish the candidate to.")],
     time_budget: Annotated[float, typer.Option(help="Seconds of neural training.")] = 120.0,
-    reference_mb: Annotated[float, typer.Option(help="MiB of domain text the model is primed with.")] = 8.0,
+    reference_mb: Annotated[float, typer.Option(help="MiB of domain text the model is primed with (at most).")] = 16.0,
     no_neural: Annotated[bool, typer.Option("--no-neural", help="Context mixing without the neural predictor.")] = False,
     promote: Annotated[bool, typer.Option(help="Also make it production (no gates: use `nbmf validate` for those).")] = False,
 ) -> None:

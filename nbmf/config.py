@@ -49,7 +49,7 @@ class CMParams(BaseModel):
 class ModelConfig(BaseModel):
     """Everything that defines a domain model version (saved in its manifest and every checkpoint)."""
 
-    reference_bytes: int = Field(8 << 20, ge=0, description="domain text the model is primed with")
+    reference_bytes: int = Field(16 << 20, ge=0, description="at most this much domain text primes the model (the default was 8 MiB)")
     dict_bytes: int = Field(112 * 1024, ge=1024)
     neural: NeuralConfig = NeuralConfig()
     cm: CMParams = CMParams()
