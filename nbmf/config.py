@@ -30,11 +30,19 @@ class CMParams(BaseModel):
     match_min: tuple[int, int] = (6, 16)
     limit: int = Field(60, ge=1, le=255)
     lr: int = Field(6, ge=1, le=64)
-    contexts: tuple[Literal["json", "word", "ind", "match"], ...] = Field(
-        ("json", "word", "ind", "match"),
+    lr_record: int = Field(
+        12,
+        ge=0,
+        le=64,
+        description="the mixers' learning rate while a record is coded (priming learns at lr); artifact format 5. "
+        "0: lr, as every model before format 5 (nbmf.neural.codec.unpack_files)",
+    )
+    contexts: tuple[Literal["json", "word", "ind", "match", "ind3", "word3"], ...] = Field(
+        ("json", "word", "ind", "match", "ind3", "word3"),
         description="extra contexts: JSON structure (key, depth, place in the value), word unigram, indirect "
         "(what followed the last byte and the last two bytes before; artifact format 3), match (the byte the "
-        "longest match predicts, its length, the previous byte; format 4) "
+        "longest match predicts, its length, the previous byte; format 4), ind3 (what followed the last three "
+        "bytes the last two times), word3 (the word and the two before it; format 5) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
     mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")

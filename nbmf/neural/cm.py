@@ -28,7 +28,9 @@ class CMConfig:
     match_min: tuple[int, int] = (6, 16)
     limit: int = 60
     lr: int = 6
-    contexts: tuple[str, ...] = ("json", "word", "ind", "match")  # extra hashed contexts (kernel.X_NAMES); () before format 2
+    lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
+    # extra hashed contexts (kernel.X_NAMES); () before format 2
+    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3")
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
@@ -73,7 +75,9 @@ class CMState:
         cfg[K.C_NORD] = len(config.orders)
         cfg[K.C_BITS] = config.table_bits
         cfg[K.C_LIMIT] = config.limit
-        cfg[K.C_LR] = config.lr
+        if not 1 <= config.lr <= 255 or not 0 <= config.lr_record <= 255:
+            raise CodecError(f"lr and lr_record must be in 1..255 and 0..255, got {config.lr} and {config.lr_record}")
+        cfg[K.C_LR] = config.lr | (config.lr_record << 8)  # lr_record 0: the record learns at lr (before format 5)
         cfg[K.C_MIN1], cfg[K.C_MIN2] = config.match_min
         cfg[K.C_MBITS] = config.match_bits
         has_nn = use_nn and nn.m2 != 0

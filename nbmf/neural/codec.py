@@ -39,11 +39,19 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4")  # every neural artifact format ever written
+FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4", "nbmf-neural-5")  # every neural artifact format ever written
+_FORMAT5_CONTEXTS = ("ind3", "word3")
+# the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
+_NOT_WRITTEN: dict[str, set[str]] = {
+    "nbmf-neural-4": {"lr_record"},
+    **{f: {"ways", "apms", "lr_record"} for f in FORMATS[:3]},
+}
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.lr_record != 0 or any(c in cm.contexts for c in _FORMAT5_CONTEXTS):
+        return "nbmf-neural-5"
     if cm.ways != 1 or cm.apms != 2 or "match" in cm.contexts:
         return "nbmf-neural-4"
     if "ind" in cm.contexts:
@@ -59,6 +67,7 @@ def cm_config(p: CMParams) -> CMConfig:
         match_min=(p.match_min[0], p.match_min[1]),
         limit=p.limit,
         lr=p.lr,
+        lr_record=p.lr_record,
         contexts=tuple(p.contexts),
         mixers=p.mixers,
         ways=p.ways,
@@ -73,13 +82,14 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         "m1": str(weights.m1),
         "s1": str(weights.s1),
         "m2": str(weights.m2),
-        "cm": cm.model_dump_json(exclude=None if fmt == "nbmf-neural-4" else {"ways", "apms"}),  # formats 1-3 as written
+        "cm": cm.model_dump_json(exclude=_NOT_WRITTEN.get(fmt)),  # formats 1-4 as written
         "use_neural": json.dumps(use_neural),
         # format 2: the CM config has extra contexts or a third mixer, which a reader of format 1 would ignore
         # (and code differently): it must refuse the model instead. Models without stay format 1, byte for byte.
         # format 3: the indirect contexts, which a reader of format 2 does not know.
         # format 4: hashed contexts take one of 4 slots (``ways``), the match context, a third APM stage:
         # a reader of format 3 would code them as one slot and two stages.
+        # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -114,8 +124,10 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         cm = json.loads(meta["cm"])
         if meta["format"] == "nbmf-neural-1":
             cm["contexts"], cm["mixers"] = [], 2  # format 1 predates the extra contexts and mixer 3
-        if meta["format"] != "nbmf-neural-4":
+        if meta["format"] in FORMATS[:3]:
             cm["ways"], cm["apms"] = 1, 2  # every format before 4 (its JSON has neither)
+        if meta["format"] in FORMATS[:4]:
+            cm["lr_record"] = 0  # every format before 5: the record learns at lr
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

@@ -31,7 +31,10 @@ C_NORD, C_BITS, C_LIMIT, C_LR, C_MIN1, C_MIN2, C_MBITS, C_USE_NN, C_NN_ONLY, C_N
 # X_MATCH: a hashed context of the byte the longest match predicts, its length bucket and the previous
 # byte; X_APM3: a third APM stage, over the previous two bytes (hashed) x c0 (both: artifact format 4)
 X_JSON, X_WORD, X_MIX3, X_IND, X_MATCH, X_APM3 = 1, 2, 4, 8, 16, 32
-X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH}
+# X_IND3: what followed the last three bytes the last two times (hashed, 64K histories); X_WORD3: the
+# current word and the two words before it (both: artifact format 5)
+X_IND3, X_WORD3 = 64, 256
+X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3}
 MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
 FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
 C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group (0 or 1: one slot, before format 4)
@@ -41,7 +44,7 @@ MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 
 
 def n_extra(xctx: int) -> int:
-    return bin(xctx & (X_JSON | X_WORD | X_MATCH)).count("1") + (2 if xctx & X_IND else 0)
+    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3)).count("1") + (2 if xctx & X_IND else 0)
 
 
 def n_inputs(nord: int, xctx: int = 0) -> int:
@@ -74,6 +77,9 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off["ind"] = pos
     if int(cfg[C_XCTX]) & X_IND:
         pos += 256 + 65536
+    off["ind3"] = pos
+    if int(cfg[C_XCTX]) & X_IND3:
+        pos += 65536
     off["apm3"] = pos
     if int(cfg[C_XCTX]) & X_APM3:
         pos += 65536 * APM_BUCKETS
@@ -141,7 +147,7 @@ def process(
     nord = cfg[C_NORD]
     bits = cfg[C_BITS]
     limit = cfg[C_LIMIT]
-    lr = cfg[C_LR]
+    lr = cfg[C_LR] & 255
     min1 = cfg[C_MIN1]
     min2 = cfg[C_MIN2]
     mbits = cfg[C_MBITS]
@@ -160,17 +166,20 @@ def process(
     x_ind = (xctx & X_IND) != 0
     x_match = (xctx & X_MATCH) != 0
     x_apm3 = (xctx & X_APM3) != 0
+    x_ind3 = (xctx & X_IND3) != 0
+    x_word3 = (xctx & X_WORD3) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match)
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3)
     o_sm = o_hash + (nhashed << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
     o_apm1 = o_mt2 + (1 << mbits)
     o_apm2 = o_apm1 + 256 * 24
     o_ind = o_apm2 + 65536 * 24
-    o_apm3 = o_ind + ((256 + 65536) if x_ind else 0)
+    o_ind3 = o_ind + ((256 + 65536) if x_ind else 0)
+    o_apm3 = o_ind3 + (65536 if x_ind3 else 0)
     a3i = 0
     hmask = (1 << bits) - 1
     mmask = (1 << mbits) - 1
@@ -183,6 +192,8 @@ def process(
     sel3 = 0
     wf = 0
     journal = mode != PRIME
+    if journal and cfg[C_LR] >> 8:  # format 5: the mixers learn faster while a record is coded
+        lr = cfg[C_LR] >> 8
     jn = 0
     jcap = jidx.shape[0] - 1
 
@@ -213,6 +224,7 @@ def process(
             c4 |= int(H[pos - 1 - k]) << (8 * k)
     word = 0
     prev_word = 0
+    prev_word2 = 0
     col = 0
     line_start = pos
     prev_line_start = pos
@@ -266,6 +278,14 @@ def process(
             if mln > 0:
                 lq = 1 if mln < 8 else (2 if mln < 12 else (3 if mln < 16 else (4 if mln < 24 else (5 if mln < 32 else 6))))
             ctx[kx] = _hash(0x6D7 + meb, lq * 256 + c1)
+            kx += 1
+        if x_ind3:
+            c3 = c4 & 0xFFFFFF
+            ctx[kx] = _hash(0x1D4 + c3, int(T[o_ind3 + (_hash(0x1D3, c3) & 0xFFFF)]))
+            kx += 1
+        if x_word3:
+            ctx[kx] = _hash(_hash(word + 0x7A3, prev_word), prev_word2)
+            kx += 1
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -527,10 +547,15 @@ def process(
         H[pos] = c
         pos += 1
         c4 = ((c4 << 8) | c) & M32
-        if x_ind:
-            if journal and jn + 4 > jcap:
+        if x_ind or x_ind3:  # the indirect histories: what followed the previous 1, 2 (and 3) bytes
+            if journal and jn + 5 > jcap:  # 3 here, 2 for the match tables below
                 return -2
-            for slot in (o_ind + ((c4 >> 8) & 255), o_ind + 256 + ((c4 >> 8) & 0xFFFF)):
+            hs1 = o_ind + ((c4 >> 8) & 255) if x_ind else -1
+            hs2 = o_ind + 256 + ((c4 >> 8) & 0xFFFF) if x_ind else -1
+            hs3 = o_ind3 + (_hash(0x1D3, (c4 >> 8) & 0xFFFFFF) & 0xFFFF) if x_ind3 else -1
+            for slot in (hs1, hs2, hs3):
+                if slot < 0:
+                    continue
                 if journal:
                     jidx[jn] = slot
                     jold[jn] = T[slot]
@@ -539,6 +564,7 @@ def process(
         if (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95 or c >= 128:
             word = _hash(word, c)
         elif word != 0:
+            prev_word2 = prev_word
             prev_word = word
             word = 0
         if x_json:
@@ -577,6 +603,7 @@ def process(
             rec_start = pos
             word = 0
             prev_word = 0
+            prev_word2 = 0
             in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
             col = 0
             line_start = pos

@@ -10,14 +10,16 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
-# format 4: 4 ways per table group, the match context, a third APM stage
+# format 4: 4 ways per table group, the match context, a third APM stage;
+# format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate
 CM: dict[int, dict] = {
-    1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2},
-    2: {"contexts": ("json", "word"), "mixers": 3, "ways": 1, "apms": 2},
-    3: {"contexts": ("json", "word", "ind"), "mixers": 3, "ways": 1, "apms": 2},
-    4: {"contexts": ("json", "word", "ind", "match"), "mixers": 3, "ways": 4, "apms": 3},
+    1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0},
+    2: {"contexts": ("json", "word"), "mixers": 3, "ways": 1, "apms": 2, "lr_record": 0},
+    3: {"contexts": ("json", "word", "ind"), "mixers": 3, "ways": 1, "apms": 2, "lr_record": 0},
+    4: {"contexts": ("json", "word", "ind", "match"), "mixers": 3, "ways": 4, "apms": 3, "lr_record": 0},
+    5: {"contexts": ("json", "word", "ind", "match", "ind3", "word3"), "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
 }
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "

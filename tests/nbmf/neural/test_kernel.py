@@ -21,7 +21,7 @@ nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100,
                    rng.integers(-500, 500, 256), 400, 16, 2000)
 x = json.loads(sys.argv[1])
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
-               ways=x.get("ways", 1), apms=x.get("apms", 2))
+               ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
@@ -46,8 +46,9 @@ def _run(jit: bool, cm: dict) -> dict:
         {"contexts": ["json", "word"], "mixers": 3},
         {"contexts": ["json", "word", "ind"], "mixers": 3},
         {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
+        {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
     ],
-    ids=["format-1", "format-2", "format-3", "format-4"],
+    ids=["format-1", "format-2", "format-3", "format-4", "format-5"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
@@ -60,14 +61,17 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2), ref)
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2, lr_record=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
+    variants += ((("ind3",), 2), (("word3",), 2), (("ind", "ind3"), 2))
     for contexts, mixers in variants:
-        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2), ref)
+        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2, lr_record=0), ref)
         hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
-        # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair
-        assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + (256 + 65536 if "ind" in contexts else 0)
+        # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair,
+        # "ind3" what followed each (hashed) three bytes
+        histories = (256 + 65536 if "ind" in contexts else 0) + (65536 if "ind3" in contexts else 0)
+        assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + histories
         ninputs = 2 * (6 + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
         sets = K.MIXER_SETS + K.MIXER2_SETS + (K.MIXER3_SETS if mixers == 3 else 0)
         assert extra.W0.shape[0] == sets * ninputs + (K.FINAL_SETS * 3 if mixers == 3 else 0)
@@ -85,6 +89,22 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
     with pytest.raises(CodecError, match="apms must be 2 or 3"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, apms=1), ref)
+    with pytest.raises(CodecError, match="lr_record"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, lr_record=256), ref)
+
+
+def test_a_record_learns_at_its_own_rate() -> None:
+    """Format 5: the mixers learn at ``lr_record`` while a record is coded; priming is the same either
+    way (lr), and 0 codes exactly as every model before (the record learns at lr)."""
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rec = b"the licensee shall keep every notice; the licensor shall not " * 3
+    ref = b"\0".join(b"the licensee shall keep the notice %d intact" % i for i in range(200))
+    states = {r: CMState.build(CMConfig(table_bits=14, match_bits=14, lr=6, lr_record=r), ref) for r in (0, 6, 12)}
+    assert np.array_equal(states[0].W0, states[12].W0) and np.array_equal(states[0].T, states[12].T)
+    coded = {r: s.encode(rec, 2 * len(rec)) for r, s in states.items()}
+    assert coded[0] == coded[6] != coded[12]
+    assert states[12].decode(coded[12], len(rec)) == rec
 
 
 def test_ways_keep_more_contexts_in_the_same_table() -> None:
