@@ -22,14 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "golden"))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results_io import save  # noqa: E402
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+from results_io import rss_mb, save  # noqa: E402
 
 
 def main() -> None:

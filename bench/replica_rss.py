@@ -19,25 +19,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results_io import save  # noqa: E402
+from results_io import rss_mb, save  # noqa: E402
 
 from nbmf.codec import NBMF  # noqa: E402
 from nbmf.neural.build import split_bytes  # noqa: E402
 from nbmf.records import read_records  # noqa: E402
 from nbmf.registry import Registry  # noqa: E402
 
-
-def rss_mb() -> int:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) // 1024 for line in f if line.startswith("VmRSS"))
-
-
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     registry = Registry(sys.argv[1])
     codec = NBMF(registry)
-    out: dict[str, object] = {"registry": sys.argv[1], "rss_mb_before": rss_mb(), "domains": {}}
+    out: dict[str, object] = {"registry": sys.argv[1], "rss_mb_before": round(rss_mb()), "domains": {}}
     for domain in registry.domains():
         record = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["test"][0].decode()
         t = time.perf_counter()
@@ -48,7 +42,7 @@ if __name__ == "__main__":
             "version": registry.channels(domain).production,
             "codec": int(enc.codec),
             "load_encode_decode_s": round(time.perf_counter() - t, 2),
-            "rss_mb_after": rss_mb(),
+            "rss_mb_after": round(rss_mb()),
         }
         print(domain, out["domains"][domain], file=sys.stderr, flush=True)  # type: ignore[index]
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
