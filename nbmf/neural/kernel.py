@@ -11,12 +11,19 @@ Every quantity is an integer, so encoder and decoder compute identical probabili
 (the same source also runs as plain Python: the reference the compiled step is tested against).
 Writes to the shared primed state during a record are journaled and undone after it, so each record
 is coded from the same primed state (random access) at the cost of its own writes only.
+Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
+as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
+a cache hint that changes no value), and their misses overlap with this bit's updates.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import config as numba_config
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from nbmf.neural.tables import RATES, SQUASH, STRETCH
 
@@ -85,6 +92,31 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
         pos += 65536 * APM_BUCKETS
     off["size"] = pos
     return off
+
+
+if getattr(numba_config, "DISABLE_JIT", 0):  # the plain-Python run of the kernel (tests)
+
+    def _prefetch(arr: np.ndarray, i: int) -> None:
+        """A cache hint only (plain Python: nothing to do)."""
+
+else:
+
+    @intrinsic
+    def _prefetch(typingctx, arr, i):  # type: ignore[no-untyped-def]
+        """Ask the CPU to bring ``arr[i]``'s cache line in (llvm.prefetch): values are unchanged."""
+
+        def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
+            aryty = signature.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False)  # type: ignore[no-untyped-call]
+            i8p = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i8p, ir.IntType(32), ir.IntType(32), ir.IntType(32)])
+            fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch")  # type: ignore[no-untyped-call]
+            i32 = ir.IntType(32)
+            builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(arr, i), codegen
 
 
 @njit(cache=True)
@@ -214,6 +246,7 @@ def process(
     ctx = np.zeros(nhashed, dtype=np.int64)
     idx = np.zeros(nhashed, dtype=np.int64)
     chk = np.zeros(nhashed, dtype=np.int64)
+    hnext = np.zeros(nhashed, dtype=np.int64)
     xin = np.zeros(ninputs, dtype=np.int64)
     hid = np.zeros(max(nh, 1), dtype=np.int64)
     pos = hist_start
@@ -286,6 +319,14 @@ def process(
         if x_word3:
             ctx[kx] = _hash(_hash(word + 0x7A3, prev_word), prev_word2)
             kx += 1
+        for k in range(nhashed):  # the first bit's groups: start their cache misses now
+            hnext[k] = _hash(ctx[k], 1)
+            _prefetch(T, o_hash + (k << bits) + (hnext[k] & hmask & ~(ways - 1)))
+        _prefetch(T, o_apm2 + ((c1 << 8) | 1) * 24)
+        _prefetch(T, o_apm2 + ((c1 << 8) | 1) * 24 + 23)
+        if x_apm3:
+            _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, 1) & 0xFFFF) * 24)
+            _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, 1) & 0xFFFF) * 24 + 23)
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -322,7 +363,7 @@ def process(
             nseen = 0
             base = 2 + nhashed
             for k in range(nhashed):
-                hh = _hash(ctx[k], c0)
+                hh = hnext[k]  # _hash(ctx[k], c0), computed when the previous bit was known
                 chk[k] = (hh >> 24) & 255
                 # the context's slot in its group of ``ways``: the one that holds its check byte, else
                 # the one seen least (it is replaced at the update); one way: the slot the hash names
@@ -475,6 +516,16 @@ def process(
                     x1 = (x1 << 8) & M32
                     x2 = ((x2 << 8) & M32) | 255
             # ---------------- update ----------------
+            if bitpos < 7:  # the next bit's groups, while this bit updates
+                c0n = (c0 << 1) | y
+                for k in range(nhashed):
+                    hnext[k] = _hash(ctx[k], c0n)
+                    _prefetch(T, o_hash + (k << bits) + (hnext[k] & hmask & ~(ways - 1)))
+                _prefetch(T, o_apm2 + ((c1 << 8) | c0n) * 24)
+                _prefetch(T, o_apm2 + ((c1 << 8) | c0n) * 24 + 23)
+                if x_apm3:
+                    _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24)
+                    _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24 + 23)
             if journal and jn + nhashed + 8 > jcap:
                 return -2
             err = ((y << 12) - pm1) * lr
