@@ -2,7 +2,9 @@
 
     python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 4,5]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
-side's reference, then encodes and decodes the first RECORDS held-out records twice; prints ms per KB.
+side's reference (prints the priming time per reference byte), then encodes and decodes the first
+RECORDS held-out records twice; prints ms per KB. To compare kernels, run it with PYTHONPATH set to
+another checkout's tree (``git archive REV nbmf | tar -x -C DIR``).
 Run it alone on the machine: it measures time.
 """
 
@@ -32,7 +34,9 @@ if __name__ == "__main__":
     wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 6)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)
     for name, cfg in formats:
+        t = time.perf_counter()
         st = CMState.build(cfg, ref)
+        print(f"{dom} {name}: priming {1e6 * (time.perf_counter() - t) / len(ref):.2f} us/B", flush=True)
         st.encode(test[0], 2 * len(test[0]) + 64)  # compile outside the timing
         for _ in range(2):
             t = time.perf_counter()
