@@ -1,8 +1,10 @@
 """The primed context-mixing state of one domain model and the per-record encode / decode on it.
 
 reference text (train records joined by \\0) --prime--> T (counters, match tables, APMs), W (mixer)
-encode(record): W := W0 ; process(ENCODE) ; undo journal      -> coded bytes
-decode(coded, n): W := W0 ; process(DECODE) ; undo journal    -> record
+encode(record): process(ENCODE) ; undo journal      -> coded bytes
+decode(coded, n): process(DECODE) ; undo journal    -> record
+(the journal: every counter and mixer weight set the record changed, put back after it, also when
+the kernel stops early -- a record that does not shrink, a full journal)
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from nbmf.neural.tables import SQUASH
 
 NO_TRACE = np.zeros((0, 2), np.int64)
 MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones go to zstd
+
+
+def _weight_journal(n: int, ninputs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 4 per bit, at
+    most every set once): flags per set, (offset, size) per saved set + the count, the saved weights."""
+    cap = min(K.WEIGHT_SETS, 32 * n)
+    return np.zeros(K.WEIGHT_SETS, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
 
 
 @dataclass
@@ -151,7 +160,10 @@ class CMState:
         j = np.zeros(2, np.int64)
         if nn_only:  # the predictor alone needs no priming of the counters
             ref = ref[-1:]
-        K.process(K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE)
+        K.process(
+            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1),
+            nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
+        )  # fmt: skip
         return cls(config, nn, cfg, T, W, H, len(ref))
 
     def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None) -> int:
@@ -159,18 +171,19 @@ class CMState:
         jcap = n * 8 * (nhashed + 8) + 4 * n + 16
         jidx = np.zeros(jcap + 1, np.int64)
         jold = np.zeros(jcap + 1, np.uint32)
+        wflag, wj, wold = _weight_journal(n, K.n_inputs(int(self.cfg[K.C_NORD]), int(self.cfg[K.C_XCTX])))
         nn = self.nn
         with self.lock:  # the primed state is shared: one record at a time per state
-            W = self.W0.copy()
-            try:
+            try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
                 return int(
                     K.process(
-                        mode, self.cfg, self.T, W, self.H, self.ref_len, data, n, out, jidx, jold,
+                        mode, self.cfg, self.T, self.W0, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
                         nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE if trace is None else trace,
                     )
                 )  # fmt: skip
             finally:
                 K.undo(self.T, jidx, jold)
+                K.undo_weights(self.W0, wj, wold)
 
     def trace(self, record: bytes, coded: bytes | None = None) -> np.ndarray:
         """Per-bit (probability, neural stretch) seen while encoding ``record`` (or decoding ``coded``)."""

@@ -9,7 +9,8 @@
                binary arithmetic coder (32-bit, 12-bit probabilities) ; update everything with the bit
 Every quantity is an integer, so encoder and decoder compute identical probabilities on any machine
 (the same source also runs as plain Python: the reference the compiled step is tested against).
-Writes to the shared primed state during a record are journaled and undone after it, so each record
+Writes to the shared primed state during a record (counters, and each mixer weight set before its
+first change) are journaled and undone after it -- also when the kernel stops early -- so each record
 is coded from the same primed state (random access) at the cost of its own writes only.
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
@@ -48,6 +49,7 @@ C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
+WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``_save_set``)
 
 
 def n_extra(xctx: int) -> int:
@@ -160,6 +162,9 @@ def process(
     out: np.ndarray,
     jidx: np.ndarray,
     jold: np.ndarray,
+    wflag: np.ndarray,
+    wj: np.ndarray,
+    wold: np.ndarray,
     P: np.ndarray,
     B1: np.ndarray,
     WO: np.ndarray,
@@ -169,6 +174,9 @@ def process(
     """Prime on ``data``, encode ``data`` into ``out``, or decode ``data`` (coded) into ``out``.
 
     Returns bytes written (encode) or decoded (decode); the journal length is kept in jidx[-1].
+    While a record is coded, the mixers learn in ``W`` itself: the first time a weight set is about to
+    change, it is saved (``wflag[set]``, its offset and size in ``wj``, its weights in ``wold``; the count
+    in wj[-1]), and ``undo_weights`` puts every saved set back -- no copy of all of ``W`` per record.
     ``trace`` (shape [n_bytes * 8, 2], or [0, 2] for none) receives each bit's final probability
     and neural stretch value: the tables that encoder and decoder must agree on.
     The history ``H`` holds the reference in [0, hist_start); this record goes after it.
@@ -228,6 +236,7 @@ def process(
         lr = cfg[C_LR] >> 8
     jn = 0
     jcap = jidx.shape[0] - 1
+    wn = 0  # weight sets saved so far (``wj``)
 
     # coder state
     x1 = 0
@@ -503,8 +512,10 @@ def process(
                     x1 = xmid + 1
                 while ((x1 ^ x2) & 0xFF000000) == 0:
                     if mode == ENCODE:
-                        if outpos >= out.shape[0]:
-                            return -1  # output would not be smaller: the caller falls back
+                        if outpos >= out.shape[0]:  # output would not be smaller: the caller falls back
+                            jidx[jcap] = jn  # (what was written so far is undone all the same)
+                            wj[wj.shape[0] - 1] = wn
+                            return -1
                         out[outpos] = x2 >> 24
                         outpos += 1
                     else:
@@ -527,7 +538,15 @@ def process(
                     _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24)
                     _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24 + 23)
             if journal and jn + nhashed + 8 > jcap:
+                jidx[jcap] = jn
+                wj[wj.shape[0] - 1] = wn
                 return -2
+            if journal:  # save each weight set before its first change in this record
+                wn = _save_set(W, wflag, wj, wold, wn, mb * 256 + c0, sel, ninputs)
+                wn = _save_set(W, wflag, wj, wold, wn, MIXER_SETS + min(nseen, 15) * 256 + c0, sel2, ninputs)
+                if x_mix3:
+                    wn = _save_set(W, wflag, wj, wold, wn, MIXER_SETS + MIXER2_SETS + bitpos * 256 + c1, sel3, ninputs)
+                    wn = _save_set(W, wflag, wj, wold, wn, WEIGHT_SETS - FINAL_SETS + mb * 8 + bitpos, wf, 3)
             err = ((y << 12) - pm1) * lr
             err2 = ((y << 12) - pm2) * lr
             for k in range(ninputs):
@@ -600,6 +619,8 @@ def process(
         c4 = ((c4 << 8) | c) & M32
         if x_ind or x_ind3:  # the indirect histories: what followed the previous 1, 2 (and 3) bytes
             if journal and jn + 5 > jcap:  # 3 here, 2 for the match tables below
+                jidx[jcap] = jn
+                wj[wj.shape[0] - 1] = wn
                 return -2
             hs1 = o_ind + ((c4 >> 8) & 255) if x_ind else -1
             hs2 = o_ind + 256 + ((c4 >> 8) & 0xFFFF) if x_ind else -1
@@ -706,6 +727,7 @@ def process(
             T[slot] = pos
 
     jidx[jcap] = jn
+    wj[wj.shape[0] - 1] = wn
     if mode == ENCODE:
         # flush: one byte of x1 (the decoder pads with 0xFF, which keeps it inside [x1, x2])
         if outpos >= out.shape[0]:
@@ -722,3 +744,25 @@ def undo(T: np.ndarray, jidx: np.ndarray, jold: np.ndarray) -> None:
     jn = jidx[jidx.shape[0] - 1]
     for k in range(jn - 1, -1, -1):
         T[jidx[k]] = jold[k]
+
+
+@njit(cache=True)
+def _save_set(W: np.ndarray, wflag: np.ndarray, wj: np.ndarray, wold: np.ndarray, wn: int, which: int, start: int, size: int) -> int:
+    """Save weight set ``which`` (``size`` weights from ``start``) the first time a record changes it."""
+    if wflag[which]:
+        return wn
+    wflag[which] = 1
+    wj[2 * wn] = start
+    wj[2 * wn + 1] = size
+    for k in range(size):
+        wold[wn, k] = W[start + k]
+    return wn + 1
+
+
+@njit(cache=True)
+def undo_weights(W: np.ndarray, wj: np.ndarray, wold: np.ndarray) -> None:
+    """Put back every mixer weight set a record changed (``_save_set``)."""
+    for k in range(wj[wj.shape[0] - 1]):
+        start = wj[2 * k]
+        for j in range(wj[2 * k + 1]):
+            W[start + j] = wold[k, j]
