@@ -5,6 +5,10 @@
 An operator reads it before retiring a version (``nbmf retire`` refuses while any blob names it). The
 frame header's model reference (domain tag, version, hash prefix) is what decode follows, so that is
 what is matched — not the descriptive meta.
+
+``verify``: also decode every blob in this process (frame checksum and all) and list those that do not
+decode -- e.g. neural frames coded, before commit 6a80906, by a process whose primed state a record that
+did not shrink had left changed (docs/NEURAL.md, "Safety"): they decode only in the process that coded them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import functools
 import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nbmf import frame as fr
 from nbmf.blob import blob_frame, is_nbmf_blob
@@ -22,6 +26,9 @@ from nbmf.envelope import is_envelope, key_from_env, open_envelope
 from nbmf.errors import NBMFError
 from nbmf.storage import Store
 from nbmf.warm_store import RECORDS, is_blob
+
+if TYPE_CHECKING:
+    from nbmf.codec import NBMF
 
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
@@ -38,39 +45,54 @@ def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | No
     return ("nbmf/1", domain if isinstance(domain, str) else None, None if ref is None else ref.version, header.codec.name.lower(), ref_s)
 
 
-def _one(store: Store, name: str, key: bytes | None) -> tuple[tuple[Any, ...] | None, str | None]:
+def _one(store: Store, name: str, key: bytes | None, verify: NBMF | None = None) -> tuple[tuple[Any, ...] | None, str | None, str | None]:
+    """(generation, domain, version, codec, ref) of one record, why it is unreadable, why its blob does not decode."""
     try:
         doc = json.loads(store.read_bytes(name))
         if is_envelope(doc):
             doc = json.loads(open_envelope(doc, key, name))
         if not isinstance(doc, dict) or "payload" not in doc:
-            return None, f"{name}: not a warm-store record"
-        return blob_model(doc["payload"]), None
+            return None, f"{name}: not a warm-store record", None
+        got = blob_model(doc["payload"])
     except (NBMFError, ValueError, RecursionError) as exc:
-        return None, f"{name}: {type(exc).__name__}: {exc}"[:300]
+        return None, f"{name}: {type(exc).__name__}: {exc}"[:300], None
+    bad = None
+    if verify is not None and got[0] != "plain":
+        try:
+            verify.decode(doc["payload"])
+        except NBMFError as exc:
+            bad = f"{name}: {type(exc).__name__}: {exc}"[:300]
+    return got, None, bad
 
 
-def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: int = 16) -> dict[str, Any]:
-    """Counts over every record of the stores at ``roots`` (local or s3://); unreadable files are listed."""
+def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: int = 16, verify: NBMF | None = None) -> dict[str, Any]:
+    """Counts over every record of the stores at ``roots`` (local or s3://); unreadable files are listed.
+    ``verify``: decode every blob with this codec too; those that do not decode are counted and listed."""
     key = aes_key if aes_key is not None else key_from_env()
     counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
     unreadable: list[str] = []
+    undecodable: list[str] = []
     total = 0
     for root in roots:
         records = (root if isinstance(root, Store) else Store(root)).child(RECORDS)
         names = [n for n in records.list() if n.endswith(".json") and not n.startswith(".")]
         total += len(names)
         with ThreadPoolExecutor(threads) as pool:  # object storage answers one request at a time per call
-            for got, err in pool.map(functools.partial(_one, records, key=key), names):
+            for got, err, bad in pool.map(functools.partial(_one, records, key=key, verify=verify), names):
                 if got is None:
                     unreadable.append(str(err))
                 else:
                     counts[got] += 1
+                if bad is not None:
+                    undecodable.append(bad)
     rows = [
         {"generation": g, "domain": d, "version": v, "codec": c, "ref": r, "records": n}
         for (g, d, v, c, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     ]
-    return {"records": total, "by_model": rows, "unreadable": len(unreadable), "unreadable_examples": unreadable[:50]}
+    out = {"records": total, "by_model": rows, "unreadable": len(unreadable), "unreadable_examples": unreadable[:50]}
+    if verify is not None:
+        out |= {"verified": True, "undecodable": len(undecodable), "undecodable_examples": sorted(undecodable)[:50]}
+    return out
 
 
 def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
@@ -87,9 +109,12 @@ def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
 
 
 def format_census(result: dict[str, Any]) -> str:
-    lines = [f"{result['records']} records ({result['unreadable']} unreadable)", "generation  domain        version  codec       records"]
+    head = f"{result['records']} records ({result['unreadable']} unreadable"
+    head += f"; every blob decoded: {result['undecodable']} did not)" if result.get("verified") else ")"
+    lines = [head, "generation  domain        version  codec       records"]
     for r in result["by_model"]:
         lines.append(
             f"{r['generation']:<11} {str(r['domain'] or '-'):<13} {str(r['version'] or '-'):<8} {r['codec'] or '-':<11} {r['records']}"
         )
+    lines += [f"does not decode: {e}" for e in result.get("undecodable_examples", [])]
     return "\n".join(lines)

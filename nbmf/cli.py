@@ -273,17 +273,26 @@ def serve_cmd(
 def census(
     store: Annotated[list[str], typer.Option("--store", help="Warm-store root (holds records/), local or s3:// (repeatable).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Also decode every blob here (needs --registry); exit 1 if any does not decode.")
+    ] = False,
+    registry: Annotated[Optional[str], typer.Option("--registry", help="Registry root URI (for --verify).")] = None,
 ) -> None:
     """Count a memory-service store's blobs per generation and model version (what `retire` checks)."""
     from nbmf.census import census as run_census
     from nbmf.census import format_census
 
+    if verify and registry is None:
+        _fail(NBMFError("--verify decodes neural frames: give the model registry with --registry"))
+        return
     try:
-        result = run_census(store)
+        result = run_census(store, verify=_codec(registry) if verify else None)
     except NBMFError as exc:
         _fail(exc)
         return
     typer.echo(json.dumps(result, indent=2) if as_json else format_census(result))
+    if result.get("undecodable"):
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -1,13 +1,16 @@
 """Re-encoding one record (nbmf.migration) and the census / retire checks over a store."""
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 from memory_store import make_warm_store
 from tests_support import serving_registry
+from typer.testing import CliRunner
 
 from nbmf.census import blobs_naming, census
+from nbmf.cli import app
 from nbmf.codec import NBMF
 from nbmf.envelope import is_envelope, key_from_material
 from nbmf.errors import RegistryError
@@ -17,6 +20,7 @@ from nbmf.stub_blob import PREVIEW_CHARS, encode_stub_blob
 from nbmf.warm_store import WarmStore
 
 KEY = key_from_material("memory-test-key")
+runner = CliRunner()
 
 
 def _doc(payload: object, cls: str) -> bytes:
@@ -85,6 +89,23 @@ def test_census_and_retire(tmp_path: Path) -> None:
     assert blobs_naming(result, ref) == 5
     with pytest.raises(RegistryError, match="serving"):
         reg.retire(domain, v)
+    # --verify decodes every blob too: all but broken0 (a stub blob whose code is not hex) do, until one
+    # frame is damaged (as a frame that only the process which coded it could decode would be)
+    checked = census([str(store)], aes_key=KEY, verify=NBMF(str(tmp_path / "reg")))
+    assert checked["verified"] and checked["by_model"] == result["by_model"]
+    assert checked["undecodable"] == 1 and checked["undecodable_examples"][0].startswith("broken0__chat.json: FrameError")
+    victim = next(p for p in sorted((store / "records").glob("*.json")) if '"nbmf/1"' in p.read_text())
+    doc = json.loads(victim.read_text())
+    frame = bytearray(base64.b64decode(doc["payload"]["code"]))
+    frame[-1] ^= 0x40
+    doc["payload"]["code"] = base64.b64encode(bytes(frame)).decode()
+    victim.write_text(json.dumps(doc))
+    checked = census([str(store)], aes_key=KEY, verify=NBMF(str(tmp_path / "reg")))
+    assert checked["undecodable"] == 2 and any(e.startswith(f"{victim.name}: ") for e in checked["undecodable_examples"])
+    out = runner.invoke(app, ["census", "--store", str(store), "--verify", "--registry", str(tmp_path / "reg")])
+    assert out.exit_code == 1 and f"does not decode: {victim.name}" in out.output
+    out = runner.invoke(app, ["census", "--store", str(store), "--verify"])
+    assert out.exit_code == 2 and "--registry" in out.output
     reg.retire(domain, 2, reason="no blob names it")
     assert 2 in reg.channels(domain).retired
     with pytest.raises(RegistryError, match="retired"):
