@@ -9,6 +9,7 @@ the kernel stops early -- a record that does not shrink, a full journal)
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ import numpy as np
 from nbmf.errors import CodecError, NoGainError
 from nbmf.neural import kernel as K
 from nbmf.neural.tables import SQUASH
+
+log = logging.getLogger(__name__)
 
 NO_TRACE = np.zeros((0, 2), np.int64)
 MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones go to zstd
@@ -73,6 +76,7 @@ class CMState:
     ref_len: int
     lock: threading.Lock = field(default_factory=threading.Lock)
     source: str = "primed"  # where it came from: primed here, read from this node's disk ("node"), or the shelf
+    broken: str | None = None  # why this state can no longer be trusted (a record's writes not undone): it codes nothing more
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What priming computed (for ``primed_cache``): tables, mixer weights, history, config."""
@@ -172,10 +176,15 @@ class CMState:
         jidx = np.zeros(jcap + 1, np.int64)
         jold = np.zeros(jcap + 1, np.uint32)
         wflag, wj, wold = _weight_journal(n, K.n_inputs(int(self.cfg[K.C_NORD]), int(self.cfg[K.C_XCTX])))
+        # the kernel writes how much it journaled on every return; -1 still there afterwards means it did not,
+        # and the record's writes stay in the shared state: every later frame would decode only here
+        jidx[jcap] = wj[-1] = -1
         nn = self.nn
         with self.lock:  # the primed state is shared: one record at a time per state
+            if self.broken is not None:
+                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): reload the model")
             try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
-                return int(
+                got = int(
                     K.process(
                         mode, self.cfg, self.T, self.W0, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
                         nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE if trace is None else trace,
@@ -184,6 +193,12 @@ class CMState:
             finally:
                 K.undo(self.T, jidx, jold)
                 K.undo_weights(self.W0, wj, wold)
+                if jidx[jcap] < 0 or wj[-1] < 0:
+                    self.broken = "a record's writes were not journaled, so not undone"
+                    log.error("primed state of %d reference bytes: %s; it codes no more records", self.ref_len - 1, self.broken)
+            if self.broken is not None:
+                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): reload the model")
+            return got
 
     def trace(self, record: bytes, coded: bytes | None = None) -> np.ndarray:
         """Per-bit (probability, neural stretch) seen while encoding ``record`` (or decoding ``coded``)."""

@@ -167,3 +167,26 @@ def test_output_bound_and_size_limit(tiny) -> None:  # type: ignore[no-untyped-d
     assert tiny.state().decode(expected, len(rec)) == rec
     with pytest.raises(CodecError, match="up to"):
         state.encode(bytes(1 << 17))
+
+
+def test_a_kernel_that_does_not_record_its_journal_breaks_the_state_loudly(tiny, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Fault injection: should a kernel return without writing its journal's length (the early-stop bug),
+    the state refuses every later record instead of coding frames that only this process could decode."""
+    from nbmf.neural import kernel as K
+
+    state = tiny.state()
+    rec = tiny.test[0]
+    real = K.process
+
+    def forgetful(*args):  # type: ignore[no-untyped-def]
+        got = real(*args)
+        args[9][-1] = -1  # jidx: as if the count had never been written
+        return got
+
+    monkeypatch.setattr(K, "process", forgetful)
+    with pytest.raises(CodecError, match="cannot be trusted"):
+        state.encode(rec, 2 * len(rec) + 64)
+    monkeypatch.setattr(K, "process", real)
+    assert state.broken is not None
+    with pytest.raises(CodecError, match="reload the model"):
+        state.decode(b"\0" * 8, 10)
