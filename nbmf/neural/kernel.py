@@ -149,6 +149,41 @@ def _counter_update(v: int, y: int, limit: int, rates: np.ndarray) -> int:
     return (p << 16) | (n << 8) | chk
 
 
+@njit(cache=True, inline="always")
+def _group(o_hash: int, k: int, bits: int, hh: int, ways: int) -> int:
+    """Where hashed context ``k``'s group of ``ways`` slots starts, for the hash ``hh`` of (context, c0)."""
+    return o_hash + (k << bits) + (hh & ((1 << bits) - 1) & ~(ways - 1))
+
+
+@njit(cache=True, inline="always")
+def _apm2_row(o_apm2: int, c1: int, c0: int) -> int:
+    return o_apm2 + ((c1 << 8) | c0) * APM_BUCKETS
+
+
+@njit(cache=True, inline="always")
+def _apm3_row(o_apm3: int, c4: int, c0: int) -> int:
+    return o_apm3 + (_hash(c4 & 0xFFFF, c0) & 0xFFFF) * APM_BUCKETS
+
+
+@njit(cache=True, inline="always")
+def _next_bit(
+    T: np.ndarray, ctx: np.ndarray, hnext: np.ndarray, c0: int, o_hash: int, bits: int, ways: int,
+    o_apm2: int, c1: int, o_apm3: int, c4: int,
+) -> None:  # fmt: skip
+    """Once the partial byte ``c0`` of the next bit is known: hash its contexts into ``hnext`` and start
+    the cache misses of their groups and of its APM rows (``o_apm3`` < 0: no third APM stage)."""
+    for k in range(ctx.shape[0]):
+        hnext[k] = _hash(ctx[k], c0)
+        _prefetch(T, _group(o_hash, k, bits, hnext[k], ways))
+    a2 = _apm2_row(o_apm2, c1, c0)
+    _prefetch(T, a2)
+    _prefetch(T, a2 + APM_BUCKETS - 1)
+    if o_apm3 >= 0:
+        a3 = _apm3_row(o_apm3, c4, c0)
+        _prefetch(T, a3)
+        _prefetch(T, a3 + APM_BUCKETS - 1)
+
+
 @njit(cache=True, nogil=True)  # releases the GIL: a server's threads code records in parallel
 def process(
     mode: int,
@@ -221,7 +256,6 @@ def process(
     o_ind3 = o_ind + ((256 + 65536) if x_ind else 0)
     o_apm3 = o_ind3 + (65536 if x_ind3 else 0)
     a3i = 0
-    hmask = (1 << bits) - 1
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
     w2base = 1024 * ninputs
@@ -328,14 +362,7 @@ def process(
         if x_word3:
             ctx[kx] = _hash(_hash(word + 0x7A3, prev_word), prev_word2)
             kx += 1
-        for k in range(nhashed):  # the first bit's groups: start their cache misses now
-            hnext[k] = _hash(ctx[k], 1)
-            _prefetch(T, o_hash + (k << bits) + (hnext[k] & hmask & ~(ways - 1)))
-        _prefetch(T, o_apm2 + ((c1 << 8) | 1) * 24)
-        _prefetch(T, o_apm2 + ((c1 << 8) | 1) * 24 + 23)
-        if x_apm3:
-            _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, 1) & 0xFFFF) * 24)
-            _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, 1) & 0xFFFF) * 24 + 23)
+        _next_bit(T, ctx, hnext, 1, o_hash, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)  # start the misses now
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -376,7 +403,7 @@ def process(
                 chk[k] = (hh >> 24) & 255
                 # the context's slot in its group of ``ways``: the one that holds its check byte, else
                 # the one seen least (it is replaced at the update); one way: the slot the hash names
-                group = o_hash + (k << bits) + (hh & hmask & ~(ways - 1))
+                group = _group(o_hash, k, bits, hh, ways)
                 slot = group
                 least = np.int64(1 << 30)
                 for w in range(ways):
@@ -480,10 +507,10 @@ def process(
             wt = sq & 0xFFF
             a1i = o_apm1 + c0 * 24 + (sq >> 12)
             pa1 = (int(T[a1i]) * (0x1000 - wt) + int(T[a1i + 1]) * wt) >> 16
-            a2i = o_apm2 + ((c1 << 8) | c0) * 24 + (sq >> 12)
+            a2i = _apm2_row(o_apm2, c1, c0) + (sq >> 12)
             pa2 = (int(T[a2i]) * (0x1000 - wt) + int(T[a2i + 1]) * wt) >> 16
             if x_apm3:  # a third stage over the previous two bytes (hashed) x c0 takes the mixer's second share
-                a3i = o_apm3 + (_hash(c4 & 0xFFFF, c0) & 0xFFFF) * 24 + (sq >> 12)
+                a3i = _apm3_row(o_apm3, c4, c0) + (sq >> 12)
                 pa3 = (int(T[a3i]) * (0x1000 - wt) + int(T[a3i + 1]) * wt) >> 16
                 p = (pm + pa1 + pa2 + pa3 + 2) >> 2
             else:
@@ -528,15 +555,7 @@ def process(
                     x2 = ((x2 << 8) & M32) | 255
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
-                c0n = (c0 << 1) | y
-                for k in range(nhashed):
-                    hnext[k] = _hash(ctx[k], c0n)
-                    _prefetch(T, o_hash + (k << bits) + (hnext[k] & hmask & ~(ways - 1)))
-                _prefetch(T, o_apm2 + ((c1 << 8) | c0n) * 24)
-                _prefetch(T, o_apm2 + ((c1 << 8) | c0n) * 24 + 23)
-                if x_apm3:
-                    _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24)
-                    _prefetch(T, o_apm3 + (_hash(c4 & 0xFFFF, c0n) & 0xFFFF) * 24 + 23)
+                _next_bit(T, ctx, hnext, (c0 << 1) | y, o_hash, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
             if journal and jn + nhashed + 8 > jcap:
                 jidx[jcap] = jn
                 wj[wj.shape[0] - 1] = wn
