@@ -16,7 +16,7 @@ from __future__ import annotations
 import collections
 import functools
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ from nbmf.warm_store import RECORDS, is_blob
 
 if TYPE_CHECKING:
     from nbmf.codec import NBMF
+
+PROGRESS_EVERY = 1000
 
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
@@ -65,9 +67,16 @@ def _one(store: Store, name: str, key: bytes | None, verify: NBMF | None = None)
     return got, None, bad
 
 
-def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: int = 16, verify: NBMF | None = None) -> dict[str, Any]:
+def census(
+    roots: Iterable[str | Store],
+    aes_key: bytes | None = None,
+    threads: int = 16,
+    verify: NBMF | None = None,
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Counts over every record of the stores at ``roots`` (local or s3://); unreadable files are listed.
-    ``verify``: decode every blob with this codec too; those that do not decode are counted and listed."""
+    ``verify``: decode every blob with this codec too; those that do not decode are counted and listed.
+    ``progress`` hears every ``PROGRESS_EVERY`` records and the end of each store."""
     key = aes_key if aes_key is not None else key_from_env()
     counts: collections.Counter[tuple[Any, ...]] = collections.Counter()
     unreadable: list[str] = []
@@ -78,13 +87,16 @@ def census(roots: Iterable[str | Store], aes_key: bytes | None = None, threads: 
         names = [n for n in records.list() if n.endswith(".json") and not n.startswith(".")]
         total += len(names)
         with ThreadPoolExecutor(threads) as pool:  # object storage answers one request at a time per call
-            for got, err, bad in pool.map(functools.partial(_one, records, key=key, verify=verify), names):
+            for done, (got, err, bad) in enumerate(pool.map(functools.partial(_one, records, key=key, verify=verify), names), 1):
                 if got is None:
                     unreadable.append(str(err))
                 else:
                     counts[got] += 1
                 if bad is not None:
                     undecodable.append(bad)
+                if done % PROGRESS_EVERY == 0 or done == len(names):
+                    what = "decoded" if verify is not None else "read"
+                    progress(f"{root}: {done}/{len(names)} records {what} ({len(unreadable)} unreadable, {len(undecodable)} do not decode)")
     rows = [
         {"generation": g, "domain": d, "version": v, "codec": c, "ref": r, "records": n}
         for (g, d, v, c, r), n in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))

@@ -286,7 +286,7 @@ def census(
         _fail(NBMFError("--verify decodes neural frames: give the model registry with --registry"))
         return
     try:
-        result = run_census(store, verify=_codec(registry) if verify else None)
+        result = run_census(store, verify=_codec(registry) if verify else None, progress=lambda s: typer.echo(s, err=True))
     except NBMFError as exc:
         _fail(exc)
         return

@@ -104,6 +104,7 @@ def test_census_and_retire(tmp_path: Path) -> None:
     assert checked["undecodable"] == 2 and any(e.startswith(f"{victim.name}: ") for e in checked["undecodable_examples"])
     out = runner.invoke(app, ["census", "--store", str(store), "--verify", "--registry", str(tmp_path / "reg")])
     assert out.exit_code == 1 and f"does not decode: {victim.name}" in out.output
+    assert "37/37 records decoded (1 unreadable, 2 do not decode)" in out.output  # the progress line on stderr
     out = runner.invoke(app, ["census", "--store", str(store), "--verify"])
     assert out.exit_code == 2 and "--registry" in out.output
     reg.retire(domain, 2, reason="no blob names it")
