@@ -53,6 +53,13 @@ class DomainModel:
         state = getattr(self.codecs.get(CodecId.NEURAL), "state", None)
         return str(getattr(state, "source", "none"))
 
+    @property
+    def broken(self) -> str | None:
+        """Why its primed state can no longer be trusted (``CMState.broken``); None while it is sound."""
+        state = getattr(self.codecs.get(CodecId.NEURAL), "state", None)
+        why = getattr(state, "broken", None)
+        return why if isinstance(why, str) else None
+
     @classmethod
     def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)

@@ -106,6 +106,10 @@ class ModelService:
     def cached(self, domain: str, version: int) -> DomainModel | None:
         with self._lock:
             hit = self._models.get((domain, version))
+            if hit is not None and hit.broken is not None:  # never used again: the next load reads it anew
+                log.error("model %s: %s; it will be loaded again", model_id(domain, version), hit.broken)
+                del self._models[(domain, version)]
+                return None
             if hit is not None:
                 self._models.move_to_end((domain, version))
             return hit

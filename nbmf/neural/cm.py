@@ -182,7 +182,7 @@ class CMState:
         nn = self.nn
         with self.lock:  # the primed state is shared: one record at a time per state
             if self.broken is not None:
-                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): restart the process to load it again")
+                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
             try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
                 got = int(
                     K.process(
@@ -197,7 +197,7 @@ class CMState:
                     self.broken = "a record's writes were not journaled, so not undone"
                     log.error("primed state of %d reference bytes: %s; it codes no more records", self.ref_len - 1, self.broken)
             if self.broken is not None:
-                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): restart the process to load it again")
+                raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
             return got
 
     def trace(self, record: bytes, coded: bytes | None = None) -> np.ndarray:

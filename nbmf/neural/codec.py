@@ -168,6 +168,8 @@ def primed_state(
     key = f"{digest}:{use_neural}:{nn_only}"
     with _STATES_LOCK:
         st = _STATES.get(key)
+        if st is not None and st.broken is not None:
+            st = None  # a state left changed (CMState.broken): read it again from the disk, the shelf or priming
         if st is None:
             w, reference, cm, stored_use = unpack_files(files)
             use = stored_use if use_neural is None else use_neural

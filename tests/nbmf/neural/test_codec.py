@@ -116,3 +116,28 @@ def test_artifact_format_follows_the_contexts() -> None:
     assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)
     mixer3 = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1, apms=2, lr_record=0))
     assert meta(mixer3)["format"] == "nbmf-neural-2" and unpack_files(mixer3)[2].mixers == 3
+
+
+def test_a_broken_state_is_loaded_again(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A model whose primed state was marked broken (CMState.broken: a record's writes not undone) is
+    dropped by the model service and read anew on its next use; its frames decode again."""
+    from nbmf.models import ModelService
+
+    files = tiny.files()
+    reg = Registry(str(tmp_path))
+    man = publish(reg, "technical", files, tiny.config, {"zstd_dict_id": None})
+    reg.promote("technical", man.version)
+    service = ModelService(reg)
+    codec = NBMF(models=service)
+    for rec in tiny.test:  # a record the neural codec wins
+        text = rec.decode()
+        enc = codec.encode_record(text, domain="technical")
+        if enc.codec == CodecId.NEURAL:
+            break
+    assert enc.codec == CodecId.NEURAL
+    first = service.load("technical", man.version)
+    first.codecs[CodecId.NEURAL].state.broken = "a test"  # type: ignore[attr-defined]
+    again = service.load("technical", man.version)
+    assert again is not first and again.broken is None
+    assert again.codecs[CodecId.NEURAL].state is not first.codecs[CodecId.NEURAL].state  # type: ignore[attr-defined]
+    assert codec.decode(enc.frame) == text

@@ -188,5 +188,5 @@ def test_a_kernel_that_does_not_record_its_journal_breaks_the_state_loudly(tiny,
         state.encode(rec, 2 * len(rec) + 64)
     monkeypatch.setattr(K, "process", real)
     assert state.broken is not None
-    with pytest.raises(CodecError, match="restart the process"):
+    with pytest.raises(CodecError, match="load the model again"):
         state.decode(b"\0" * 8, 10)
