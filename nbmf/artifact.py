@@ -56,8 +56,7 @@ class DomainModel:
     @property
     def broken(self) -> str | None:
         """Why its primed state can no longer be trusted (``CMState.broken``); None while it is sound."""
-        state = getattr(self.codecs.get(CodecId.NEURAL), "state", None)
-        why = getattr(state, "broken", None)
+        why = getattr(self.codecs.get(CodecId.NEURAL), "broken", None)
         return why if isinstance(why, str) else None
 
     @classmethod

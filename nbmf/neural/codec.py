@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -234,9 +235,24 @@ def _share(shelf: primed_cache.Shelf, key: str, arrays: dict[str, np.ndarray], s
 class NeuralCodec:
     codec_id = CodecId.NEURAL
 
-    def __init__(self, state: CMState, model: ModelRef | None = None) -> None:
-        self.state = state
+    def __init__(self, state: CMState, model: ModelRef | None = None, reload: Callable[[], CMState] | None = None) -> None:
+        self._state = state
         self.model = model
+        self._reload = reload  # how to get a sound state again when this one is marked broken
+
+    @property
+    def state(self) -> CMState:
+        """The primed state; one marked broken (``CMState.broken``) is read again (disk, shelf or priming)
+        where the codec knows its files, so a codec held outside the model service heals too."""
+        if self._state.broken is not None and self._reload is not None:
+            log.error("primed state of %d reference bytes: %s; loading it again", self._state.ref_len - 1, self._state.broken)
+            self._state = self._reload()
+        return self._state
+
+    @property
+    def broken(self) -> str | None:
+        """Why the state it holds can no longer be trusted (None while sound); reading it heals nothing."""
+        return self._state.broken
 
     @classmethod
     def from_files(
@@ -247,7 +263,7 @@ class NeuralCodec:
         nn_only: bool = False,
         shelf: primed_cache.Shelf | None = None,
     ) -> NeuralCodec:
-        return cls(primed_state(files, use_neural, nn_only, shelf), model)
+        return cls(primed_state(files, use_neural, nn_only, shelf), model, lambda: primed_state(files, use_neural, nn_only, shelf))
 
     def compress(self, data: bytes) -> bytes:
         return self.state.encode(data, max_out=len(data))

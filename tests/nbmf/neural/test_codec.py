@@ -136,8 +136,31 @@ def test_a_broken_state_is_loaded_again(tiny, tmp_path) -> None:  # type: ignore
             break
     assert enc.codec == CodecId.NEURAL
     first = service.load("technical", man.version)
-    first.codecs[CodecId.NEURAL].state.broken = "a test"  # type: ignore[attr-defined]
+    broken = first.codecs[CodecId.NEURAL].state  # type: ignore[attr-defined]
+    broken.broken = "a test"
     again = service.load("technical", man.version)
     assert again is not first and again.broken is None
-    assert again.codecs[CodecId.NEURAL].state is not first.codecs[CodecId.NEURAL].state  # type: ignore[attr-defined]
+    assert again.codecs[CodecId.NEURAL].state is not broken  # type: ignore[attr-defined]
     assert codec.decode(enc.frame) == text
+
+
+def test_a_codec_held_outside_the_model_service_heals(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``NBMF(model=...)`` holds its model itself: when its primed state is marked broken, the neural codec
+    reads a sound state again on its next record, so it keeps coding neural frames that decode anywhere."""
+    files = tiny.files()
+    reg = Registry(str(tmp_path))
+    man = publish(reg, "technical", files, tiny.config, {"zstd_dict_id": None})
+    model = DomainModel.load(reg, "technical", man.version)
+    codec = NBMF(model=model)
+    texts = [r.decode() for r in tiny.test[:15]]
+    before = [codec.encode_record(t, domain="technical") for t in texts]
+    assert CodecId.NEURAL in {e.codec for e in before}
+    neural = model.codecs[CodecId.NEURAL]
+    old = neural.state  # type: ignore[attr-defined]
+    old.broken = "a test"
+    assert model.broken == "a test"  # reading why heals nothing
+    after = [codec.encode_record(t, domain="technical") for t in texts]
+    assert neural.state is not old and model.broken is None  # type: ignore[attr-defined]
+    assert [e.frame for e in after] == [e.frame for e in before]  # the same frames as from a sound state
+    fresh = NBMF(reg)
+    assert [fresh.decode(e.frame) for e in after] == texts
