@@ -28,6 +28,23 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
 
 
+def small_model(tmp: Path) -> tuple[list[str], str]:
+    """The technical records of the built-in corpus and a registry under ``tmp`` whose production
+    version is a primed context-mixing model (1 MiB reference, as tests/serve/test_operations.py builds)."""
+    from nbmf.config import CMParams, ModelConfig
+    from nbmf.corpus import local_records
+    from nbmf.neural.build import build_files
+    from nbmf.registry import Registry
+
+    texts = [r["text"] for r in local_records("technical", limit=700)]
+    cfg = ModelConfig(use_neural=False, reference_bytes=1 << 20, dict_bytes=4096, cm=CMParams(table_bits=18, match_bits=18))
+    files, _ = build_files([t.encode() for t in texts[:600]], [t.encode() for t in texts[600:650]], cfg)
+    reg = Registry(str(tmp / "reg"))
+    reg.publish("technical", files, config=cfg.model_dump(mode="json"))
+    reg.promote("technical", 1)
+    return texts, str(tmp / "reg")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--up-to", type=int, default=3)
@@ -46,18 +63,9 @@ def main() -> None:
     import ray
     from tests_support import autoscale_ramp, free_ports
 
-    from nbmf.config import CMParams, ModelConfig
-    from nbmf.corpus import local_records
-    from nbmf.neural.build import build_files
-    from nbmf.registry import Registry
     from serve.local import start
 
-    texts = [r["text"] for r in local_records("technical", limit=700)]
-    cfg = ModelConfig(use_neural=False, reference_bytes=1 << 20, dict_bytes=4096, cm=CMParams(table_bits=18, match_bits=18))
-    files, _ = build_files([t.encode() for t in texts[:600]], [t.encode() for t in texts[600:650]], cfg)
-    reg = Registry(str(tmp / "reg"))
-    reg.publish("technical", files, config=cfg.model_dump(mode="json"))
-    reg.promote("technical", 1)
+    texts, reg = small_model(tmp)
     (port,) = free_ports(1)
     ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
     ingress = {
@@ -69,7 +77,7 @@ def main() -> None:
         "ray_actor_options": {"num_cpus": 0.5},
     }  # fmt: skip
     overrides = {"colocate": True, "request_timeout_s": 30}
-    stop = start(str(tmp / "reg"), port=port, overrides=overrides, deployment_options={"Ingress": ingress})
+    stop = start(reg, port=port, overrides=overrides, deployment_options={"Ingress": ingress})
     try:
         run = autoscale_ramp(
             f"http://127.0.0.1:{port}", "technical", texts[600:], up_to=args.up_to, deadline_s=args.deadline,
