@@ -1,6 +1,6 @@
-"""Coding speed of the CM core, artifact formats 1 to 5, in one process (no neural input).
+"""Coding speed of the CM core, artifact formats 1 to 6, in one process (no neural input).
 
-    python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 4,5]
+    python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 5,6]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
 side's reference (prints the priming time per reference byte), then encodes and decodes the first
 RECORDS held-out records twice; prints ms per KB. To compare kernels, run it with PYTHONPATH set to
@@ -25,13 +25,14 @@ if __name__ == "__main__":
     kb = sum(map(len, test)) / 1024
     f4 = ("json", "word", "ind", "match")
     formats = (
-        ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, lr_record=0)),
-        ("format 2", CMConfig(contexts=("json", "word"), ways=1, apms=2, lr_record=0)),
-        ("format 3", CMConfig(contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0)),
-        ("format 4", CMConfig(contexts=f4, lr_record=0)),
-        ("format 5", CMConfig()),
+        ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
+        ("format 2", CMConfig(contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
+        ("format 3", CMConfig(contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
+        ("format 4", CMConfig(contexts=f4, lr_record=0, wide_mixers=False, lr=6)),
+        ("format 5", CMConfig(wide_mixers=False, lr=6)),
+        ("format 6", CMConfig()),
     )
-    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 6)]
+    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 7)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)
     for name, cfg in formats:
         t = time.perf_counter()

@@ -29,7 +29,9 @@ class CMParams(BaseModel):
     match_bits: int = Field(22, ge=12, le=26)
     match_min: tuple[int, int] = (6, 16)
     limit: int = Field(60, ge=1, le=255)
-    lr: int = Field(6, ge=1, le=64)
+    lr: int = Field(
+        4, ge=1, le=64, description="the mixers' learning rate while priming (6 before format 6, whose wider mixers learn best at 4)"
+    )
     lr_record: int = Field(
         12,
         ge=0,
@@ -52,6 +54,13 @@ class CMParams(BaseModel):
         "byte, else the least seen is replaced); artifact format 4. Models before it have 1 (nbmf.neural.codec.unpack_files)",
     )
     apms: Literal[2, 3] = Field(3, description="APM stages after the mixers: 3 adds one over the previous two bytes; format 4 (before: 2)")
+    wide_mixers: bool = Field(
+        True,
+        description="the mixers select their weights by more context (artifact format 6): mixer 1 by match state x "
+        "contexts seen x the partial byte, mixer 2 by the byte before the previous x the partial byte, mixer 3 by the "
+        "previous byte x the partial byte (65,536 sets each for 2 and 3). False: as every model before format 6 "
+        "(nbmf.neural.codec.unpack_files)",
+    )
 
 
 class ModelConfig(BaseModel):

@@ -25,11 +25,12 @@ NO_TRACE = np.zeros((0, 2), np.int64)
 MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones go to zstd
 
 
-def _weight_journal(n: int, ninputs: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _weight_journal(n: int, ninputs: int, xctx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 4 per bit, at
     most every set once): flags per set, (offset, size) per saved set + the count, the saved weights."""
-    cap = min(K.WEIGHT_SETS, 32 * n)
-    return np.zeros(K.WEIGHT_SETS, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
+    sets = K.weight_sets(xctx)
+    cap = min(sets, 32 * n)
+    return np.zeros(sets, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
 
 
 @dataclass
@@ -39,13 +40,14 @@ class CMConfig:
     match_bits: int = 22
     match_min: tuple[int, int] = (6, 16)
     limit: int = 60
-    lr: int = 6
+    lr: int = 4  # 6 in every model before format 6
     lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
     # extra hashed contexts (kernel.X_NAMES); () before format 2
     contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3")
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
+    wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
 
 
 @dataclass
@@ -115,6 +117,8 @@ class CMState:
             raise CodecError(f"apms must be 2 or 3, got {config.apms}")
         if config.apms == 3:
             cfg[K.C_XCTX] |= K.X_APM3
+        if config.wide_mixers:
+            cfg[K.C_XCTX] |= K.X_WIDE
         return cfg
 
     @classmethod
@@ -156,16 +160,17 @@ class CMState:
         T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
         T[lay["apm3"] : lay["size"]] = np.tile(ident, (lay["size"] - lay["apm3"]) // K.APM_BUCKETS)
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
-        W = np.full((K.MIXER_SETS + K.MIXER2_SETS) * ninputs, 12000, dtype=np.int64)
+        m1, m2, m3, mf = K.mixer_sets(int(cfg[K.C_XCTX]))
+        W = np.full((m1 + m2) * ninputs, 12000, dtype=np.int64)
         if config.mixers == 3:  # mixer 3 as the others; the final mixer starts as the mean of the three
-            W = np.concatenate([W, np.full(K.MIXER3_SETS * ninputs, 12000, np.int64), np.full(K.FINAL_SETS * 3, 21845, np.int64)])
+            W = np.concatenate([W, np.full(m3 * ninputs, 12000, np.int64), np.full(mf * 3, 21845, np.int64)])
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
         j = np.zeros(2, np.int64)
         if nn_only:  # the predictor alone needs no priming of the counters
             ref = ref[-1:]
         K.process(
-            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1),
+            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
             nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
         )  # fmt: skip
         return cls(config, nn, cfg, T, W, H, len(ref))
@@ -175,7 +180,8 @@ class CMState:
         jcap = n * 8 * (nhashed + 8) + 4 * n + 16
         jidx = np.zeros(jcap + 1, np.int64)
         jold = np.zeros(jcap + 1, np.uint32)
-        wflag, wj, wold = _weight_journal(n, K.n_inputs(int(self.cfg[K.C_NORD]), int(self.cfg[K.C_XCTX])))
+        xctx = int(self.cfg[K.C_XCTX])
+        wflag, wj, wold = _weight_journal(n, K.n_inputs(int(self.cfg[K.C_NORD]), xctx), xctx)
         # the kernel writes how much it journaled on every return; -1 still there afterwards means it did not,
         # and the record's writes stay in the shared state: every later frame would decode only here
         jidx[jcap] = wj[-1] = -1

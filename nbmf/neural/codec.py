@@ -40,17 +40,20 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4", "nbmf-neural-5")  # every neural artifact format ever written
+FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4", "nbmf-neural-5", "nbmf-neural-6")  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-4": {"lr_record"},
-    **{f: {"ways", "apms", "lr_record"} for f in FORMATS[:3]},
+    "nbmf-neural-5": {"wide_mixers"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.wide_mixers:
+        return "nbmf-neural-6"
     if cm.lr_record != 0 or any(c in cm.contexts for c in _FORMAT5_CONTEXTS):
         return "nbmf-neural-5"
     if cm.ways != 1 or cm.apms != 2 or "match" in cm.contexts:
@@ -73,6 +76,7 @@ def cm_config(p: CMParams) -> CMConfig:
         mixers=p.mixers,
         ways=p.ways,
         apms=p.apms,
+        wide_mixers=p.wide_mixers,
     )
 
 
@@ -91,6 +95,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 4: hashed contexts take one of 4 slots (``ways``), the match context, a third APM stage:
         # a reader of format 3 would code them as one slot and two stages.
         # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
+        # format 6: mixers 2 and 3 select their weights by the two previous bytes x c0 (``wide_mixers``).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -129,6 +134,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["ways"], cm["apms"] = 1, 2  # every format before 4 (its JSON has neither)
         if meta["format"] in FORMATS[:4]:
             cm["lr_record"] = 0  # every format before 5: the record learns at lr
+        if meta["format"] in FORMATS[:5]:
+            cm["wide_mixers"] = False  # every format before 6: mixers 2 and 3 by contexts seen / bit position
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

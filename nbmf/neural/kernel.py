@@ -43,6 +43,12 @@ X_JSON, X_WORD, X_MIX3, X_IND, X_MATCH, X_APM3 = 1, 2, 4, 8, 16, 32
 # current word and the two words before it (both: artifact format 5)
 X_IND3, X_WORD3 = 64, 256
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3}
+# X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
+# (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
+# seen x c0), mixer 3's by the previous byte x c0 (instead of bit position x previous byte)
+X_WIDE = 512
+WIDE_SETS = 65536  # mixers 2 and 3 with X_WIDE
+WIDE_SETS1 = 4096  # mixer 1 with X_WIDE
 MIXER3_SETS = 2048  # mixer 3: bit position (8) x previous byte (256)
 FINAL_SETS = 32  # final mixer: match state (4) x bit position (8), 3 weights each
 C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group (0 or 1: one slot, before format 4)
@@ -50,6 +56,19 @@ C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``_save_set``)
+
+
+def mixer_sets(xctx: int) -> tuple[int, int, int, int]:
+    """Weight sets of mixers 1, 2, 3 and the final mixer (the last two only with X_MIX3)."""
+    wide = bool(xctx & X_WIDE)
+    if wide:
+        return WIDE_SETS1, WIDE_SETS, WIDE_SETS, FINAL_SETS
+    return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, FINAL_SETS
+
+
+def weight_sets(xctx: int) -> int:
+    """Every weight set a record may save (``_save_set``), mixer 3 and the final mixer counted."""
+    return sum(mixer_sets(xctx))
 
 
 def n_extra(xctx: int) -> int:
@@ -184,6 +203,16 @@ def _next_bit(
         _prefetch(T, a3 + APM_BUCKETS - 1)
 
 
+@njit(cache=True, inline="always")
+def _stop(jidx: np.ndarray, jcap: int, jn: int, wj: np.ndarray, wn: int, code: int) -> int:
+    """Record how many counter writes (``jn``) and weight sets (``wn``) the journal holds, so that they are
+    undone -- on every return, early ones included (before commit 6a80906 the early ones left a record's
+    writes in the shared state) -- and return ``code``."""
+    jidx[jcap] = jn
+    wj[wj.shape[0] - 1] = wn
+    return code
+
+
 @njit(cache=True, nogil=True)  # releases the GIL: a server's threads code records in parallel
 def process(
     mode: int,
@@ -243,6 +272,7 @@ def process(
     x_apm3 = (xctx & X_APM3) != 0
     x_ind3 = (xctx & X_IND3) != 0
     x_word3 = (xctx & X_WORD3) != 0
+    x_wide = (xctx & X_WIDE) != 0
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
@@ -258,9 +288,16 @@ def process(
     a3i = 0
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
-    w2base = 1024 * ninputs
-    w3base = w2base + MIXER2_SETS * ninputs
-    wfbase = w3base + MIXER3_SETS * ninputs
+    m1sets = WIDE_SETS1 if x_wide else MIXER_SETS
+    w2base = m1sets * ninputs
+    m2sets = WIDE_SETS if x_wide else MIXER2_SETS
+    m3sets = WIDE_SETS if x_wide else MIXER3_SETS
+    w3base = w2base + m2sets * ninputs
+    wfbase = w3base + m3sets * ninputs
+    fset = m1sets + m2sets + m3sets  # the final mixer's first set (``_save_set``)
+    set1 = 0  # this bit's weight set in mixers 1, 2 and 3
+    set2 = 0
+    set3 = 0
     dot3 = 0
     pm3 = 2048
     sel3 = 0
@@ -462,8 +499,16 @@ def process(
             xin[base + 2] = nn_st
             xin[base + 3] = 256
             # mixer
-            sel = (mb * 256 + c0) * ninputs
-            sel2 = w2base + (min(nseen, 15) * 256 + c0) * ninputs
+            if x_wide:  # format 6: also by how many hashed contexts were seen before (4 buckets)
+                set1 = ((mb << 2) + (min(nseen, 15) >> 2)) * 256 + c0
+            else:
+                set1 = mb * 256 + c0
+            sel = set1 * ninputs
+            if x_wide:  # format 6: by the byte before the previous
+                set2 = ((c4 >> 8) & 255) * 256 + c0
+            else:
+                set2 = min(nseen, 15) * 256 + c0
+            sel2 = w2base + set2 * ninputs
             dot = 0
             dot2 = 0
             for k in range(ninputs):
@@ -472,7 +517,8 @@ def process(
             dot >>= 16
             dot2 >>= 16
             if x_mix3:
-                sel3 = w3base + (bitpos * 256 + c1) * ninputs
+                set3 = c0 * 256 + c1 if x_wide else bitpos * 256 + c1  # format 6: by c0, not only the bit position
+                sel3 = w3base + set3 * ninputs
                 dot3 = 0
                 for k in range(ninputs):
                     dot3 += xin[k] * W[sel3 + k]
@@ -540,9 +586,7 @@ def process(
                 while ((x1 ^ x2) & 0xFF000000) == 0:
                     if mode == ENCODE:
                         if outpos >= out.shape[0]:  # output would not be smaller: the caller falls back
-                            jidx[jcap] = jn  # (what was written so far is undone all the same)
-                            wj[wj.shape[0] - 1] = wn
-                            return -1
+                            return _stop(jidx, jcap, jn, wj, wn, -1)  # (what was written so far is undone all the same)
                         out[outpos] = x2 >> 24
                         outpos += 1
                     else:
@@ -557,15 +601,13 @@ def process(
             if bitpos < 7:  # the next bit's groups, while this bit updates
                 _next_bit(T, ctx, hnext, (c0 << 1) | y, o_hash, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
             if journal and jn + nhashed + 8 > jcap:
-                jidx[jcap] = jn
-                wj[wj.shape[0] - 1] = wn
-                return -2
+                return _stop(jidx, jcap, jn, wj, wn, -2)
             if journal:  # save each weight set before its first change in this record
-                wn = _save_set(W, wflag, wj, wold, wn, mb * 256 + c0, sel, ninputs)
-                wn = _save_set(W, wflag, wj, wold, wn, MIXER_SETS + min(nseen, 15) * 256 + c0, sel2, ninputs)
+                wn = _save_set(W, wflag, wj, wold, wn, set1, sel, ninputs)
+                wn = _save_set(W, wflag, wj, wold, wn, m1sets + set2, sel2, ninputs)
                 if x_mix3:
-                    wn = _save_set(W, wflag, wj, wold, wn, MIXER_SETS + MIXER2_SETS + bitpos * 256 + c1, sel3, ninputs)
-                    wn = _save_set(W, wflag, wj, wold, wn, WEIGHT_SETS - FINAL_SETS + mb * 8 + bitpos, wf, 3)
+                    wn = _save_set(W, wflag, wj, wold, wn, m1sets + m2sets + set3, sel3, ninputs)
+                    wn = _save_set(W, wflag, wj, wold, wn, fset + mb * 8 + bitpos, wf, 3)
             err = ((y << 12) - pm1) * lr
             err2 = ((y << 12) - pm2) * lr
             for k in range(ninputs):
@@ -638,9 +680,7 @@ def process(
         c4 = ((c4 << 8) | c) & M32
         if x_ind or x_ind3:  # the indirect histories: what followed the previous 1, 2 (and 3) bytes
             if journal and jn + 5 > jcap:  # 3 here, 2 for the match tables below
-                jidx[jcap] = jn
-                wj[wj.shape[0] - 1] = wn
-                return -2
+                return _stop(jidx, jcap, jn, wj, wn, -2)
             hs1 = o_ind + ((c4 >> 8) & 255) if x_ind else -1
             hs2 = o_ind + 256 + ((c4 >> 8) & 0xFFFF) if x_ind else -1
             hs3 = o_ind3 + (_hash(0x1D3, (c4 >> 8) & 0xFFFFFF) & 0xFFFF) if x_ind3 else -1
@@ -745,8 +785,7 @@ def process(
                 jn += 1
             T[slot] = pos
 
-    jidx[jcap] = jn
-    wj[wj.shape[0] - 1] = wn
+    _stop(jidx, jcap, jn, wj, wn, 0)
     if mode == ENCODE:
         # flush: one byte of x1 (the decoder pads with 0xFF, which keeps it inside [x1, x2])
         if outpos >= out.shape[0]:

@@ -90,31 +90,46 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-5" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(new)["format"] == "nbmf-neural-6" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"lr_record": 0}, {"contexts": ()}, {"mixers": 2, "ways": 1, "apms": 2}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-6"
+    five_cm = CMParams(table_bits=12, match_bits=12, wide_mixers=False)
+    five = pack_files(NeuralWeights.empty(), b"ref", five_cm)
+    assert meta(five)["format"] == "nbmf-neural-5" and unpack_files(five)[2] == five_cm
+    assert b"wide_mixers" not in five[WEIGHTS_FILE] and b"lr_record" in five[WEIGHTS_FILE]  # as format 5 wrote it
     for one in ({"lr_record": 0}, {"contexts": ("json", "word", "ind", "match", "ind3")}, {"contexts": ("word3",), "lr_record": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-5"
-    four_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind", "match"), lr_record=0)
+        cm5 = CMParams(table_bits=12, match_bits=12, wide_mixers=False, **one)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", cm5))["format"] == "nbmf-neural-5"
+    four_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind", "match"), lr_record=0, wide_mixers=False)
     four = pack_files(NeuralWeights.empty(), b"ref", four_cm)
     assert meta(four)["format"] == "nbmf-neural-4" and unpack_files(four)[2] == four_cm
     assert b"lr_record" not in four[WEIGHTS_FILE] and b"ways" in four[WEIGHTS_FILE]  # as format 4 wrote it
     for one in ({"ways": 1, "apms": 2}, {"contexts": ("json", "word", "ind"), "ways": 1}, {"contexts": ("json", "word", "ind"), "apms": 2}):
-        cm4 = CMParams(table_bits=12, match_bits=12, **({"contexts": ("json", "word", "ind", "match"), "lr_record": 0} | one))
+        cm4 = CMParams(
+            table_bits=12, match_bits=12, **({"contexts": ("json", "word", "ind", "match"), "lr_record": 0, "wide_mixers": False} | one)
+        )
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm4))["format"] == "nbmf-neural-4"
-    three_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0)
+    three_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False)
     three = pack_files(NeuralWeights.empty(), b"ref", three_cm)
     assert meta(three)["format"] == "nbmf-neural-3" and unpack_files(three)[2].contexts == ("json", "word", "ind")
     assert (unpack_files(three)[2].ways, unpack_files(three)[2].apms, unpack_files(three)[2].lr_record) == (1, 2, 0)
     assert not any(f in three[WEIGHTS_FILE] for f in (b"ways", b"apms", b"lr_record"))  # as format 3 wrote it
     two = pack_files(
-        NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=("json", "word"), ways=1, apms=2, lr_record=0)
+        NeuralWeights.empty(),
+        b"ref",
+        CMParams(table_bits=12, match_bits=12, contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False),
     )
     assert meta(two)["format"] == "nbmf-neural-2" and unpack_files(two)[2].contexts == ("json", "word")
     old = pack_files(
-        NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2, ways=1, apms=2, lr_record=0)
+        NeuralWeights.empty(),
+        b"ref",
+        CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False),
     )
     assert meta(old)["format"] == "nbmf-neural-1"
     assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)
-    mixer3 = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1, apms=2, lr_record=0))
+    mixer3 = pack_files(
+        NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1, apms=2, lr_record=0, wide_mixers=False)
+    )
     assert meta(mixer3)["format"] == "nbmf-neural-2" and unpack_files(mixer3)[2].mixers == 3
 
 

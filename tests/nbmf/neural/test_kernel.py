@@ -73,8 +73,9 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         histories = (256 + 65536 if "ind" in contexts else 0) + (65536 if "ind3" in contexts else 0)
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + histories
         ninputs = 2 * (6 + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
-        sets = K.MIXER_SETS + K.MIXER2_SETS + (K.MIXER3_SETS if mixers == 3 else 0)
-        assert extra.W0.shape[0] == sets * ninputs + (K.FINAL_SETS * 3 if mixers == 3 else 0)
+        m1, m2, m3, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
+        assert (m2, m3) == (K.WIDE_SETS, K.WIDE_SETS)  # format 6 by default: by the two previous bytes x c0
+        assert extra.W0.shape[0] == (m1 + m2 + (m3 if mixers == 3 else 0)) * ninputs + (mf * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
         assert coded != coded_plain and extra.decode(coded, len(rec)) == rec
     apm3 = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=3), ref)
