@@ -33,6 +33,26 @@ def _weight_journal(n: int, ninputs: int, xctx: int) -> tuple[np.ndarray, np.nda
     return np.zeros(sets, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
 
 
+SCRATCH_RECORD = 4096  # records up to this size code with journal buffers their state keeps (``_journal``)
+
+
+def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarray]) -> tuple[np.ndarray, ...]:
+    """(jidx, jold, wflag, wj, wold): the journal of a record of ``n`` bytes. Up to ``SCRATCH_RECORD``
+    bytes they are views of buffers kept in ``kept`` (filled on first use; a state keeps one set and
+    uses it under its lock): fresh pages for every record cost more than coding a format 6 record
+    gains (its wide mixers save thousands of weight sets per KB). ``wflag`` is all zero; the caller
+    zeroes it again after the record (``CMState._run``)."""
+    jcap = n * 8 * (nhashed + 8) + 4 * n + 16
+    if n > SCRATCH_RECORD:
+        return (np.zeros(jcap + 1, np.int64), np.zeros(jcap + 1, np.uint32), *_weight_journal(n, ninputs, xctx))
+    if not kept:
+        big = SCRATCH_RECORD * 8 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16
+        kept += [np.zeros(big + 1, np.int64), np.zeros(big + 1, np.uint32), *_weight_journal(SCRATCH_RECORD, ninputs, xctx)]
+    jidx, jold, wflag, wj, wold = kept
+    cap = min(wflag.shape[0], 32 * n)
+    return jidx[: jcap + 1], jold[: jcap + 1], wflag, wj[: 2 * cap + 1], wold[:cap]
+
+
 @dataclass
 class CMConfig:
     orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
@@ -79,6 +99,7 @@ class CMState:
     lock: threading.Lock = field(default_factory=threading.Lock)
     source: str = "primed"  # where it came from: primed here, read from this node's disk ("node"), or the shelf
     broken: str | None = None  # why this state can no longer be trusted (a record's writes not undone): it codes nothing more
+    scratch: list[np.ndarray] = field(default_factory=list, repr=False)  # journal buffers reused under the lock (``_journal``)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What priming computed (for ``primed_cache``): tables, mixer weights, history, config."""
@@ -176,19 +197,17 @@ class CMState:
         return cls(config, nn, cfg, T, W, H, len(ref))
 
     def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None) -> int:
-        nhashed = int(self.cfg[K.C_NORD]) + 2 + K.n_extra(int(self.cfg[K.C_XCTX]))
-        jcap = n * 8 * (nhashed + 8) + 4 * n + 16
-        jidx = np.zeros(jcap + 1, np.int64)
-        jold = np.zeros(jcap + 1, np.uint32)
         xctx = int(self.cfg[K.C_XCTX])
-        wflag, wj, wold = _weight_journal(n, K.n_inputs(int(self.cfg[K.C_NORD]), xctx), xctx)
-        # the kernel writes how much it journaled on every return; -1 still there afterwards means it did not,
-        # and the record's writes stay in the shared state: every later frame would decode only here
-        jidx[jcap] = wj[-1] = -1
+        nhashed = int(self.cfg[K.C_NORD]) + 2 + K.n_extra(xctx)
         nn = self.nn
-        with self.lock:  # the primed state is shared: one record at a time per state
+        with self.lock:  # the primed state is shared: one record at a time per state (and its journal buffers)
             if self.broken is not None:
                 raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
+            jidx, jold, wflag, wj, wold = _journal(n, nhashed, K.n_inputs(int(self.cfg[K.C_NORD]), xctx), xctx, self.scratch)
+            jcap = jidx.shape[0] - 1
+            # the kernel writes how much it journaled on every return; -1 still there afterwards means it did
+            # not, and the record's writes stay in the shared state: every later frame would decode only here
+            jidx[jcap] = wj[-1] = -1
             try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
                 got = int(
                     K.process(
@@ -199,6 +218,7 @@ class CMState:
             finally:
                 K.undo(self.T, jidx, jold)
                 K.undo_weights(self.W0, wj, wold)
+                wflag[:] = 0  # the buffers serve this state's next record
                 if jidx[jcap] < 0 or wj[-1] < 0:
                     self.broken = "a record's writes were not journaled, so not undone"
                     log.error("primed state of %d reference bytes: %s; it codes no more records", self.ref_len - 1, self.broken)

@@ -191,3 +191,28 @@ def test_a_kernel_that_does_not_record_its_journal_breaks_the_state_loudly(tiny,
     assert state.broken is not None
     with pytest.raises(CodecError, match="load the model again"):
         state.decode(b"\0" * 8, 10)
+
+
+def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A state reuses its journal buffers (``cm._journal``) for records up to ``SCRATCH_RECORD`` bytes:
+    records of every size, early stops and a model of another shape in between code exactly as each would
+    from a fresh state, and every record's writes are undone."""
+    from nbmf.neural import cm as cm_mod
+    from nbmf.neural.cm import CMConfig, CMState
+
+    monkeypatch.setattr(cm_mod, "SCRATCH_RECORD", 1500)  # so the test's records fall on both sides of it
+    state = tiny.state()
+    other = CMState.build(CMConfig(table_bits=14, match_bits=14, wide_mixers=False, lr=6), tiny.reference[:50_000])
+    before, weights = state.T.copy(), state.W0.copy()
+    noise = np.random.default_rng(1).integers(0, 256, 700, dtype=np.uint8).tobytes()
+    recs = [r for r in tiny.test[:12]] + [b"".join(tiny.test[:6])[:4000], tiny.test[0][:40]]
+    fresh = [tiny.state().encode(r, 2 * len(r) + 64) for r in recs]
+    for r, expected in zip(recs, fresh, strict=True):
+        assert state.encode(r, 2 * len(r) + 64) == expected
+        with pytest.raises(CodecError, match="did not shrink"):
+            state.encode(noise, max_out=20)
+        o = other.encode(r, 2 * len(r) + 64)
+        assert other.decode(o, len(r)) == r
+        assert state.decode(expected, len(r)) == r
+        assert np.array_equal(state.T, before) and np.array_equal(state.W0, weights)
+    assert any(len(r) > 1500 for r in recs) and any(len(r) <= 1500 for r in recs)
