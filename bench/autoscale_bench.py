@@ -28,6 +28,22 @@ def pct(xs: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(round(q * (len(s) - 1))))] if s else float("nan")
 
 
+def local_ray(prefix: str) -> tuple[list[str], str, int]:
+    """A local Ray (2 CPUs, a small object store), a fresh primed-state cache and ``small_model``'s
+    registry in a new temporary directory, and a free loopback port: (texts, registry, port)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["NBMF_PRIMED_CACHE"] = str(tmp / "primed")
+    import ray
+    from tests_support import free_ports
+
+    texts, reg = small_model(tmp)
+    (port,) = free_ports(1)
+    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    return texts, reg, port
+
+
 def small_model(tmp: Path) -> tuple[list[str], str]:
     """The technical records of the built-in corpus and a registry under ``tmp`` whose production
     version is a primed context-mixing model (1 MiB reference, as tests/serve/test_operations.py builds)."""
@@ -56,18 +72,12 @@ def main() -> None:
     ap.add_argument("--target", type=float, default=1.0, help="target_ongoing_requests per replica")
     ap.add_argument("--name", default="autoscale", help="results: bench/results/<name>.json and .png")
     args = ap.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    tmp = Path(tempfile.mkdtemp(prefix="nbmf-autoscale-"))
-    os.environ["NBMF_PRIMED_CACHE"] = str(tmp / "primed")
     import ray
-    from tests_support import autoscale_ramp, free_ports
+    from tests_support import autoscale_ramp
 
     from serve.local import start
 
-    texts, reg = small_model(tmp)
-    (port,) = free_ports(1)
-    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    texts, reg, port = local_ray("nbmf-autoscale-")
     ingress = {
         "autoscaling_config": {
             "min_replicas": 1, "max_replicas": args.up_to, "target_ongoing_requests": args.target,

@@ -18,14 +18,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(Path(__file__).parent)]
 
-from autoscale_bench import small_model  # noqa: E402
+from autoscale_bench import local_ray  # noqa: E402
 from results_io import save  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -57,21 +56,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--to", type=int, default=3)
     args = ap.parse_args()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    tmp = Path(tempfile.mkdtemp(prefix="nbmf-replica-start-"))
-    os.environ["NBMF_PRIMED_CACHE"] = str(tmp / "primed")
     import ray
     from ray import serve
-    from tests_support import free_ports
 
     from serve.app import build
     from serve.local import start
     from serve.schemas import ServeConfig
 
-    _, reg = small_model(tmp)
-    (port,) = free_ports(1)
-    ray.init(num_cpus=2, object_store_memory=300 * 1024 * 1024, include_dashboard=False, log_to_driver=False)
+    _, reg, port = local_ray("nbmf-replica-start-")
     one = {"num_replicas": 1, "ray_actor_options": {"num_cpus": 0.5}}
     overrides = {"colocate": True, "request_timeout_s": 30}
     t0, b0 = time.perf_counter(), busy()
