@@ -95,7 +95,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 4: hashed contexts take one of 4 slots (``ways``), the match context, a third APM stage:
         # a reader of format 3 would code them as one slot and two stages.
         # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
-        # format 6: mixers 2 and 3 select their weights by the two previous bytes x c0 (``wide_mixers``).
+        # format 6: the mixers select their weights by more context: the two previous bytes, contexts seen (``wide_mixers``).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -135,7 +135,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         if meta["format"] in FORMATS[:4]:
             cm["lr_record"] = 0  # every format before 5: the record learns at lr
         if meta["format"] in FORMATS[:5]:
-            cm["wide_mixers"] = False  # every format before 6: mixers 2 and 3 by contexts seen / bit position
+            cm["wide_mixers"] = False  # every format before 6: the mixers select by match state, contexts seen, bit position
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None
