@@ -71,12 +71,16 @@ def main() -> None:
     ap.add_argument("--max-threads", type=int, default=8)
     ap.add_argument("--target", type=float, default=1.0, help="target_ongoing_requests per replica")
     ap.add_argument("--name", default="autoscale", help="results: bench/results/<name>.json and .png")
+    ap.add_argument("--direct", action="store_true", help="direct ingress: clients send to the replicas, not the proxy")
     args = ap.parse_args()
     import ray
     from tests_support import autoscale_ramp
 
+    from serve.direct import DIRECT_INGRESS_ENV
     from serve.local import start
 
+    if args.direct:  # Ray reads the switch when it starts
+        os.environ.update(DIRECT_INGRESS_ENV)
     texts, reg, port = local_ray("nbmf-autoscale-")
     ingress = {
         "autoscaling_config": {
@@ -87,11 +91,11 @@ def main() -> None:
         "ray_actor_options": {"num_cpus": 0.5},
     }  # fmt: skip
     overrides = {"colocate": True, "request_timeout_s": 30}
-    stop = start(reg, port=port, overrides=overrides, deployment_options={"Ingress": ingress})
+    stop = start(reg, port=port, overrides=overrides, deployment_options={"Ingress": ingress}, direct=args.direct)
     try:
         run = autoscale_ramp(
             f"http://127.0.0.1:{port}", "technical", texts[600:], up_to=args.up_to, deadline_s=args.deadline,
-            pace_s=args.pace, step_s=args.step, max_threads=args.max_threads,
+            pace_s=args.pace, step_s=args.step, max_threads=args.max_threads, direct=args.direct,
         )  # fmt: skip
     finally:
         stop()
@@ -122,6 +126,8 @@ def main() -> None:
     }
     out["autoscaling_config"] = ingress["autoscaling_config"]
     out["pace_s"] = args.pace
+    out["direct"] = args.direct
+    out["sent_direct"] = sum(r[5] for r in reqs)  # the rest went through the proxy (no replica listed yet)
     save(args.name, out)
     plot(run, RESULTS / f"{args.name}.png")
 

@@ -17,6 +17,7 @@ import binascii
 import hmac
 import json
 import logging
+import os
 import time
 from typing import Any
 
@@ -43,7 +44,7 @@ from nbmf.payload import Fidelity, PayloadType, from_bytes, infer_type, to_bytes
 from nbmf.stub_blob import parse_blob, signature
 from serve.direct import Endpoints
 from serve.direct import enabled as direct_enabled
-from serve.hosting import LOW_LATENCY_ENV, QUIET_LOGS, CodecHost, Encoder
+from serve.hosting import LOW_LATENCY_ENV, QUIET_LOGS, CodecHost, Encoder, take_serving_priority
 from serve.schemas import DecodedPayload, DecodeRequest, DecodeResponse, EncodedFrame, EncodeRequest, EncodeResponse, ServeConfig
 
 log = logging.getLogger("nbmf.serve")
@@ -125,6 +126,7 @@ class Ingress(CodecHost):
             await self._preload(preload, self.cfg.preload_timeout_s)
         else:
             self.metrics.state(0, True)
+        take_serving_priority()
 
     # ---- cross-cutting: auth, body limit, backpressure, metrics -------------------------------
     async def _guard(self, request: Request) -> bytes:
@@ -190,6 +192,7 @@ class Ingress(CodecHost):
         missing = self.missing()
         self._report_state()
         body = {"ready": not missing, "loaded": [model_id(*k) for k in self.models.loaded()], "missing": missing}
+        body["niceness"] = os.getpriority(os.PRIO_PROCESS, 0)  # 15 (Ray's): take_serving_priority could not lower it
         return Response(json.dumps(body), status_code=200 if not missing else 503, media_type="application/json")
 
     def check_health(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from typing import Any
 
@@ -23,6 +24,42 @@ from nbmf.payload import Fidelity, PayloadType
 from serve.metrics import ServeMetrics
 
 log = logging.getLogger("nbmf.serve")
+
+READY_NICE_ENV = "NBMF_READY_NICE"
+READY_NICE = 0
+
+
+def take_serving_priority() -> int | None:
+    """Give this replica, now ready, the CPU before replicas that are still starting.
+
+    Ray starts every worker process at niceness 15 (its ``worker_niceness``), so a replica that is
+    starting (Ray's boot, imports, loading models: 2-3 CPU seconds) and one that serves traffic share
+    a node's CPUs as equals, and during a scale-up the new ones slow the old ones' requests. A ready
+    replica lowers its niceness to ``NBMF_READY_NICE`` (default 0; "off": leave it); starting ones keep
+    Ray's 15. Lowering a niceness needs CAP_SYS_NICE (root has it; the Ray images' user ``ray`` has
+    not): without it the replica keeps Ray's niceness, as before, and logs a warning. Returns the
+    niceness it runs at (None: not changed). docs/OPERATIONS.md, "Scale-up"."""
+    want = os.environ.get(READY_NICE_ENV, str(READY_NICE)).strip()
+    if want.lower() in ("off", ""):
+        return None
+    try:
+        nice = int(want)
+        # Linux keeps a niceness per thread (threads inherit their creator's): every thread of the replica
+        # (Ray's, Serve's event loops, the coding pool) is lowered, and threads started later inherit it
+        tids = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+        for tid in tids:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) > nice:
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+            except ProcessLookupError:  # the thread ended meanwhile
+                continue
+        return os.getpriority(os.PRIO_PROCESS, 0)
+    except ValueError:
+        log.warning("%s=%r is not a niceness (-20..19 or off): left as it is", READY_NICE_ENV, want)
+    except OSError as exc:  # EPERM / EACCES: no CAP_SYS_NICE
+        log.warning("could not lower this replica's niceness to %s (%s): it serves at Ray's niceness", want, exc.strerror)
+    return None
+
 
 MODELS_PER_REPLICA = 8  # the model service's bound; Serve's multiplexing is told the same number
 
@@ -139,6 +176,7 @@ class Encoder(CodecHost):
     ) -> None:
         self._start_host(registry, 30.0)
         await self._preload(preload, preload_timeout_s)
+        take_serving_priority()
 
     @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
     async def get_model(self, mid: str) -> DomainModel:

@@ -166,15 +166,17 @@ def autoscale_ramp(
     hold_s: float = 5.0,
     deadline_s: float = 150.0,
     pace_s: float = 0.0,
+    direct: bool = False,
 ) -> dict[str, Any]:
     """Ramp load on ``url`` (one more client thread every ``step_s``) until ``up_to`` replicas of
     ``deployment`` run, hold ``hold_s``, then drop to one thread until one replica is left.
 
-    Every request is recorded (seconds since start, op, ms, ok, fallback) with the running replicas
+    Every request is recorded (seconds since start, op, ms, ok, fallback, sent to a replica directly) with the running replicas
     over time. Bounded: ``deadline_s`` in all. Each thread alternates an encode of one text with a
     decode of a frame it got back, and checks the decode returns the text. ``pace_s``: a thread starts
     a pair at most every ``pace_s`` (callers that each send a few requests a second, as a memory service's
-    do); 0: back to back (every thread saturates what it can).
+    do); 0: back to back (every thread saturates what it can). ``direct``: the clients send to the
+    replicas' own ports (``Client(direct=True)``, the list refreshed every 2 s), not through the proxy.
     """
     import base64
     import threading
@@ -186,7 +188,7 @@ def autoscale_ramp(
 
     t0 = time.monotonic()
     deadline = t0 + deadline_s
-    requests: list[tuple[float, str, float, bool, str | None]] = []
+    requests: list[tuple[float, str, float, bool, str | None, bool]] = []
     replicas: list[tuple[float, int]] = []
     lock = threading.Lock()
     stops: list[threading.Event] = []
@@ -197,7 +199,7 @@ def autoscale_ramp(
         return int(st.replica_states.get("RUNNING", 0))
 
     def worker(n: int, stop: threading.Event) -> None:
-        with Client(url, retries=4, timeout_s=60) as c:
+        with Client(url, retries=4, timeout_s=60, direct=direct, refresh_s=2.0) as c:
             i = n
             next_at = time.monotonic()
             while not stop.is_set() and time.monotonic() < deadline:
@@ -220,7 +222,7 @@ def autoscale_ramp(
                     except Exception as exc:  # counted, never raised: the test asserts on the record
                         ok, fb = False, f"{type(exc).__name__}: {exc}"[:200]
                     with lock:
-                        requests.append((time.monotonic() - t0, op, 1e3 * (time.perf_counter() - s), ok, fb))
+                        requests.append((time.monotonic() - t0, op, 1e3 * (time.perf_counter() - s), ok, fb, bool(c.targets)))
 
     threads: list[threading.Thread] = []
 

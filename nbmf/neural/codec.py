@@ -270,7 +270,10 @@ class NeuralCodec:
         nn_only: bool = False,
         shelf: primed_cache.Shelf | None = None,
     ) -> NeuralCodec:
-        return cls(primed_state(files, use_neural, nn_only, shelf), model, lambda: primed_state(files, use_neural, nn_only, shelf))
+        def load() -> CMState:
+            return primed_state(files, use_neural, nn_only, shelf)
+
+        return cls(load(), model, load)
 
     def compress(self, data: bytes) -> bytes:
         return self.state.encode(data, max_out=len(data))

@@ -80,7 +80,9 @@ def test_ready_before_traffic(ops: tuple[str, str, list[str]]) -> None:
     assert [f["fallback"] for f in r["frames"]] == [None] * 5 and {f["model"] for f in r["frames"]} == {"technical@1"}
     assert {f["codec"] for f in r["frames"]} == {"neural"}
     ready = httpx.get(url + "/readyz", timeout=10)
-    assert ready.status_code == 200 and ready.json() == {"ready": True, "loaded": ["technical@1"], "missing": []}
+    serving_nice = 0 if os.geteuid() == 0 else 15  # a ready replica lowers Ray's 15 where it may (take_serving_priority)
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "loaded": ["technical@1"], "missing": [], "niceness": serving_nice}
     assert httpx.get(url + "/livez", timeout=10).json() == {"status": "ok"}
 
 
