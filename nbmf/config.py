@@ -28,7 +28,13 @@ class CMParams(BaseModel):
     table_bits: int = Field(23, ge=12, le=26)
     match_bits: int = Field(22, ge=12, le=26)
     match_min: tuple[int, int] = (6, 16)
-    limit: int = Field(60, ge=1, le=255)
+    limit: int = Field(
+        255,
+        ge=1,
+        le=255,
+        description="a counter averages over at most this many updates, then follows the latest at 1/(limit + 1.5) "
+        "(60 in models built before 2026-12-01: 255 codes general and technical 0.2-0.3 % smaller, docs/NEURAL.md)",
+    )
     lr: int = Field(
         4, ge=1, le=64, description="the mixers' learning rate while priming (6 before format 6, whose wider mixers learn best at 4)"
     )

@@ -59,7 +59,7 @@ class CMConfig:
     table_bits: int = 23
     match_bits: int = 22
     match_min: tuple[int, int] = (6, 16)
-    limit: int = 60
+    limit: int = 255  # 60 in models built before 2026-12-01 (each model's config says which)
     lr: int = 4  # 6 in every model before format 6
     lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
     # extra hashed contexts (kernel.X_NAMES); () before format 2
