@@ -63,7 +63,7 @@ class CMConfig:
     lr: int = 4  # 6 in every model before format 6
     lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
     # extra hashed contexts (kernel.X_NAMES); () before format 2
-    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3")
+    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "recw", "rec3")  # format 7
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
@@ -179,7 +179,7 @@ class CMState:
         # APM buckets start at the identity: bucket j holds squash of its stretch value
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
         T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
-        T[lay["apm3"] : lay["size"]] = np.tile(ident, (lay["size"] - lay["apm3"]) // K.APM_BUCKETS)
+        T[lay["apm3"] : lay["rec"]] = np.tile(ident, (lay["rec"] - lay["apm3"]) // K.APM_BUCKETS)
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         m1, m2, m3, mf = K.mixer_sets(int(cfg[K.C_XCTX]))
         W = np.full((m1 + m2) * ninputs, 12000, dtype=np.int64)

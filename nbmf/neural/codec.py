@@ -40,8 +40,9 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = ("nbmf-neural-1", "nbmf-neural-2", "nbmf-neural-3", "nbmf-neural-4", "nbmf-neural-5", "nbmf-neural-6")  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 8))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
+_FORMAT7_CONTEXTS = ("recw", "rec3")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
     "nbmf-neural-5": {"wide_mixers"},
@@ -52,6 +53,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if any(c in cm.contexts for c in _FORMAT7_CONTEXTS):
+        return "nbmf-neural-7"
     if cm.wide_mixers:
         return "nbmf-neural-6"
     if cm.lr_record != 0 or any(c in cm.contexts for c in _FORMAT5_CONTEXTS):
@@ -96,6 +99,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # a reader of format 3 would code them as one slot and two stages.
         # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
         # format 6: the mixers select their weights by more context: the two previous bytes, contexts seen (``wide_mixers``).
+        # format 7: the record's own contexts (``recw``, ``rec3``), which a reader of format 6 does not know.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

@@ -1,6 +1,7 @@
 """The compiled step: one function that primes, encodes or decodes a record, bit by bit.
 
-    per byte:  context hashes (orders 2..n, word, column) ; match models over reference + record ;
+    per byte:  context hashes (orders 2..n, word, column, ..., and the record's own word and last three
+               bytes, which only the record so far has trained: format 7) ; match models over reference + record ;
                neural hidden layer h = requant(sum_i P[i, byte_{-i}] + b1)           (all integers)
     per bit:   inputs x = stretch(counter) for o0, o1, hashed orders, word, column, 2 match models,
                (a hashed context's counter: the slot of its group of 4 that holds its check byte, else
@@ -42,7 +43,14 @@ X_JSON, X_WORD, X_MIX3, X_IND, X_MATCH, X_APM3 = 1, 2, 4, 8, 16, 32
 # X_IND3: what followed the last three bytes the last two times (hashed, 64K histories); X_WORD3: the
 # current word and the two words before it (both: artifact format 5)
 X_IND3, X_WORD3 = 64, 256
-X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3}
+# X_RECW, X_REC3 (artifact format 7): contexts of the record alone. Their hashes include the number of
+# the record being coded (each reference record while priming, 0 for a record coded), so nothing primed
+# matches them and they learn only from the record so far: the current word (between words: the
+# previous word and byte), and the last three bytes. Priming teaches the mixers how far to trust them.
+# Their regions hold 2^min(table bits, REC_BITS) slots (a record needs few) after the other regions.
+X_RECW, X_REC3 = 1024, 2048
+REC_BITS = 20
+X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
 # seen x c0), mixer 3's by the previous byte x c0 (instead of bit position x previous byte)
@@ -72,7 +80,13 @@ def weight_sets(xctx: int) -> int:
 
 
 def n_extra(xctx: int) -> int:
-    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3)).count("1") + (2 if xctx & X_IND else 0)
+    """Hashed contexts after the orders, word and column: the shared ones, then the record's own."""
+    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3)).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
+
+
+def n_rec(xctx: int) -> int:
+    """The record's own contexts (format 7), the last hashed contexts; their regions come after all others."""
+    return int(bool(xctx & X_RECW)) + int(bool(xctx & X_REC3))
 
 
 def n_inputs(nord: int, xctx: int = 0) -> int:
@@ -91,7 +105,8 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off = {"o0": 0, "o1": 256}
     pos = 256 + 65536
     off["hashed"] = pos
-    pos += (nord + 2 + n_extra(int(cfg[C_XCTX]))) << bits  # hashed orders + word + column + extras
+    nrec = n_rec(int(cfg[C_XCTX]))
+    pos += (nord + 2 + n_extra(int(cfg[C_XCTX])) - nrec) << bits  # hashed orders + word + column + extras
     off["sm"] = pos
     pos += 2 * 64 * 2  # two match models: (min(len, 63), expected bit)
     off["mt1"] = pos
@@ -111,6 +126,8 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off["apm3"] = pos
     if int(cfg[C_XCTX]) & X_APM3:
         pos += 65536 * APM_BUCKETS
+    off["rec"] = pos
+    pos += nrec << min(bits, REC_BITS)
     off["size"] = pos
     return off
 
@@ -169,9 +186,11 @@ def _counter_update(v: int, y: int, limit: int, rates: np.ndarray) -> int:
 
 
 @njit(cache=True, inline="always")
-def _group(o_hash: int, k: int, bits: int, hh: int, ways: int) -> int:
-    """Where hashed context ``k``'s group of ``ways`` slots starts, for the hash ``hh`` of (context, c0)."""
-    return o_hash + (k << bits) + (hh & ((1 << bits) - 1) & ~(ways - 1))
+def _group(gbase: np.ndarray, k: int, bits: int, hh: int, ways: int) -> int:
+    """Where hashed context ``k``'s group of ``ways`` slots starts, for the hash ``hh`` of (context, c0):
+    its region starts at ``gbase[k]`` and has ``2^bits`` slots, or fewer for the record's own (format 7)."""
+    rb = bits if k < gbase.shape[0] - 1 - gbase[gbase.shape[0] - 1] else min(bits, REC_BITS)
+    return int(gbase[k]) + (hh & ((1 << rb) - 1) & ~(ways - 1))
 
 
 @njit(cache=True, inline="always")
@@ -186,14 +205,14 @@ def _apm3_row(o_apm3: int, c4: int, c0: int) -> int:
 
 @njit(cache=True, inline="always")
 def _next_bit(
-    T: np.ndarray, ctx: np.ndarray, hnext: np.ndarray, c0: int, o_hash: int, bits: int, ways: int,
+    T: np.ndarray, ctx: np.ndarray, hnext: np.ndarray, c0: int, gbase: np.ndarray, bits: int, ways: int,
     o_apm2: int, c1: int, o_apm3: int, c4: int,
 ) -> None:  # fmt: skip
     """Once the partial byte ``c0`` of the next bit is known: hash its contexts into ``hnext`` and start
     the cache misses of their groups and of its APM rows (``o_apm3`` < 0: no third APM stage)."""
     for k in range(ctx.shape[0]):
         hnext[k] = _hash(ctx[k], c0)
-        _prefetch(T, _group(o_hash, k, bits, hnext[k], ways))
+        _prefetch(T, _group(gbase, k, bits, hnext[k], ways))
     a2 = _apm2_row(o_apm2, c1, c0)
     _prefetch(T, a2)
     _prefetch(T, a2 + APM_BUCKETS - 1)
@@ -273,11 +292,14 @@ def process(
     x_ind3 = (xctx & X_IND3) != 0
     x_word3 = (xctx & X_WORD3) != 0
     x_wide = (xctx & X_WIDE) != 0
+    x_recw = (xctx & X_RECW) != 0
+    x_rec3 = (xctx & X_REC3) != 0
+    nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3)
-    o_sm = o_hash + (nhashed << bits)
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3) + nrec
+    o_sm = o_hash + ((nhashed - nrec) << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
     o_apm1 = o_mt2 + (1 << mbits)
@@ -285,6 +307,14 @@ def process(
     o_ind = o_apm2 + 65536 * 24
     o_ind3 = o_ind + ((256 + 65536) if x_ind else 0)
     o_apm3 = o_ind3 + (65536 if x_ind3 else 0)
+    o_rec = o_apm3 + ((65536 * APM_BUCKETS) if x_apm3 else 0)
+    # where each hashed context's region starts; the last element: how many are the record's own
+    gbase = np.zeros(nhashed + 1, dtype=np.int64)
+    for k in range(nhashed - nrec):
+        gbase[k] = o_hash + (k << bits)
+    for k in range(nrec):
+        gbase[nhashed - nrec + k] = o_rec + (k << min(bits, REC_BITS))
+    gbase[nhashed] = nrec
     a3i = 0
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
@@ -350,6 +380,7 @@ def process(
     # the key the current value belongs to, bytes into the value, nesting depth
     in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
 
+    recno = 1 if mode == PRIME else 0  # the record's own contexts (format 7): reference records count from 1
     for i in range(n_bytes):
         # ---------------- byte-boundary work ----------------
         c1 = c4 & 255
@@ -399,7 +430,13 @@ def process(
         if x_word3:
             ctx[kx] = _hash(_hash(word + 0x7A3, prev_word), prev_word2)
             kx += 1
-        _next_bit(T, ctx, hnext, 1, o_hash, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)  # start the misses now
+        if x_recw:  # format 7: the record's own word (between words: the previous word and byte)
+            ctx[kx] = _hash(0x5A1 + recno, word) if word != 0 else _hash(0x5A2 + recno, _hash(prev_word, c1))
+            kx += 1
+        if x_rec3:  # format 7: the record's own last three bytes
+            ctx[kx] = _hash(0x5A3 + recno, c4 & 0xFFFFFF)
+            kx += 1
+        _next_bit(T, ctx, hnext, 1, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)  # start the misses now
         if use_nn:
             for j in range(nh):
                 hid[j] = B1[j]
@@ -440,7 +477,7 @@ def process(
                 chk[k] = (hh >> 24) & 255
                 # the context's slot in its group of ``ways``: the one that holds its check byte, else
                 # the one seen least (it is replaced at the update); one way: the slot the hash names
-                group = _group(o_hash, k, bits, hh, ways)
+                group = _group(gbase, k, bits, hh, ways)
                 slot = group
                 least = np.int64(1 << 30)
                 for w in range(ways):
@@ -599,7 +636,7 @@ def process(
                     x2 = ((x2 << 8) & M32) | 255
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
-                _next_bit(T, ctx, hnext, (c0 << 1) | y, o_hash, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
+                _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
             if journal and jn + nhashed + 8 > jcap:
                 return _stop(jidx, jcap, jn, wj, wn, -2)
             if journal:  # save each weight set before its first change in this record
@@ -675,6 +712,8 @@ def process(
         c = c0 & 255
         if mode == DECODE:
             out[i] = c
+        if mode == PRIME and c == 0:  # the reference's records are joined by \0
+            recno += 1
         H[pos] = c
         pos += 1
         c4 = ((c4 << 8) | c) & M32

@@ -10,11 +10,12 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
-# format 6: mixer weights selected by more context (the two previous bytes x c0)
+# format 6: mixer weights selected by more context (the two previous bytes x c0);
+# format 7: + the record's own contexts (its word, its last three bytes), counter limit 255
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -30,6 +31,16 @@ CM: dict[int, dict] = {
         "lr_record": 12,
         "wide_mixers": True,
         "lr": 4,
+    },
+    7: {
+        "contexts": ("json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"),
+        "mixers": 3,
+        "ways": 4,
+        "apms": 3,
+        "lr_record": 12,
+        "wide_mixers": True,
+        "lr": 4,
+        "limit": 255,
     },
 }
 WORDS = (

@@ -90,15 +90,22 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-6" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
-    for one in ({"lr_record": 0}, {"contexts": ()}, {"mixers": 2, "ways": 1, "apms": 2}):
+    assert meta(new)["format"] == "nbmf-neural-7" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    old_core = {"mixers": 2, "ways": 1, "apms": 2, "wide_mixers": False}
+    for one in ({"lr_record": 0}, {"contexts": ("rec3",)}, {"contexts": ("recw",), **old_core}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-7"
+    c6 = ("json", "word", "ind", "match", "ind3", "word3")  # formats 5 and 6
+    six_cm = CMParams(table_bits=12, match_bits=12, contexts=c6)
+    six = pack_files(NeuralWeights.empty(), b"ref", six_cm)
+    assert meta(six)["format"] == "nbmf-neural-6" and unpack_files(six)[2] == six_cm
+    for one in ({"lr_record": 0, "contexts": c6}, {"contexts": ()}, {"mixers": 2, "ways": 1, "apms": 2, "contexts": c6}):
         assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-6"
-    five_cm = CMParams(table_bits=12, match_bits=12, wide_mixers=False)
+    five_cm = CMParams(table_bits=12, match_bits=12, wide_mixers=False, contexts=c6)
     five = pack_files(NeuralWeights.empty(), b"ref", five_cm)
     assert meta(five)["format"] == "nbmf-neural-5" and unpack_files(five)[2] == five_cm
     assert b"wide_mixers" not in five[WEIGHTS_FILE] and b"lr_record" in five[WEIGHTS_FILE]  # as format 5 wrote it
     for one in ({"lr_record": 0}, {"contexts": ("json", "word", "ind", "match", "ind3")}, {"contexts": ("word3",), "lr_record": 0}):
-        cm5 = CMParams(table_bits=12, match_bits=12, wide_mixers=False, **one)
+        cm5 = CMParams(table_bits=12, match_bits=12, wide_mixers=False, **({"contexts": c6} | one))
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm5))["format"] == "nbmf-neural-5"
     four_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind", "match"), lr_record=0, wide_mixers=False)
     four = pack_files(NeuralWeights.empty(), b"ref", four_cm)
