@@ -48,6 +48,7 @@ X_IND3, X_WORD3 = 64, 256
 # matches them and they learn only from the record so far: the current word (between words: the
 # previous word and byte), and the last three bytes. Priming teaches the mixers how far to trust them.
 # Their regions hold 2^min(table bits, REC_BITS) slots (a record needs few) after the other regions.
+# Mixer 1 also selects its weights by which of them were seen (``mixer_sets``).
 X_RECW, X_REC3 = 1024, 2048
 REC_BITS = 20
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
@@ -67,10 +68,11 @@ WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a reco
 
 
 def mixer_sets(xctx: int) -> tuple[int, int, int, int]:
-    """Weight sets of mixers 1, 2, 3 and the final mixer (the last two only with X_MIX3)."""
+    """Weight sets of mixers 1, 2, 3 and the final mixer (the last two only with X_MIX3). With the
+    record's own contexts (format 7), mixer 1 also selects by which of them were seen: 2^n_rec times the sets."""
     wide = bool(xctx & X_WIDE)
     if wide:
-        return WIDE_SETS1, WIDE_SETS, WIDE_SETS, FINAL_SETS
+        return WIDE_SETS1 << n_rec(xctx), WIDE_SETS, WIDE_SETS, FINAL_SETS
     return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, FINAL_SETS
 
 
@@ -318,7 +320,7 @@ def process(
     a3i = 0
     mmask = (1 << mbits) - 1
     ninputs = 2 * nhashed + 6
-    m1sets = WIDE_SETS1 if x_wide else MIXER_SETS
+    m1sets = (WIDE_SETS1 << nrec) if x_wide else MIXER_SETS
     w2base = m1sets * ninputs
     m2sets = WIDE_SETS if x_wide else MIXER2_SETS
     m3sets = WIDE_SETS if x_wide else MIXER3_SETS
@@ -471,6 +473,7 @@ def process(
             v = int(T[o_o1 + (c1 << 8) + c0])
             xin[1] = stretch[_counter_p(v) >> 4] if ((v >> 8) & 255) else 0
             nseen = 0
+            rseen = 0  # which of the record's own contexts (format 7) were seen: bit 0 the first
             base = 2 + nhashed
             for k in range(nhashed):
                 hh = hnext[k]  # _hash(ctx[k], c0), computed when the previous bit was known
@@ -496,6 +499,8 @@ def process(
                     xin[2 + k] = stretch[p12]
                     xin[base + 4 + k] = (p12 - 2048) >> 1
                     nseen += 1
+                    if k >= nhashed - nrec:
+                        rseen |= 1 << (k - nhashed + nrec)
                 else:
                     xin[2 + k] = 0
                     xin[base + 4 + k] = 0
@@ -536,8 +541,9 @@ def process(
             xin[base + 2] = nn_st
             xin[base + 3] = 256
             # mixer
-            if x_wide:  # format 6: also by how many hashed contexts were seen before (4 buckets)
-                set1 = ((mb << 2) + (min(nseen, 15) >> 2)) * 256 + c0
+            if x_wide:  # format 6: also by how many hashed contexts were seen before (4 buckets); format 7:
+                # and by which of the record's own contexts were (nrec = 0 before it)
+                set1 = ((((mb << 2) + (min(nseen, 15) >> 2)) << nrec) + rseen) * 256 + c0
             else:
                 set1 = mb * 256 + c0
             sel = set1 * ninputs
