@@ -32,17 +32,8 @@ CM: dict[int, dict] = {
         "wide_mixers": True,
         "lr": 4,
     },
-    7: {
-        "contexts": ("json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"),
-        "mixers": 3,
-        "ways": 4,
-        "apms": 3,
-        "lr_record": 12,
-        "wide_mixers": True,
-        "lr": 4,
-        "limit": 255,
-    },
 }
+CM[7] = {**CM[6], "contexts": (*CM[6]["contexts"], "recw", "rec3"), "limit": 255}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
