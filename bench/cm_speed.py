@@ -1,4 +1,4 @@
-"""Coding speed of the CM core, artifact formats 1 to 7, in one process (no neural input).
+"""Coding speed of the CM core, artifact formats 1 to 8, in one process (no neural input).
 
     python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 5,6]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
@@ -26,15 +26,16 @@ if __name__ == "__main__":
     f4 = ("json", "word", "ind", "match")
     f6 = (*f4, "ind3", "word3")
     formats = (
-        ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
-        ("format 2", CMConfig(contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
-        ("format 3", CMConfig(contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6)),
-        ("format 4", CMConfig(contexts=f4, lr_record=0, wide_mixers=False, lr=6)),
-        ("format 5", CMConfig(contexts=f6, wide_mixers=False, lr=6)),
-        ("format 6", CMConfig(contexts=f6)),
-        ("format 7", CMConfig()),
+        ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6, freeze=0)),
+        ("format 2", CMConfig(contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6, freeze=0)),
+        ("format 3", CMConfig(contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False, lr=6, freeze=0)),
+        ("format 4", CMConfig(contexts=f4, lr_record=0, wide_mixers=False, lr=6, freeze=0)),
+        ("format 5", CMConfig(contexts=f6, wide_mixers=False, lr=6, freeze=0)),
+        ("format 6", CMConfig(contexts=f6, freeze=0)),
+        ("format 7", CMConfig(freeze=0)),
+        ("format 8", CMConfig()),
     )
-    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 8)]
+    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 9)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)
     for name, cfg in formats:
         t = time.perf_counter()

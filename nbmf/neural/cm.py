@@ -68,6 +68,7 @@ class CMConfig:
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
+    freeze: int = 8  # a record leaves the shared counters seen this often as primed (0: all learn, before format 8)
 
 
 @dataclass
@@ -111,9 +112,12 @@ class CMState:
         cfg[K.C_NORD] = len(config.orders)
         cfg[K.C_BITS] = config.table_bits
         cfg[K.C_LIMIT] = config.limit
-        if not 1 <= config.lr <= 255 or not 0 <= config.lr_record <= 255:
-            raise CodecError(f"lr and lr_record must be in 1..255 and 0..255, got {config.lr} and {config.lr_record}")
-        cfg[K.C_LR] = config.lr | (config.lr_record << 8)  # lr_record 0: the record learns at lr (before format 5)
+        if not 1 <= config.lr <= 255 or not 0 <= config.lr_record <= 255 or not 0 <= config.freeze <= 255:
+            raise CodecError(
+                f"lr, lr_record and freeze must be in 1..255, 0..255 and 0..255, got {config.lr}, {config.lr_record} and {config.freeze}"
+            )
+        # lr_record 0: the record learns at lr (before format 5); freeze 0: every counter learns (before format 8)
+        cfg[K.C_LR] = config.lr | (config.lr_record << 8) | (config.freeze << 16)
         cfg[K.C_MIN1], cfg[K.C_MIN2] = config.match_min
         cfg[K.C_MBITS] = config.match_bits
         has_nn = use_nn and nn.m2 != 0

@@ -40,19 +40,23 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 8))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 9))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-5": {"wide_mixers"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers"} for f in FORMATS[:3]},
+    "nbmf-neural-7": {"freeze"},
+    "nbmf-neural-6": {"freeze"},
+    "nbmf-neural-5": {"wide_mixers", "freeze"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.freeze:
+        return "nbmf-neural-8"
     if any(c in cm.contexts for c in _FORMAT7_CONTEXTS):
         return "nbmf-neural-7"
     if cm.wide_mixers:
@@ -80,6 +84,7 @@ def cm_config(p: CMParams) -> CMConfig:
         ways=p.ways,
         apms=p.apms,
         wide_mixers=p.wide_mixers,
+        freeze=p.freeze,
     )
 
 
@@ -100,6 +105,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
         # format 6: the mixers select their weights by more context: the two previous bytes, contexts seen (``wide_mixers``).
         # format 7: the record's own contexts (``recw``, ``rec3``), which a reader of format 6 does not know.
+        # format 8: a record leaves the shared counters primed ``freeze`` times or more alone; a reader of
+        # format 7 would update them and decode other bytes.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -140,6 +147,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["lr_record"] = 0  # every format before 5: the record learns at lr
         if meta["format"] in FORMATS[:5]:
             cm["wide_mixers"] = False  # every format before 6: the mixers select by match state, contexts seen, bit position
+        if meta["format"] in FORMATS[:7]:
+            cm["freeze"] = 0  # every format before 8: each counter a record sees learns from it
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

@@ -13,6 +13,9 @@ Every quantity is an integer, so encoder and decoder compute identical probabili
 Writes to the shared primed state during a record (counters, and each mixer weight set before its
 first change) are journaled and undone after it -- also when the kernel stops early -- so each record
 is coded from the same primed state (random access) at the cost of its own writes only.
+Format 8 freezes what priming taught well: while a record is coded, a counter of the shared hashed
+contexts that was seen ``freeze`` times or more keeps its primed value (no write, no journal entry, no
+undo); rarer and new ones still learn, as do the record's own contexts, the mixers and the APMs.
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates.
@@ -51,6 +54,10 @@ X_IND3, X_WORD3 = 64, 256
 # Mixer 1 also selects its weights by which of them were seen (``mixer_sets``).
 X_RECW, X_REC3 = 1024, 2048
 REC_BITS = 20
+# cfg[C_LR] = lr | lr_record << 8 (format 5) | freeze << 16 (format 8): while a record is coded, the shared
+# hashed contexts' counters seen ``freeze`` times or more are not updated (0: every counter learns, as
+# before format 8). Their writes -- and undoing them -- were a fifth of a record's time; measured, they
+# gained 0.1-0.2 % (docs/NEURAL.md "Format 8").
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
@@ -335,8 +342,10 @@ def process(
     sel3 = 0
     wf = 0
     journal = mode != PRIME
-    if journal and cfg[C_LR] >> 8:  # format 5: the mixers learn faster while a record is coded
-        lr = cfg[C_LR] >> 8
+    if journal and (cfg[C_LR] >> 8) & 255:  # format 5: the mixers learn faster while a record is coded
+        lr = (cfg[C_LR] >> 8) & 255
+    freeze = (cfg[C_LR] >> 16) & 255  # format 8: a record leaves the shared counters seen this often alone
+    frozen = (nhashed - nrec) if (journal and freeze > 0) else 0  # the shared hashed contexts are the first ones
     jn = 0
     jcap = jidx.shape[0] - 1
     wn = 0  # weight sets saved so far (``wj``)
@@ -680,6 +689,8 @@ def process(
             for k in range(nhashed):
                 slot = idx[k]
                 v = int(T[slot])
+                if k < frozen and (v & 255) == chk[k] and ((v >> 8) & 255) >= freeze:
+                    continue  # format 8: primed well enough; the record leaves it as priming left it
                 if (v & 255) != chk[k]:
                     v = (32768 << 16) | chk[k]  # replace a colliding context
                 if journal:

@@ -89,34 +89,41 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
+    def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze)
+        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0} | kw)
+
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-7" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(new)["format"] == "nbmf-neural-8" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"freeze": 1}, {"freeze": 8, "contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-8"
+    seven_cm = pre8()
+    seven = pack_files(NeuralWeights.empty(), b"ref", seven_cm)
+    assert meta(seven)["format"] == "nbmf-neural-7" and unpack_files(seven)[2] == seven_cm
+    assert b"freeze" not in seven[WEIGHTS_FILE]  # as format 7 wrote it: its readers take 0
     old_core = {"mixers": 2, "ways": 1, "apms": 2, "wide_mixers": False}
     for one in ({"lr_record": 0}, {"contexts": ("rec3",)}, {"contexts": ("recw",), **old_core}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-7"
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", pre8(**one)))["format"] == "nbmf-neural-7"
     c6 = ("json", "word", "ind", "match", "ind3", "word3")  # formats 5 and 6
-    six_cm = CMParams(table_bits=12, match_bits=12, contexts=c6)
+    six_cm = pre8(contexts=c6)
     six = pack_files(NeuralWeights.empty(), b"ref", six_cm)
     assert meta(six)["format"] == "nbmf-neural-6" and unpack_files(six)[2] == six_cm
     for one in ({"lr_record": 0, "contexts": c6}, {"contexts": ()}, {"mixers": 2, "ways": 1, "apms": 2, "contexts": c6}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-6"
-    five_cm = CMParams(table_bits=12, match_bits=12, wide_mixers=False, contexts=c6)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", pre8(**one)))["format"] == "nbmf-neural-6"
+    five_cm = pre8(wide_mixers=False, contexts=c6)
     five = pack_files(NeuralWeights.empty(), b"ref", five_cm)
     assert meta(five)["format"] == "nbmf-neural-5" and unpack_files(five)[2] == five_cm
     assert b"wide_mixers" not in five[WEIGHTS_FILE] and b"lr_record" in five[WEIGHTS_FILE]  # as format 5 wrote it
     for one in ({"lr_record": 0}, {"contexts": ("json", "word", "ind", "match", "ind3")}, {"contexts": ("word3",), "lr_record": 0}):
-        cm5 = CMParams(table_bits=12, match_bits=12, wide_mixers=False, **({"contexts": c6} | one))
+        cm5 = pre8(wide_mixers=False, **({"contexts": c6} | one))
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm5))["format"] == "nbmf-neural-5"
-    four_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind", "match"), lr_record=0, wide_mixers=False)
+    four_cm = pre8(contexts=("json", "word", "ind", "match"), lr_record=0, wide_mixers=False)
     four = pack_files(NeuralWeights.empty(), b"ref", four_cm)
     assert meta(four)["format"] == "nbmf-neural-4" and unpack_files(four)[2] == four_cm
     assert b"lr_record" not in four[WEIGHTS_FILE] and b"ways" in four[WEIGHTS_FILE]  # as format 4 wrote it
     for one in ({"ways": 1, "apms": 2}, {"contexts": ("json", "word", "ind"), "ways": 1}, {"contexts": ("json", "word", "ind"), "apms": 2}):
-        cm4 = CMParams(
-            table_bits=12, match_bits=12, **({"contexts": ("json", "word", "ind", "match"), "lr_record": 0, "wide_mixers": False} | one)
-        )
+        cm4 = pre8(**({"contexts": ("json", "word", "ind", "match"), "lr_record": 0, "wide_mixers": False} | one))
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm4))["format"] == "nbmf-neural-4"
-    three_cm = CMParams(table_bits=12, match_bits=12, contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False)
+    three_cm = pre8(contexts=("json", "word", "ind"), ways=1, apms=2, lr_record=0, wide_mixers=False)
     three = pack_files(NeuralWeights.empty(), b"ref", three_cm)
     assert meta(three)["format"] == "nbmf-neural-3" and unpack_files(three)[2].contexts == ("json", "word", "ind")
     assert (unpack_files(three)[2].ways, unpack_files(three)[2].apms, unpack_files(three)[2].lr_record) == (1, 2, 0)
@@ -124,19 +131,17 @@ def test_artifact_format_follows_the_contexts() -> None:
     two = pack_files(
         NeuralWeights.empty(),
         b"ref",
-        CMParams(table_bits=12, match_bits=12, contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False),
+        pre8(contexts=("json", "word"), ways=1, apms=2, lr_record=0, wide_mixers=False),
     )
     assert meta(two)["format"] == "nbmf-neural-2" and unpack_files(two)[2].contexts == ("json", "word")
     old = pack_files(
         NeuralWeights.empty(),
         b"ref",
-        CMParams(table_bits=12, match_bits=12, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False),
+        pre8(contexts=(), mixers=2, ways=1, apms=2, lr_record=0, wide_mixers=False),
     )
     assert meta(old)["format"] == "nbmf-neural-1"
     assert (unpack_files(old)[2].contexts, unpack_files(old)[2].mixers) == ((), 2)
-    mixer3 = pack_files(
-        NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, contexts=(), ways=1, apms=2, lr_record=0, wide_mixers=False)
-    )
+    mixer3 = pack_files(NeuralWeights.empty(), b"ref", pre8(contexts=(), ways=1, apms=2, lr_record=0, wide_mixers=False))
     assert meta(mixer3)["format"] == "nbmf-neural-2" and unpack_files(mixer3)[2].mixers == 3
 
 

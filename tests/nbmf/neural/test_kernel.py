@@ -21,7 +21,8 @@ nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100,
                    rng.integers(-500, 500, 256), 400, 16, 2000)
 x = json.loads(sys.argv[1])
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
-               ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0))
+               ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
+               freeze=x.get("freeze", 0))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
@@ -47,8 +48,16 @@ def _run(jit: bool, cm: dict) -> dict:
         {"contexts": ["json", "word", "ind"], "mixers": 3},
         {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
         {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
+        {
+            "contexts": ["json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"],
+            "mixers": 3,
+            "ways": 4,
+            "apms": 3,
+            "lr_record": 12,
+            "freeze": 8,
+        },
     ],
-    ids=["format-1", "format-2", "format-3", "format-4", "format-5"],
+    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
@@ -106,6 +115,40 @@ def test_a_record_learns_at_its_own_rate() -> None:
     coded = {r: s.encode(rec, 2 * len(rec)) for r, s in states.items()}
     assert coded[0] == coded[6] != coded[12]
     assert states[12].decode(coded[12], len(rec)) == rec
+
+
+def test_a_record_leaves_well_primed_counters_alone() -> None:
+    """Format 8: while a record is coded, the shared counters primed ``freeze`` times or more keep their
+    value (fewer writes to journal and undo); priming is the same either way, and 0 codes exactly as
+    every model before (each counter learns)."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rec = b"the licensee shall keep every notice; the licensor shall not " * 3
+    ref = b"\0".join(b"the licensee shall keep the notice %d intact" % i for i in range(200))
+    states = {f: CMState.build(CMConfig(table_bits=14, match_bits=14, freeze=f), ref) for f in (0, 8, 255)}
+    assert np.array_equal(states[0].W0, states[8].W0) and np.array_equal(states[0].T, states[8].T)
+    coded = {f: s.encode(rec, 2 * len(rec)) for f, s in states.items()}
+    assert coded[0] != coded[8] != coded[255]
+    for f, s in states.items():
+        assert s.decode(coded[f], len(rec)) == rec
+    assert np.array_equal(states[0].T, states[8].T)  # every record's writes undone, frozen or not
+
+    def journaled(state: CMState) -> int:  # how many counter writes one record makes
+        jidx, jold = np.zeros(1 << 20, np.int64), np.zeros(1 << 20, np.uint32)
+        sets = K.weight_sets(int(state.cfg[K.C_XCTX]))
+        wflag, wj, wold = np.zeros(sets, np.uint8), np.zeros(2 * sets + 1, np.int64), np.empty((sets, 64), np.int64)
+        nn = state.nn
+        out = np.zeros(2 * len(rec), np.uint8)
+        K.process(K.ENCODE, state.cfg, state.T, state.W0, state.H, state.ref_len, np.frombuffer(rec, np.uint8), len(rec), out,
+                  jidx, jold, wflag, wj, wold, nn.P, nn.B1, nn.WO, nn.BO, np.zeros((0, 2), np.int64))  # fmt: skip
+        K.undo(state.T, jidx, jold)
+        K.undo_weights(state.W0, wj, wold)
+        return int(jidx[-1])
+
+    assert journaled(states[8]) < 0.7 * journaled(states[0])
+    with pytest.raises(CodecError, match="freeze"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, freeze=256), ref)
 
 
 def test_ways_keep_more_contexts_in_the_same_table() -> None:
