@@ -56,8 +56,8 @@ X_RECW, X_REC3 = 1024, 2048
 REC_BITS = 20
 # cfg[C_LR] = lr | lr_record << 8 (format 5) | freeze << 16 (format 8): while a record is coded, the shared
 # hashed contexts' counters seen ``freeze`` times or more are not updated (0: every counter learns, as
-# before format 8). Their writes -- and undoing them -- were a fifth of a record's time; measured, they
-# gained 0.1-0.2 % (docs/NEURAL.md "Format 8").
+# before format 8). Journaling and undoing every counter write was about a fifth of a record's time; with
+# freeze 8 the core codes 11 % faster for 0.1-0.25 % more bytes (docs/NEURAL.md "Format 8").
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
