@@ -15,7 +15,8 @@ first change) are journaled and undone after it -- also when the kernel stops ea
 is coded from the same primed state (random access) at the cost of its own writes only.
 Format 8 freezes what priming taught well: while a record is coded, a counter of the shared hashed
 contexts that was seen ``freeze`` times or more keeps its primed value (no write, no journal entry, no
-undo); rarer and new ones still learn, as do the record's own contexts, the mixers and the APMs.
+undo); rarer and new ones still learn, as do the record's own contexts, the mixers and the APMs. And a
+hashed context's linear input is given only while its counter is young (``LIN_SEEN``).
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates.
@@ -58,6 +59,9 @@ REC_BITS = 20
 # hashed contexts' counters seen ``freeze`` times or more are not updated (0: every counter learns, as
 # before format 8). Journaling and undoing every counter write was about a fifth of a record's time; with
 # freeze 8 the core codes 11 % faster for 0.1-0.25 % more bytes (docs/NEURAL.md "Format 8").
+# Format 8 also gives a hashed context's second, linear input ((p - 1/2) / 2) only while its counter has
+# been seen fewer than LIN_SEEN times (0 after): +0.2 % on general and technical, which pays for freeze.
+LIN_SEEN = 4
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
@@ -346,6 +350,7 @@ def process(
         lr = (cfg[C_LR] >> 8) & 255
     freeze = (cfg[C_LR] >> 16) & 255  # format 8: a record leaves the shared counters seen this often alone
     frozen = (nhashed - nrec) if (journal and freeze > 0) else 0  # the shared hashed contexts are the first ones
+    lin_seen = LIN_SEEN if freeze > 0 else 256  # format 8 (256: every counter, as before)
     jn = 0
     jcap = jidx.shape[0] - 1
     wn = 0  # weight sets saved so far (``wj``)
@@ -506,7 +511,8 @@ def process(
                 if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
                     p12 = _counter_p(v) >> 4
                     xin[2 + k] = stretch[p12]
-                    xin[base + 4 + k] = (p12 - 2048) >> 1
+                    # the linear input: format 8 gives it only for counters seen fewer than LIN_SEEN times
+                    xin[base + 4 + k] = ((p12 - 2048) >> 1) if ((v >> 8) & 255) < lin_seen else 0
                     nseen += 1
                     if k >= nhashed - nrec:
                         rseen |= 1 << (k - nhashed + nrec)

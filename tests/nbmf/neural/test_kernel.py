@@ -70,12 +70,13 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2, lr_record=0), ref)
+    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
     variants += ((("ind3",), 2), (("word3",), 2), (("ind", "ind3"), 2))
     for contexts, mixers in variants:
-        extra = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2, lr_record=0), ref)
+        cfg = CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2, lr_record=0, freeze=0)
+        extra = CMState.build(cfg, ref)
         hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
         # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair,
         # "ind3" what followed each (hashed) three bytes
@@ -87,7 +88,7 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         assert extra.W0.shape[0] == (m1 + m2 + (m3 if mixers == 3 else 0)) * ninputs + (mf * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
         assert coded != coded_plain and extra.decode(coded, len(rec)) == rec
-    apm3 = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=3), ref)
+    apm3 = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=3, freeze=0), ref)
     assert apm3.T.shape[0] == plain.T.shape[0] + 65536 * K.APM_BUCKETS  # the third stage's table
     coded = apm3.encode(rec, 2 * len(rec))
     assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
@@ -119,7 +120,8 @@ def test_a_record_learns_at_its_own_rate() -> None:
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
     """Format 8: while a record is coded, the shared counters primed ``freeze`` times or more keep their
-    value (fewer writes to journal and undo); priming is the same either way, and 0 codes exactly as
+    value (fewer writes to journal and undo); the threshold does not change priming (format 8's does
+    differ from format 7's: it gives the linear input of young counters only), and 0 codes exactly as
     every model before (each counter learns)."""
     from nbmf.neural import kernel as K
     from nbmf.neural.cm import CMConfig, CMState
@@ -127,12 +129,14 @@ def test_a_record_leaves_well_primed_counters_alone() -> None:
     rec = b"the licensee shall keep every notice; the licensor shall not " * 3
     ref = b"\0".join(b"the licensee shall keep the notice %d intact" % i for i in range(200))
     states = {f: CMState.build(CMConfig(table_bits=14, match_bits=14, freeze=f), ref) for f in (0, 8, 255)}
-    assert np.array_equal(states[0].W0, states[8].W0) and np.array_equal(states[0].T, states[8].T)
+    assert np.array_equal(states[8].T, states[255].T) and np.array_equal(states[8].W0, states[255].W0)
+    assert not np.array_equal(states[0].W0, states[8].W0)
+    primed = {f: s.T.copy() for f, s in states.items()}
     coded = {f: s.encode(rec, 2 * len(rec)) for f, s in states.items()}
     assert coded[0] != coded[8] != coded[255]
     for f, s in states.items():
         assert s.decode(coded[f], len(rec)) == rec
-    assert np.array_equal(states[0].T, states[8].T)  # every record's writes undone, frozen or not
+    assert all(np.array_equal(s.T, primed[f]) for f, s in states.items())  # every record's writes undone
 
     def journaled(state: CMState) -> int:  # how many counter writes one record makes
         jidx, jold = np.zeros(1 << 20, np.int64), np.zeros(1 << 20, np.uint32)
