@@ -73,7 +73,8 @@ class CMParams(BaseModel):
         ge=0,
         le=255,
         description="while a record is coded, a shared hashed context's counter seen this many times or more keeps "
-        "its primed value (no write, nothing to undo: ~11 % faster, 0.1-0.2 % larger; artifact format 8). "
+        "its primed value (no write, nothing to undo: ~11 % faster); above 0 a hashed context's linear mixer input "
+        "is also given only while its counter is young, which wins the size back (artifact format 8). "
         "0: every counter learns from the record, as every model before format 8 (nbmf.neural.codec.unpack_files)",
     )
 
