@@ -105,8 +105,9 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 5: two more contexts and the record's own mixer learning rate (``lr_record``).
         # format 6: the mixers select their weights by more context: the two previous bytes, contexts seen (``wide_mixers``).
         # format 7: the record's own contexts (``recw``, ``rec3``), which a reader of format 6 does not know.
-        # format 8: a record leaves the shared counters primed ``freeze`` times or more alone; a reader of
-        # format 7 would update them and decode other bytes.
+        # format 8: a record leaves the shared counters primed ``freeze`` times or more alone, and a hashed
+        # context's linear input is given only while its counter is young; a reader of format 7 would
+        # code with both as before and decode other bytes.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

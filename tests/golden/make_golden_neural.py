@@ -16,7 +16,8 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
 # format 6: mixer weights selected by more context (the two previous bytes x c0);
 # format 7: + the record's own contexts (its word, its last three bytes), counter limit 255;
-# format 8: a record leaves the shared counters primed 8 times or more alone (freeze)
+# format 8: a record leaves the shared counters primed 8 times or more alone (freeze), and the linear
+# input of a hashed context only while its counter is young
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
