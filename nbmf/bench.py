@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.codec import NBMF
+from nbmf.codecs.base import EndCoding, codes_ends
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.frame import CodecId, ModelRef
 from nbmf.measurement import Contender, Result, Role, baselines, measure, ppmd_primed
@@ -47,14 +48,21 @@ def nbmf_contender(name: str, codec: NBMF, fidelity: Fidelity = Fidelity.LOSSLES
 def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: CodecId) -> Contender:
     """One codec of a model alone, with the frame header it would carry counted in (zeros of its size)."""
     c = model.codecs[codec_id]
-    enc = getattr(c, "compress_unbounded", c.compress)
-    version = NBMF().frame_version_for(model)  # what the library would write with this model
+    ends = codes_ends(c)
+    version = fr.version_for(NBMF().frame_version_for(model), ends)  # what the library would write with this model
+    ends = ends and version >= fr.ENDS_VERSION
+
+    def enc(d: bytes) -> bytes:
+        if hasattr(c, "compress_unbounded"):
+            return bytes(c.compress_unbounded(d, ends=ends) if ends else c.compress_unbounded(d))
+        return c.compress_ends(d) if ends and isinstance(c, EndCoding) else c.compress(d)
 
     def encode(d: bytes) -> bytes:
         return b"\0" * fr.header_size(len(d), model.ref, version, codec_id) + enc(d)
 
     def decode(b: bytes, n: int) -> bytes:
-        return c.decompress(b[fr.header_size(n, model.ref, version, codec_id) :], n)
+        payload = b[fr.header_size(n, model.ref, version, codec_id) :]
+        return c.decompress_ends(payload, n) if ends and isinstance(c, EndCoding) else c.decompress(payload, n)
 
     return Contender(role, name, encode, decode)
 

@@ -20,7 +20,7 @@ from typing import Any
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.blob import blob_frame, is_nbmf_blob
-from nbmf.codecs.base import Codec, StoredCodec
+from nbmf.codecs.base import Codec, EndCoding, StoredCodec, codes_ends
 from nbmf.codecs.stub import StubCodec
 from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
@@ -63,8 +63,9 @@ class NBMF:
     ``registry`` gives models by domain (the ``production`` channel, or the canary by its percent)
     and by frame reference on decode, through ``models`` (``nbmf.models.ModelService``: loads, caches
     and follows channels; pass one to share it); ``model`` pins one loaded version instead. With
-    neither, the stub codec answers and every frame still decodes. ``frame_version``: which frame
-    version to write (default ``$NBMF_FRAME_VERSION`` or 2; every version is always read).
+    neither, the stub codec answers and every frame still decodes. ``frame_version``: the newest frame
+    version to write (default ``$NBMF_FRAME_VERSION`` or 4: version 4 where the codec codes where a record
+    ends, version 3 for the others; every version is always read).
     """
 
     def __init__(
@@ -83,7 +84,7 @@ class NBMF:
         self.model = model
         self.verify = verify
         self.max_record_bytes = max_record_bytes
-        # frames written: version 2 (default), or 1 while readers that only read version 1 remain
+        # frames written: version 4 (default; 3 for codecs that need a length), or older while readers that do not know it remain
         self.frame_version = fr.write_version(frame_version)
         if model is not None:
             self.models.add(model)
@@ -115,24 +116,33 @@ class NBMF:
         if len(data) > self.max_record_bytes:
             raise OversizeError(f"record of {len(data)} bytes is over the {self.max_record_bytes}-byte limit")
         codecs: list[Codec] = [_STUB] + (list(model.codecs.values()) if model else [])
-        candidates: list[tuple[int, int, Codec, bytes]] = []
+        newest = self.frame_version_for(model)
+        candidates: list[tuple[int, int, Codec, int, bytes]] = []
         for order, codec in enumerate(codecs):
+            version = fr.version_for(newest, codes_ends(codec))  # 4: the payload codes its end, no length
             try:
-                payload = codec.compress(data)
+                ends = version >= fr.ENDS_VERSION and isinstance(codec, EndCoding)
+                payload = codec.compress_ends(data) if ends and isinstance(codec, EndCoding) else codec.compress(data)
             except NoGainError:
                 continue
             except Exception as exc:  # a failing codec must never lose the record
                 log.warning("codec %s failed to encode a %d-byte record: %s", codec.codec_id.name, len(data), exc)
                 continue
-            candidates.append((len(payload), order, codec, payload))
+            size = fr.header_size(len(data), codec.model, version, codec.codec_id) + len(payload)
+            candidates.append((size, order, codec, version, payload))
         candidates.sort(key=lambda c: (c[0], c[1]))
-        version = self.frame_version_for(model)
-        for _, _, codec, payload in candidates:
-            if len(payload) >= len(data):
+        stored_version = fr.version_for(newest, False)
+        stored_size = fr.header_size(len(data), None, stored_version) + len(data)
+        for size, _, codec, version, payload in candidates:
+            if size >= stored_size:
                 break  # nothing beats storing it as is
             if self.verify:
                 try:
-                    ok = codec.decompress(payload, len(data)) == data
+                    if version >= fr.ENDS_VERSION and isinstance(codec, EndCoding):
+                        back = codec.decompress_ends(payload, len(data))
+                    else:
+                        back = codec.decompress(payload, len(data))
+                    ok = back == data
                 except Exception as exc:
                     log.warning("codec %s failed to decode its own output: %s", codec.codec_id.name, exc)
                     ok = False
@@ -142,7 +152,7 @@ class NBMF:
             crc = fr.checksum(data, fr.checksum_key(version, codec.model))
             header = fr.Header(codec.codec_id, fidelity, ptype, len(data), crc, codec.model, version)
             return Encoded(fr.pack(header, payload), codec.codec_id, len(data), codec.model)
-        header = fr.Header(CodecId.STORED, fidelity, ptype, len(data), fr.checksum(data), version=version)
+        header = fr.Header(CodecId.STORED, fidelity, ptype, len(data), fr.checksum(data), version=stored_version)
         return Encoded(fr.pack(header, data), CodecId.STORED, len(data), None)
 
     def encode_record(
@@ -177,7 +187,7 @@ class NBMF:
     # ---- decode -------------------------------------------------------------------------------
     def decode_bytes(self, frame: bytes) -> tuple[fr.Header, bytes]:
         header, payload = fr.unpack(frame)
-        if header.length > self.max_record_bytes:  # before any allocation or model work
+        if header.length is not None and header.length > self.max_record_bytes:  # before any allocation or model work
             raise OversizeError(f"frame claims {header.length} bytes, over this codec's {self.max_record_bytes}-byte record limit")
         codecs: list[Codec]
         if header.codec is CodecId.STORED:
@@ -194,7 +204,13 @@ class NBMF:
         first: NBMFError | None = None
         for codec in codecs:  # one, unless two domains share a reference: the one whose checksum verifies wins
             try:
-                return header, fr.verify(header, codec.decompress(payload, header.length), codec.model)
+                if header.length is None:  # version 4: the payload codes where the record ends
+                    if not (isinstance(codec, EndCoding) and codec.codes_ends):
+                        raise CodecError("the frame has no length, and the model it names cannot code where a record ends (format 9 can)")
+                    data = codec.decompress_ends(payload, self.max_record_bytes)
+                else:
+                    data = codec.decompress(payload, header.length)
+                return header, fr.verify(header, data, codec.model)
             except NBMFError as exc:
                 first = first or exc
             except Exception as exc:  # any codec failure on malformed input becomes a typed error

@@ -77,6 +77,12 @@ class CMParams(BaseModel):
         "is also given only while its counter is young, which wins the size back (artifact format 8). "
         "0: every counter learns from the record, as every model before format 8 (nbmf.neural.codec.unpack_files)",
     )
+    ends: bool = Field(
+        True,
+        description="priming also learns where records end, so the model's frames need no length (frame version 4: "
+        "a 7-byte header where version 3 took 9 or 10; artifact format 9). False: as every model before format 9, "
+        "whose frames carry the length (nbmf.neural.codec.unpack_files)",
+    )
 
 
 class ModelConfig(BaseModel):

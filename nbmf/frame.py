@@ -1,11 +1,13 @@
 """NBMF frames: a few self-describing bytes in front of every coded record (see docs/FORMAT.md).
 
-byte 0   1VVV CCCC   marker bit, format version (1, 2 or 3), codec id (0..15)
+byte 0   1VVV CCCC   marker bit, format version (1 to 4), codec id (0..15)
 v1, v2:  byte 1 FTTM 0000 (fidelity, payload type, model-reference present, reserved zero bits), then
          varint original length in bytes (LEB128)
 v3:      varint (length << 3 | F << 2 | TT): the same fields without a byte of their own (M is the codec's)
-4 bytes  xxh32 of the decoded bytes, little endian; v2 and v3 with a model: seeded by the model's artifact hash
-[M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes)
+v4:      no length (only the neural codec, whose payload codes where the record ends: artifact format 9)
+4 bytes  xxh32 of the decoded bytes, little endian; v2 to v4 with a model: seeded by the model's artifact hash
+[M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes);
+         v4: varint (model version << 3 | F << 2 | TT) instead of the model version
 rest     codec payload
 
 Version 2 drops v1's 2-byte hash prefix: the seeded checksum both checks the bytes and says which
@@ -13,7 +15,11 @@ artifact coded them. Version 3 (written by default) folds the flags byte into th
 model-reference bit is implied by the codec id): one byte less for a record of 128 B to 2 KiB (a
 9-byte header for a model codec; 10 in v2, 12 in v1), never more. Earlier versions are read forever
 and can still be written (``NBMF(frame_version=N)``, ``$NBMF_FRAME_VERSION``) while readers that do
-not know the newest remain.
+not know the newest remain. Version 4 (written by default where it can be) has no length at all: the
+neural codec of an artifact of format 9 codes where a record ends in its payload (a fraction of a bit
+for JSON, about a byte for prose) and fidelity and payload type ride in the model version's varint, so
+its header is 7 bytes (model version < 16; 8 up to 2047) where version 3 took 9 (10 from 2 KiB). Every
+other frame is written as version 3 (``version_for``).
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ import xxhash
 from nbmf.errors import ChecksumError, FrameError
 from nbmf.payload import Fidelity, PayloadType
 
-FORMAT_VERSION = 3  # what is written by default
-READ_VERSIONS = (1, 2, 3)  # every version ever written stays readable
+FORMAT_VERSION = 4  # what is written by default (where the codec codes its end; else 3: ``version_for``)
+READ_VERSIONS = (1, 2, 3, 4)  # every version ever written stays readable
+ENDS_VERSION = 4  # the first version without a length: only for a codec that codes where the record ends
 FRAME_VERSION_ENV = "NBMF_FRAME_VERSION"
 MAX_RECORD_BYTES = 64 * 1024 * 1024  # a frame never claims more than this (guards decoders)
 HASH_PREFIX_BYTES = 2
@@ -43,6 +50,13 @@ class CodecId(enum.IntEnum):
 
 
 _NEEDS_MODEL = {CodecId.ZSTD_DICT, CodecId.NEURAL}
+_CODES_ENDS = {CodecId.NEURAL}  # codecs whose payload may code where the record ends (frame version 4)
+
+
+def version_for(version: int, codes_ends: bool) -> int:
+    """The frame version to write under ``version`` (the newest allowed) for a codec that can code where a
+    record ends (``codes_ends``) or not: only such a codec's frames may leave the length out (version 4)."""
+    return version if codes_ends or version < ENDS_VERSION else ENDS_VERSION - 1
 
 
 def domain_tag(domain: str) -> int:
@@ -102,7 +116,7 @@ class Header:
     codec: CodecId
     fidelity: Fidelity
     payload_type: PayloadType
-    length: int
+    length: int | None  # None in a version 4 frame: the payload codes where the record ends
     checksum: int
     model: ModelRef | None = None
     version: int = FORMAT_VERSION
@@ -121,10 +135,12 @@ def _put_varint(out: bytearray, value: int) -> None:
 
 def header_size(length: int, model: ModelRef | None, version: int = FORMAT_VERSION, codec: CodecId | None = None) -> int:
     """Bytes of the header of a frame holding a record of ``length`` bytes, coded with ``model`` (None: a
-    codec without one) in frame ``version``: what a measurement counts for a frame it does not build."""
+    codec without one) in frame ``version``: what a measurement counts for a frame it does not build
+    (a version 4 frame has no length: ``version`` must be one the codec can be written in, ``version_for``)."""
     if model is not None and version == 1 and len(model.hash_prefix) != HASH_PREFIX_BYTES:
         model = ModelRef(model.domain_tag, model.version, b"\0" * HASH_PREFIX_BYTES)
     codec = codec if codec is not None else (CodecId.NEURAL if model is not None else CodecId.STORED)
+    version = version_for(version, codec in _CODES_ENDS)
     return len(pack(Header(codec, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model, version), b""))
 
 
@@ -149,8 +165,18 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise FrameError(f"codec {header.codec.name} {'needs' if header.codec in _NEEDS_MODEL else 'takes no'} model reference")
     if header.version not in READ_VERSIONS:
         raise FrameError(f"cannot write frame version {header.version}")
+    if header.version >= ENDS_VERSION and header.codec not in _CODES_ENDS:
+        raise FrameError(f"a version {header.version} frame has no length: codec {header.codec.name} needs one (write version 3)")
     out = bytearray()
     out.append(0x80 | (header.version << 4) | int(header.codec))
+    if header.version >= ENDS_VERSION:
+        assert header.model is not None  # every codec that codes its end has a model
+        out += struct.pack("<I", header.checksum)
+        out.append(header.model.domain_tag)
+        _put_varint(out, (header.model.version << 3) | (int(header.fidelity) << 2) | int(header.payload_type))
+        return bytes(out) + payload
+    if header.length is None:
+        raise FrameError(f"a version {header.version} frame needs the record's length")
     if header.version >= 3:  # the model reference's presence is the codec's
         _put_varint(out, (header.length << 3) | (int(header.fidelity) << 2) | int(header.payload_type))
     else:
@@ -184,6 +210,8 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
         codec = CodecId(b0 & 0x0F)
     except ValueError:
         raise FrameError(f"unknown codec id {b0 & 0x0F}") from None
+    if version >= ENDS_VERSION:
+        return _unpack_ends(frame, version, codec)
     if version >= 3:  # fidelity and payload type ride in the low 3 bits of the length varint
         packed, pos = _get_varint(frame, 1, "length")
         flags, length = ((packed & 0x07) << 1) | (codec in _NEEDS_MODEL), packed >> 3
@@ -222,8 +250,25 @@ def unpack(frame: bytes) -> tuple[Header, bytes]:
     return Header(codec, fidelity, ptype, length, crc, model, version), bytes(frame[pos:])
 
 
+def _unpack_ends(frame: bytes, version: int, codec: CodecId) -> tuple[Header, bytes]:
+    """A version 4 frame: byte 0, checksum, domain tag, varint (model version << 3 | F << 2 | TT), payload."""
+    if codec not in _CODES_ENDS:
+        raise FrameError(f"a version {version} frame holds only a codec that codes where the record ends, not {codec.name}")
+    if len(frame) < 6:
+        raise FrameError("frame truncated inside checksum or model reference")
+    (crc,) = struct.unpack_from("<I", frame, 1)
+    tag = frame[5]
+    packed, pos = _get_varint(frame, 6, "model version")
+    try:
+        ptype = PayloadType(packed & 0x03)
+    except ValueError:
+        raise FrameError(f"unknown payload type {packed & 0x03}") from None
+    header = Header(codec, Fidelity((packed >> 2) & 1), ptype, None, crc, ModelRef(tag, packed >> 3), version)
+    return header, bytes(frame[pos:])
+
+
 def checksum_key(version: int, model: ModelRef | None) -> int:
-    """The seed of a frame's checksum: a v2 or v3 frame with a model reference is keyed by that model's artifact."""
+    """The seed of a frame's checksum: a frame of v2 or later with a model reference is keyed by that model's artifact."""
     if version == 1 or model is None:
         return 0
     if model.key is None:
@@ -234,8 +279,9 @@ def checksum_key(version: int, model: ModelRef | None) -> int:
 def verify(header: Header, data: bytes, model: ModelRef | None = None) -> bytes:
     """Check decoded bytes against the header's length and checksum; return them.
 
-    ``model``: the complete reference of the version that decoded them (a v2 or v3 frame's checksum is keyed by it)."""
-    if len(data) != header.length:
+    ``model``: the complete reference of the version that decoded them (the checksum of a frame of v2 or later is
+    keyed by it). A version 4 frame has no length: its checksum alone checks the bytes."""
+    if header.length is not None and len(data) != header.length:
         raise ChecksumError(f"decoded {len(data)} bytes, frame says {header.length}")
     if checksum(data, checksum_key(header.version, model if header.model is not None else None)) != header.checksum:
         keyed = header.version >= 2 and header.model is not None

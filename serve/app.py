@@ -333,11 +333,11 @@ class Ingress(CodecHost):
     async def _decode_frame(self, raw: bytes) -> DecodedPayload:
         """A frame through the model it names (a stub or stored frame needs none)."""
         header, _ = fr.unpack(raw)
-        if header.length > self.cfg.max_record_bytes:  # before any model work (this deployment's one limit)
+        if header.length is not None and header.length > self.cfg.max_record_bytes:  # before any model work (this deployment's one limit)
             raise OversizeError(f"frame claims {header.length} bytes; the record limit is {self.cfg.max_record_bytes}")
         if header.model is None:  # stub and stored frames never need a model
             out = _payload(await self._off_loop(self.local.decode_record, raw, len(raw)))
-            self.metrics.record("decode", "", None, header.codec.name.lower(), len(raw), header.length)
+            self.metrics.record("decode", "", None, header.codec.name.lower(), len(raw), header.length or 0)
             return out
         ref = header.model
         keys = await asyncio.to_thread(self.models.keys_for_ref, ref)  # cached after the first lookup

@@ -72,7 +72,7 @@ def build_files(
 def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:
     """Bits per byte on val records: the neural codec end to end (frames exact), and zstd+dict; each with
     the header of the frame that would hold it counted (``frame.header_size``)."""
-    from nbmf.frame import ModelRef, header_size
+    from nbmf.frame import CodecId, ModelRef, header_size
     from nbmf.neural.codec import NeuralCodec
 
     nc = NeuralCodec.from_files(files)
@@ -81,12 +81,12 @@ def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200)
     orig = sum(map(len, sample)) or 1
     n_bits = z_bits = 0
     exact = 0
+    ends = nc.codes_ends  # format 9: its frames leave the length out (frame version 4)
     for r in sample:
-        c = nc.state.encode(r, len(r) + 64)
-        exact += nc.state.decode(c, len(r)) == r
-        head = header_size(len(r), ModelRef(0, 1))  # a model codec's, version < 128
-        n_bits += 8 * (len(c) + head)
-        z_bits += 8 * (len(zc.compress(r)) + head)
+        c = nc.state.encode(r, len(r) + 64, ends=ends)
+        exact += (nc.state.decode_ends(c, len(r)) if ends else nc.state.decode(c, len(r))) == r
+        n_bits += 8 * (len(c) + header_size(len(r), ModelRef(0, 1), 4 if ends else 3))  # a model version < 16
+        z_bits += 8 * (len(zc.compress(r)) + header_size(len(r), ModelRef(0, 1), 3, CodecId.ZSTD_DICT))
     return {"val_bpb_neural": n_bits / orig, "val_bpb_zstd_dict": z_bits / orig, "val_exact": exact / max(1, len(sample))}
 
 

@@ -69,6 +69,7 @@ class CMConfig:
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
     freeze: int = 8  # a record leaves the shared counters seen this often as primed (0: all learn, before format 8)
+    ends: bool = True  # the model can code where a record ends (kernel.X_END; format 9): frames need no length
 
 
 @dataclass
@@ -144,6 +145,8 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_APM3
         if config.wide_mixers:
             cfg[K.C_XCTX] |= K.X_WIDE
+        if config.ends:
+            cfg[K.C_XCTX] |= K.X_END
         return cfg
 
     @classmethod
@@ -239,14 +242,45 @@ class CMState:
             self._run(K.DECODE, np.frombuffer(coded, np.uint8), len(record), np.zeros(len(record), np.uint8), tr)
         return tr
 
-    def encode(self, record: bytes, max_out: int | None = None) -> bytes:
+    @property
+    def codes_ends(self) -> bool:
+        """Whether this model can code where a record ends (format 9): its frames then carry no length."""
+        return bool(int(self.cfg[K.C_XCTX]) & K.X_END)
+
+    def encode(self, record: bytes, max_out: int | None = None, ends: bool = False) -> bytes:
+        """``ends``: also code where the record ends (``decode_ends`` needs no length); format 9 models only."""
         if len(record) > MAX_RECORD:
             raise CodecError(f"neural codec takes records up to {MAX_RECORD} bytes, got {len(record)}")
+        if ends and not self.codes_ends:
+            raise CodecError("this model cannot code where a record ends (artifact format 9 can): write a frame with its length")
+        if ends and not record:
+            raise NoGainError("an empty record is stored, not coded")
         out = np.zeros(max_out if max_out is not None else len(record) + 16, np.uint8)
-        n = self._run(K.ENCODE, np.frombuffer(record, np.uint8), len(record), out)
+        n = self._run(K.ENCODE | (K.ENDS if ends else 0), np.frombuffer(record, np.uint8), len(record), out)
         if n < 0:
             raise NoGainError("neural coding did not shrink the record")
         return out[:n].tobytes()
+
+    def decode_ends(self, coded: bytes, max_length: int = MAX_RECORD) -> bytes:
+        """Decode a record coded with ``ends`` (no length known): up to ``max_length`` bytes (at most
+        ``MAX_RECORD``). The output buffer and journal start at 32 bytes per coded byte (more than any
+        record here needs) and double while the end has not come, so a short frame costs a short decode."""
+        if not self.codes_ends:
+            raise CodecError("this model cannot code where a record ends: a frame without a length cannot be decoded with it")
+        cap = min(max_length, MAX_RECORD)
+        data = np.frombuffer(coded, np.uint8)
+        n = min(cap, 32 * len(coded) + 64)
+        while True:
+            out = np.zeros(n, np.uint8)
+            got = self._run(K.DECODE | K.ENDS, data, n, out)
+            if got > 0:
+                return out[:got].tobytes()
+            if got == -4 and n < cap:
+                n = min(cap, 2 * n)
+                continue
+            if got == -4:
+                raise CodecError(f"neural payload does not end within {cap} bytes (corrupt, or over the record limit)")
+            raise CodecError("neural payload is corrupt: it ran out before the record's end")
 
     def decode(self, coded: bytes, length: int) -> bytes:
         if length > MAX_RECORD:

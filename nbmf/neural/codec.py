@@ -40,21 +40,24 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 9))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 10))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-7": {"freeze"},
-    "nbmf-neural-6": {"freeze"},
-    "nbmf-neural-5": {"wide_mixers", "freeze"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze"} for f in FORMATS[:3]},
+    "nbmf-neural-8": {"ends"},
+    "nbmf-neural-7": {"freeze", "ends"},
+    "nbmf-neural-6": {"freeze", "ends"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.ends:
+        return "nbmf-neural-9"
     if cm.freeze:
         return "nbmf-neural-8"
     if any(c in cm.contexts for c in _FORMAT7_CONTEXTS):
@@ -85,6 +88,7 @@ def cm_config(p: CMParams) -> CMConfig:
         apms=p.apms,
         wide_mixers=p.wide_mixers,
         freeze=p.freeze,
+        ends=p.ends,
     )
 
 
@@ -108,6 +112,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 8: a record leaves the shared counters primed ``freeze`` times or more alone, and a hashed
         # context's linear input is given only while its counter is young; a reader of format 7 would
         # code with both as before and decode other bytes.
+        # format 9: priming also learns where records end (``ends``), so the model's frames can leave their
+        # length out (frame version 4); a reader of format 8 would prime other tables.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -150,6 +156,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["wide_mixers"] = False  # every format before 6: the mixers select by match state, contexts seen, bit position
         if meta["format"] in FORMATS[:7]:
             cm["freeze"] = 0  # every format before 8: each counter a record sees learns from it
+        if meta["format"] in FORMATS[:8]:
+            cm["ends"] = False  # every format before 9: no end counters; its frames carry the length
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None
@@ -292,15 +300,26 @@ class NeuralCodec:
     def compress(self, data: bytes) -> bytes:
         return self.state.encode(data, max_out=len(data))
 
-    def compress_unbounded(self, data: bytes) -> bytes:
+    def compress_unbounded(self, data: bytes, ends: bool = False) -> bytes:
         """Code even when the result is not smaller (benchmarks measure every record)."""
-        return self.state.encode(data, max_out=2 * len(data) + 64)
+        return self.state.encode(data, max_out=2 * len(data) + 64, ends=ends)
 
     def decompress(self, payload: bytes, length: int) -> bytes:
         out = self.state.decode(payload, length)
         if len(out) != length:
             raise CodecError("neural payload decoded to the wrong length")
         return out
+
+    @property
+    def codes_ends(self) -> bool:
+        """Artifact format 9: the payload can code where the record ends (a frame without its length)."""
+        return self.state.codes_ends
+
+    def compress_ends(self, data: bytes) -> bytes:
+        return self.state.encode(data, max_out=len(data), ends=True)
+
+    def decompress_ends(self, payload: bytes, max_length: int) -> bytes:
+        return self.state.decode_ends(payload, max_length)
 
     def describe(self) -> dict[str, Any]:
         nn = self.state.nn

@@ -62,6 +62,14 @@ REC_BITS = 20
 # Format 8 also gives a hashed context's second, linear input ((p - 1/2) / 2) only while its counter has
 # been seen fewer than LIN_SEEN times (0 after): +0.2 % on general and technical, which pays for freeze.
 LIN_SEEN = 4
+# X_END (artifact format 9): the model also codes where a record ends, so a frame needs no length (frame
+# version 4). After each byte, one binary decision "the record ends here" with the probability of a
+# counter selected by (the last two bytes, outside any JSON value?, length bucket): 2^16 counters after the
+# record's regions, learned while priming (each reference record ends before its \0) and left alone by a
+# record. Only a caller that asks (``ENDS`` in ``mode``) codes them: frames with a length code as before.
+X_END = 4096
+END_SLOTS = 65536
+ENDS = 4  # mode | ENDS: encode the ends, or decode until one (returns the bytes decoded; -4: none within n)
 X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
@@ -141,6 +149,9 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
         pos += 65536 * APM_BUCKETS
     off["rec"] = pos
     pos += nrec << min(bits, REC_BITS)
+    off["end"] = pos
+    if int(cfg[C_XCTX]) & X_END:
+        pos += END_SLOTS
     off["size"] = pos
     return off
 
@@ -270,6 +281,10 @@ def process(
     """Prime on ``data``, encode ``data`` into ``out``, or decode ``data`` (coded) into ``out``.
 
     Returns bytes written (encode) or decoded (decode); the journal length is kept in jidx[-1].
+    ``mode | ENDS`` (format 9): after each byte, code whether the record ends there; decoding then
+    stops at the end (``n_bytes`` is only the most it may decode: -4 if no end came within it, -3 if
+    the stream ran out first). -1: encoded output would not fit ``out``; -2: journal full; -5: the
+    model has no end counters.
     While a record is coded, the mixers learn in ``W`` itself: the first time a weight set is about to
     change, it is saved (``wflag[set]``, its offset and size in ``wj``, its weights in ``wold``; the count
     in wj[-1]), and ``undo_weights`` puts every saved set back -- no copy of all of ``W`` per record.
@@ -280,6 +295,8 @@ def process(
     squash = SQUASH
     stretch = STRETCH
     rates = RATES
+    ends = (mode & ENDS) != 0
+    mode = mode & 3
     nord = cfg[C_NORD]
     bits = cfg[C_BITS]
     limit = cfg[C_LIMIT]
@@ -307,6 +324,7 @@ def process(
     x_wide = (xctx & X_WIDE) != 0
     x_recw = (xctx & X_RECW) != 0
     x_rec3 = (xctx & X_REC3) != 0
+    x_end = (xctx & X_END) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
@@ -321,6 +339,11 @@ def process(
     o_ind3 = o_ind + ((256 + 65536) if x_ind else 0)
     o_apm3 = o_ind3 + (65536 if x_ind3 else 0)
     o_rec = o_apm3 + ((65536 * APM_BUCKETS) if x_apm3 else 0)
+    o_end = o_rec + (nrec << min(bits, REC_BITS))
+    if ends and not x_end:
+        return -5  # this model cannot code where a record ends (before format 9)
+    limit_in = data.shape[0] + 3  # a valid stream is decoded before the decoder reads past this (``ENDS``)
+    done = n_bytes
     # where each hashed context's region starts; the last element: how many are the record's own
     gbase = np.zeros(nhashed + 1, dtype=np.int64)
     for k in range(nhashed - nrec):
@@ -652,6 +675,8 @@ def process(
                         if inpos < data.shape[0]:
                             byte = int(data[inpos])
                         inpos += 1
+                        if ends and inpos > limit_in:  # past the padding a valid stream can need: garbage
+                            return _stop(jidx, jcap, jn, wj, wn, -3)
                         xx = ((xx << 8) & M32) | byte
                     x1 = (x1 << 8) & M32
                     x2 = ((x2 << 8) & M32) | 255
@@ -846,6 +871,53 @@ def process(
                 jold[jn] = T[slot]
                 jn += 1
             T[slot] = pos
+        # format 9: does the record end here? (priming learns it; a record coded with ``ENDS`` codes it)
+        if x_end and (ends or mode == PRIME) and not (mode == PRIME and c == 0):
+            rl = pos - rec_start
+            lb = 0
+            while (rl >> lb) > 0 and lb < 24:
+                lb += 1
+            top = 1 if (depth == 0 and in_str == 0) else 0
+            eslot = int(o_end) + int(_hash(0xE2D00 + (c4 & 0xFFFF), top * 32 + lb) & (END_SLOTS - 1))
+            if mode == PRIME:
+                e = 1 if (i + 1 >= n_bytes or data[i + 1] == 0) else 0
+                T[eslot] = _counter_update(int(T[eslot]), e, limit, rates)
+            else:
+                pe = int(np.int64(T[eslot]) >> 20)  # (a uint32 shifted would be unsigned: numba's int64 x uint64 is a float)
+                if pe < 1:
+                    pe = 1
+                elif pe > 4095:
+                    pe = 4095
+                xmid = x1 + ((x2 - x1) >> 12) * pe
+                if mode == ENCODE:
+                    e = 1 if i == n_bytes - 1 else 0
+                else:
+                    e = 1 if xx <= xmid else 0
+                if e:
+                    x2 = xmid
+                else:
+                    x1 = xmid + 1
+                while ((x1 ^ x2) & 0xFF000000) == 0:
+                    if mode == ENCODE:
+                        if outpos >= out.shape[0]:
+                            return _stop(jidx, jcap, jn, wj, wn, -1)
+                        out[outpos] = x2 >> 24
+                        outpos += 1
+                    else:
+                        byte = 255
+                        if inpos < data.shape[0]:
+                            byte = int(data[inpos])
+                        inpos += 1
+                        if inpos > limit_in:
+                            return _stop(jidx, jcap, jn, wj, wn, -3)
+                        xx = ((xx << 8) & M32) | byte
+                    x1 = (x1 << 8) & M32
+                    x2 = ((x2 << 8) & M32) | 255
+                if e:
+                    done = i + 1
+                    break
+                if i == n_bytes - 1:  # decoding: no end within the n bytes asked for
+                    return _stop(jidx, jcap, jn, wj, wn, -4)
 
     _stop(jidx, jcap, jn, wj, wn, 0)
     if mode == ENCODE:
@@ -855,7 +927,7 @@ def process(
         out[outpos] = x1 >> 24
         outpos += 1
         return outpos
-    return n_bytes
+    return done
 
 
 @njit(cache=True)

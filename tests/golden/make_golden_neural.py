@@ -10,14 +10,15 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
 # format 6: mixer weights selected by more context (the two previous bytes x c0);
 # format 7: + the record's own contexts (its word, its last three bytes), counter limit 255;
 # format 8: a record leaves the shared counters primed 8 times or more alone (freeze), and the linear
-# input of a hashed context only while its counter is young
+# input of a hashed context only while its counter is young;
+# format 9: priming learns where records end; a payload may code its end (``payload_ends``: frame version 4)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -39,6 +40,9 @@ CM[7] = {**CM[6], "contexts": (*CM[6]["contexts"], "recw", "rec3"), "limit": 255
 for _n in CM:
     CM[_n]["freeze"] = 0  # every format before 8: each counter learns from the record
 CM[8] = {**CM[7], "freeze": 8}
+for _n in CM:
+    CM[_n]["ends"] = False  # every format before 9: its frames carry the length
+CM[9] = {**CM[8], "ends": True}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
@@ -94,5 +98,8 @@ if __name__ == "__main__":
     frames = []
     for value in [b.decode() for b in texts(3, 12)] + ["", "x", "The licensee shall keep every notice."]:
         data = value.encode()
-        frames.append({"value": value, "payload": codec.compress_unbounded(data).hex()})
+        frame = {"value": value, "payload": codec.compress_unbounded(data).hex()}
+        if codec.codes_ends and data:  # an empty record is stored, never coded without its length
+            frame["payload_ends"] = codec.compress_unbounded(data, ends=True).hex()
+        frames.append(frame)
     (out / "frames.json").write_text(json.dumps(frames, indent=1) + "\n")

@@ -45,7 +45,8 @@ def test_round_trip_every_type_and_fidelity(tv: tuple[PayloadType, object], fid:
             assert d.value == value and type(d.value) is type(value)
 
 
-@pytest.mark.parametrize("version", fr.READ_VERSIONS)
+# a version 4 frame holds only the neural codec (its payload codes the record's end): tests/golden/neural-9
+@pytest.mark.parametrize("version", [v for v in fr.READ_VERSIONS if v < fr.ENDS_VERSION])
 def test_golden_frames_still_decode_and_encode_the_same_header(version: int) -> None:
     golden = json.loads(golden_path(version).read_text())
     writer = NBMF(model=golden_model(), frame_version=version)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -26,8 +28,36 @@ def test_header_round_trip(
     prefix = REF.hash_prefix if version == 1 else b""
     model = ModelRef(REF.domain_tag, ver, prefix) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
     h = Header(codec, fid, pt, n, crc, model, version)
+    if version >= fr.ENDS_VERSION and codec is not CodecId.NEURAL:
+        with pytest.raises(FrameError, match="needs one"):  # only a codec that codes its end goes without a length
+            fr.pack(h, payload)
+        return
     back, rest = fr.unpack(fr.pack(h, payload))
-    assert back == h and rest == payload
+    assert back == (h if version < fr.ENDS_VERSION else dataclasses.replace(h, length=None)) and rest == payload
+
+
+def test_v4_header_is_7_bytes_for_model_versions_below_16_and_never_longer_than_v3() -> None:
+    for n in (1, 200, 2047, 2048, 4096, 70000):
+        for ver in (1, 15, 16, 127, 128, 2047, 2048):
+            model = ModelRef.of("technical", ver, "cd" * 32)
+            v3, v4 = (len(fr.pack(Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.JSON, n, 9, model, v), b"")) for v in (3, 4))
+            assert v4 == (7 if ver < 16 else 8 if ver < 2048 else 9) and v4 <= v3
+            assert v4 <= v3 - 2 or not (n >= 16 and ver < 16)
+
+
+def test_v4_reads_fidelity_type_and_model_from_the_version_varint() -> None:
+    h = Header(CodecId.NEURAL, Fidelity.SEMANTIC, PayloadType.BYTES, None, 0x01020304, ModelRef(0xAB, 9), 4)
+    frame = fr.pack(h, b"payload")
+    assert frame == bytes([0xC3, 4, 3, 2, 1, 0xAB, 9 << 3 | 1 << 2 | 2]) + b"payload"
+    assert fr.unpack(frame) == (h, b"payload")
+    with pytest.raises(FrameError, match="not STORED"):
+        fr.unpack(bytes([0xC0, 4, 3, 2, 1, 0xAB, 9 << 3]))
+    with pytest.raises(FrameError, match="payload type"):
+        fr.unpack(bytes([0xC3, 4, 3, 2, 1, 0xAB, 3]))
+    with pytest.raises(FrameError, match="truncated"):
+        fr.unpack(bytes([0xC3, 4, 3, 2, 1]))
+    with pytest.raises(FrameError, match="needs the record's length"):
+        fr.pack(dataclasses.replace(h, version=3), b"")
 
 
 def test_typical_header_is_at_most_9_bytes_in_v3_10_in_v2_and_12_in_v1() -> None:
@@ -71,7 +101,7 @@ def test_v2_checksum_is_keyed_by_the_artifact() -> None:
     [
         (b"", "too short"),
         (b"{}", "marker"),
-        (bytes([0x80 | (4 << 4), 0]), "version 4 .*newer nbmf"),
+        (bytes([0x80 | (5 << 4), 0]), "version 5 .*newer nbmf"),
         (bytes([0x9F, 0]), "unknown codec"),
         (bytes([0x90, 0x01]), "reserved"),
         (bytes([0x90, 0x60, 5]), "payload type"),
@@ -107,8 +137,11 @@ def test_model_ref_matches() -> None:
 
 
 def test_header_size_is_what_pack_writes() -> None:
-    sizes = [fr.header_size(300, REF, v) for v in (1, 2, 3)]
-    assert sizes == [12, 10, 9] and fr.header_size(300, ModelRef(REF.domain_tag, 3), 1) == 12  # v1 counts a hash prefix
-    assert fr.header_size(300, None) == 7 and fr.header_size(5000, REF) == 10 and fr.header_size(300, ModelRef(1, 300)) == 10
+    sizes = [fr.header_size(300, REF, v) for v in (1, 2, 3, 4)]
+    assert sizes == [12, 10, 9, 7] and fr.header_size(300, ModelRef(REF.domain_tag, 3), 1) == 12  # v1 counts a hash prefix
+    assert fr.header_size(300, None) == 7 and fr.header_size(5000, REF) == 7 and fr.header_size(300, ModelRef(1, 300)) == 8
+    assert fr.header_size(5000, REF, 3) == 10 and fr.header_size(300, ModelRef(1, 300), 3) == 10
+    # a codec that needs its length is counted (and written) as version 3 under version 4
+    assert fr.header_size(300, REF, 4, CodecId.ZSTD_DICT) == 9 and fr.version_for(4, False) == 3 and fr.version_for(2, True) == 2
     h = Header(CodecId.ZSTD_DICT, Fidelity.SEMANTIC, PayloadType.JSON, 777, 5, REF, 3)
     assert fr.header_size(777, REF, 3, CodecId.ZSTD_DICT) == len(fr.pack(h, b""))

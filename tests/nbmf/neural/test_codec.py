@@ -89,13 +89,20 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
-    def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze)
-        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0} | kw)
+    def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends)
+        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0, "ends": False} | kw)
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-8" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(new)["format"] == "nbmf-neural-9" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"freeze": 0}, {"contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-9"
+    eight_cm = CMParams(table_bits=12, match_bits=12, ends=False)
+    eight = pack_files(NeuralWeights.empty(), b"ref", eight_cm)
+    assert meta(eight)["format"] == "nbmf-neural-8" and unpack_files(eight)[2] == eight_cm
+    assert b"ends" not in eight[WEIGHTS_FILE]  # as format 8 wrote it: its readers take False
     for one in ({"freeze": 1}, {"freeze": 8, "contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-8"
+        cm = CMParams(table_bits=12, match_bits=12, ends=False, **one)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-8"
     seven_cm = pre8()
     seven = pack_files(NeuralWeights.empty(), b"ref", seven_cm)
     assert meta(seven)["format"] == "nbmf-neural-7" and unpack_files(seven)[2] == seven_cm
@@ -191,3 +198,35 @@ def test_a_codec_held_outside_the_model_service_heals(tiny, tmp_path) -> None:  
     assert [e.frame for e in after] == [e.frame for e in before]  # the same frames as from a sound state
     fresh = NBMF(reg)
     assert [fresh.decode(e.frame) for e in after] == texts
+
+
+def test_frames_of_a_format_9_model_carry_no_length(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Format 9 models write version 4 frames: 7 header bytes (no length), the payload codes the end;
+    ``frame_version=3`` (readers not yet upgraded) still writes the length; every frame decodes."""
+    from nbmf import frame as fr
+    from nbmf.errors import NBMFError
+    from nbmf.frame import ModelRef
+
+    ref = ModelRef.of("technical", 1, "00" * 32)
+    model = DomainModel("technical", 1, ref, {CodecId.NEURAL: NeuralCodec.from_files(tiny.files(), ref)})
+    assert model.codecs[CodecId.NEURAL].codes_ends  # type: ignore[attr-defined]
+    new, old = NBMF(model=model), NBMF(model=model, frame_version=3)
+    saved = 0
+    for rec in tiny.test[:10]:
+        text = rec.decode()
+        v4, v3 = new.encode_record(text), old.encode_record(text)
+        if v4.codec is not CodecId.NEURAL:
+            continue
+        header, _ = fr.unpack(v4.frame)
+        assert header.version == 4 and header.length is None and fr.unpack(v3.frame)[0].version == 3
+        assert new.decode(v4.frame) == old.decode(v4.frame) == new.decode(v3.frame) == text
+        saved += len(v3.frame) - len(v4.frame)
+        with pytest.raises(NBMFError):  # the frame cut short: an error, never other bytes
+            new.decode(v4.frame[:-2])
+    assert saved > 0
+    small = NBMF(model=model, max_record_bytes=50)  # a frame without a length still cannot exceed the limit
+    long = next(r.decode() for r in tiny.test if len(r) > 200)
+    frame = new.encode(long)
+    if fr.unpack(frame)[0].version == 4:
+        with pytest.raises(NBMFError, match="does not end within 50"):
+            small.decode(frame)

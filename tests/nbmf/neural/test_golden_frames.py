@@ -34,11 +34,16 @@ def test_golden_payloads_decode_bit_exactly(codec, frames) -> None:  # type: ign
     for f in frames:
         data = f["value"].encode()
         assert codec.decompress(bytes.fromhex(f["payload"]), len(data)) == data
+        if "payload_ends" in f:  # format 9: the payload codes where the record ends (a frame without its length)
+            assert codec.decompress_ends(bytes.fromhex(f["payload_ends"]), 1 << 16) == data
 
 
 def test_encoding_still_gives_the_golden_bytes(codec, frames) -> None:  # type: ignore[no-untyped-def]
     for f in frames:
         assert codec.compress_unbounded(f["value"].encode()).hex() == f["payload"], f["value"][:40]
+        if "payload_ends" in f:
+            assert codec.compress_unbounded(f["value"].encode(), ends=True).hex() == f["payload_ends"], f["value"][:40]
+    assert codec.codes_ends == any("payload_ends" in f for f in frames)  # format 9 and only it
     coded = sum(len(f["payload"]) // 2 for f in frames)
     raw = sum(len(f["value"].encode()) for f in frames)
     assert coded < raw / 2  # the model really predicts (a broken one would still round-trip)

@@ -22,13 +22,16 @@ nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100,
 x = json.loads(sys.argv[1])
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
-               freeze=x.get("freeze", 0))
+               freeze=x.get("freeze", 0), ends=x.get("ends", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
 rec = b"the lazy dog returns x + 1; the quick fox" + js
 coded = st.encode(rec, 200)
-print(json.dumps({"coded": coded.hex(), "trace": st.trace(rec).tolist(), "T": int(st.T.astype(np.int64).sum()), "W": int(st.W0.sum())}))
+ends = st.encode(rec, 200, ends=True).hex() if cfg.ends else ""  # format 9: the record's end coded too
+back = st.decode_ends(bytes.fromhex(ends)) == rec if cfg.ends else None
+print(json.dumps({"coded": coded.hex(), "ends": ends, "back": back, "trace": st.trace(rec).tolist(),
+                  "T": int(st.T.astype(np.int64).sum()), "W": int(st.W0.sum())}))
 """
 
 
@@ -56,12 +59,57 @@ def _run(jit: bool, cm: dict) -> dict:
             "lr_record": 12,
             "freeze": 8,
         },
+        {
+            "contexts": ["json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"],
+            "mixers": 3,
+            "ways": 4,
+            "apms": 3,
+            "lr_record": 12,
+            "freeze": 8,
+            "ends": True,
+        },
     ],
-    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8"],
+    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
     assert compiled == reference  # same primed state, same per-bit tables, same bytes
+    if cm.get("ends"):
+        assert compiled["ends"] and compiled["back"] is True and len(compiled["ends"]) <= len(compiled["coded"]) + 4
+
+
+def test_a_record_coded_with_its_end_decodes_without_its_length() -> None:
+    """Format 9: the end is one more decision after each byte, primed on where the reference's records
+    end; a JSON record's end (after its last brace) costs almost nothing; garbage cannot run on."""
+    from nbmf.neural.cm import CMConfig, CMState
+
+    js = [b'{"id": %d, "memo": "paid %d"}' % (i, i * 7) for i in range(300)]
+    ref = b"\0".join(js[:250])
+    st = CMState.build(CMConfig(table_bits=14, match_bits=14), ref)
+    old = CMState.build(CMConfig(table_bits=14, match_bits=14, ends=False), ref)
+    with_len = ends = 0
+    for rec in js[250:]:
+        coded = st.encode(rec, len(rec) + 16, ends=True)
+        assert st.decode_ends(coded) == rec and st.decode_ends(coded, len(rec)) == rec
+        with_len += len(st.encode(rec, len(rec) + 16))
+        ends += len(coded)
+        assert st.encode(rec, len(rec) + 16) == old.encode(rec, len(rec) + 16)  # a length-coded payload is format 8's
+    assert ends <= with_len + 5  # 50 records' ends in under a byte each, in all
+    rec = js[260]
+    coded = st.encode(rec, len(rec) + 16, ends=True)
+    with pytest.raises(CodecError, match="does not end within"):
+        st.decode_ends(coded, len(rec) - 1)  # the caller's limit holds
+    for bad in (b"", b"\xff" * 3, coded[:-1] + b"\x00", bytes(range(40))):  # bounded: never runs past the padding
+        try:
+            got = st.decode_ends(bad)
+        except CodecError:
+            continue
+        assert got != rec or bad == coded
+    with pytest.raises(CodecError, match="cannot code where a record ends"):
+        old.encode(rec, ends=True)
+    with pytest.raises(CodecError, match="cannot"):
+        old.decode_ends(coded)
+    assert st.codes_ends and not old.codes_ends
 
 
 def test_extra_contexts_change_the_coding_and_are_named() -> None:
