@@ -119,7 +119,7 @@ class Header:
     length: int | None  # None in a version 4 frame: the payload codes where the record ends
     checksum: int
     model: ModelRef | None = None
-    version: int = FORMAT_VERSION
+    version: int = ENDS_VERSION - 1  # a header made without one has a length (what every codec can be written in)
 
 
 def _put_varint(out: bytearray, value: int) -> None:

@@ -263,13 +263,14 @@ class CMState:
 
     def decode_ends(self, coded: bytes, max_length: int = MAX_RECORD) -> bytes:
         """Decode a record coded with ``ends`` (no length known): up to ``max_length`` bytes (at most
-        ``MAX_RECORD``). The output buffer and journal start at 32 bytes per coded byte (more than any
-        record here needs) and double while the end has not come, so a short frame costs a short decode."""
+        ``MAX_RECORD``). The output buffer and journal start at ``SCRATCH_RECORD`` bytes (the buffers a
+        state keeps: one pass for every record of the memory service's sizes, however well it compressed)
+        or 32 bytes per coded byte, and double while the end has not come."""
         if not self.codes_ends:
             raise CodecError("this model cannot code where a record ends: a frame without a length cannot be decoded with it")
         cap = min(max_length, MAX_RECORD)
         data = np.frombuffer(coded, np.uint8)
-        n = min(cap, 32 * len(coded) + 64)
+        n = min(cap, max(SCRATCH_RECORD, 32 * len(coded) + 64))
         while True:
             out = np.zeros(n, np.uint8)
             got = self._run(K.DECODE | K.ENDS, data, n, out)

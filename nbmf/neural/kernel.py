@@ -17,6 +17,8 @@ Format 8 freezes what priming taught well: while a record is coded, a counter of
 contexts that was seen ``freeze`` times or more keeps its primed value (no write, no journal entry, no
 undo); rarer and new ones still learn, as do the record's own contexts, the mixers and the APMs. And a
 hashed context's linear input is given only while its counter is young (``LIN_SEEN``).
+Format 9 also primes where records end (``X_END``), so a record coded with ``ENDS`` carries its own end
+and its frame no length (frame version 4, docs/FORMAT.md).
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates.

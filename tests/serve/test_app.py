@@ -130,13 +130,16 @@ def test_bad_inputs_get_status_and_message(served: tuple[str, Registry]) -> None
             h.post("/v1/encode", json={"domain": "legal", "payload": _text(random.Random(4))}, headers=auth).json()["frames"][0]["frame"]
         )
         header, payload = unpack(good)
-        assert header.model is not None and header.version == FORMAT_VERSION and header.model.version < 128
+        assert header.model is not None and header.version in (3, FORMAT_VERSION) and header.model.version < 16
         bad = bytearray(good)
-        pos = len(good) - len(payload) - 2  # v2 and v3 frames end ... domain tag, model version, payload
-        assert bad[pos : pos + 2] == bytes([header.model.domain_tag, header.model.version])
-        bad[pos + 1] = 99
+        pos = len(good) - len(payload) - 2  # v2 to v4 frames end ... domain tag, model version, payload
+        # v4: the model version's varint also carries fidelity and payload type (its low 3 bits)
+        flags = (int(header.fidelity) << 2 | int(header.payload_type)) if header.version >= 4 else 0
+        shift = 3 if header.version >= 4 else 0
+        assert bad[pos : pos + 2] == bytes([header.model.domain_tag, header.model.version << shift | flags])
+        bad[pos + 1] = 12 << shift | flags
         r = h.post("/v1/decode", json={"frame": base64.b64encode(bytes(bad)).decode()}, headers=auth)
-        assert r.status_code == 404 and "version 99" in r.text
+        assert r.status_code == 404 and "version 12" in r.text
         assert h.get("/healthz").json() == {"status": "ok"}
         assert h.get("/v1/models", headers=auth).json()["domains"]["legal"]["versions"] == [1, 2]
         assert h.get("/openapi.json").status_code == 200
