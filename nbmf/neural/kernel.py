@@ -249,6 +249,39 @@ def _next_bit(
 
 
 @njit(cache=True, inline="always")
+def _code(
+    mode: int, y: int, p: int, x1: int, x2: int, xx: int, inpos: int, outpos: int, data: np.ndarray, out: np.ndarray, limit_in: int
+) -> tuple[int, int, int, int, int, int, int]:
+    """One binary decision through the arithmetic coder: encode ``y``, or decode it, with P(1) = p / 4096.
+    Returns (y, x1, x2, xx, inpos, outpos, code): code -1 when the output is full, -3 when decoding reads
+    past ``limit_in`` (garbage), else 0."""
+    xmid = x1 + ((x2 - x1) >> 12) * p
+    if mode == DECODE:
+        y = 1 if xx <= xmid else 0
+    if y:
+        x2 = xmid
+    else:
+        x1 = xmid + 1
+    while ((x1 ^ x2) & 0xFF000000) == 0:
+        if mode == ENCODE:
+            if outpos >= out.shape[0]:
+                return y, x1, x2, xx, inpos, outpos, -1
+            out[outpos] = x2 >> 24
+            outpos += 1
+        else:
+            byte = 255
+            if inpos < data.shape[0]:
+                byte = int(data[inpos])
+            inpos += 1
+            if inpos > limit_in:  # past the padding a valid stream can need
+                return y, x1, x2, xx, inpos, outpos, -3
+            xx = ((xx << 8) & M32) | byte
+        x1 = (x1 << 8) & M32
+        x2 = ((x2 << 8) & M32) | 255
+    return y, x1, x2, xx, inpos, outpos, 0
+
+
+@njit(cache=True, inline="always")
 def _stop(jidx: np.ndarray, jcap: int, jn: int, wj: np.ndarray, wn: int, code: int) -> int:
     """Record how many counter writes (``jn``) and weight sets (``wn``) the journal holds, so that they are
     undone -- on every return, early ones included (before commit 6a80906 the early ones left a record's
@@ -344,7 +377,8 @@ def process(
     o_end = o_rec + (nrec << min(bits, REC_BITS))
     if ends and not x_end:
         return -5  # this model cannot code where a record ends (before format 9)
-    limit_in = data.shape[0] + 3  # a valid stream is decoded before the decoder reads past this (``ENDS``)
+    # a valid stream is decoded before the decoder reads past this (``ENDS``; without, the length bounds it)
+    limit_in = data.shape[0] + 3 if ends else 1 << 62
     done = n_bytes
     # where each hashed context's region starts; the last element: how many are the record's own
     gbase = np.zeros(nhashed + 1, dtype=np.int64)
@@ -657,31 +691,10 @@ def process(
             if mode == PRIME:
                 y = (byte_val >> (7 - bitpos)) & 1
             else:
-                xmid = x1 + ((x2 - x1) >> 12) * p
-                if mode == ENCODE:
-                    y = (byte_val >> (7 - bitpos)) & 1
-                else:
-                    y = 1 if xx <= xmid else 0
-                if y:
-                    x2 = xmid
-                else:
-                    x1 = xmid + 1
-                while ((x1 ^ x2) & 0xFF000000) == 0:
-                    if mode == ENCODE:
-                        if outpos >= out.shape[0]:  # output would not be smaller: the caller falls back
-                            return _stop(jidx, jcap, jn, wj, wn, -1)  # (what was written so far is undone all the same)
-                        out[outpos] = x2 >> 24
-                        outpos += 1
-                    else:
-                        byte = 255
-                        if inpos < data.shape[0]:
-                            byte = int(data[inpos])
-                        inpos += 1
-                        if ends and inpos > limit_in:  # past the padding a valid stream can need: garbage
-                            return _stop(jidx, jcap, jn, wj, wn, -3)
-                        xx = ((xx << 8) & M32) | byte
-                    x1 = (x1 << 8) & M32
-                    x2 = ((x2 << 8) & M32) | 255
+                y = (byte_val >> (7 - bitpos)) & 1 if mode == ENCODE else 0
+                y, x1, x2, xx, inpos, outpos, code = _code(mode, y, p, x1, x2, xx, inpos, outpos, data, out, limit_in)
+                if code < 0:  # -1: the output would not be smaller (the caller falls back); -3: garbage
+                    return _stop(jidx, jcap, jn, wj, wn, code)  # (what was written so far is undone all the same)
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
                 _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
@@ -890,31 +903,10 @@ def process(
                     pe = 1
                 elif pe > 4095:
                     pe = 4095
-                xmid = x1 + ((x2 - x1) >> 12) * pe
-                if mode == ENCODE:
-                    e = 1 if i == n_bytes - 1 else 0
-                else:
-                    e = 1 if xx <= xmid else 0
-                if e:
-                    x2 = xmid
-                else:
-                    x1 = xmid + 1
-                while ((x1 ^ x2) & 0xFF000000) == 0:
-                    if mode == ENCODE:
-                        if outpos >= out.shape[0]:
-                            return _stop(jidx, jcap, jn, wj, wn, -1)
-                        out[outpos] = x2 >> 24
-                        outpos += 1
-                    else:
-                        byte = 255
-                        if inpos < data.shape[0]:
-                            byte = int(data[inpos])
-                        inpos += 1
-                        if inpos > limit_in:
-                            return _stop(jidx, jcap, jn, wj, wn, -3)
-                        xx = ((xx << 8) & M32) | byte
-                    x1 = (x1 << 8) & M32
-                    x2 = ((x2 << 8) & M32) | 255
+                e = 1 if (mode == ENCODE and i == n_bytes - 1) else 0
+                e, x1, x2, xx, inpos, outpos, code = _code(mode, e, pe, x1, x2, xx, inpos, outpos, data, out, limit_in)
+                if code < 0:
+                    return _stop(jidx, jcap, jn, wj, wn, code)
                 if e:
                     done = i + 1
                     break

@@ -43,6 +43,16 @@ def _run(jit: bool, cm: dict) -> dict:
     return json.loads(out.stdout)
 
 
+FORMAT8 = {
+    "contexts": ["json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"],
+    "mixers": 3,
+    "ways": 4,
+    "apms": 3,
+    "lr_record": 12,
+    "freeze": 8,
+}
+
+
 @pytest.mark.parametrize(
     "cm",
     [
@@ -51,23 +61,8 @@ def _run(jit: bool, cm: dict) -> dict:
         {"contexts": ["json", "word", "ind"], "mixers": 3},
         {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
         {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
-        {
-            "contexts": ["json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"],
-            "mixers": 3,
-            "ways": 4,
-            "apms": 3,
-            "lr_record": 12,
-            "freeze": 8,
-        },
-        {
-            "contexts": ["json", "word", "ind", "match", "ind3", "word3", "recw", "rec3"],
-            "mixers": 3,
-            "ways": 4,
-            "apms": 3,
-            "lr_record": 12,
-            "freeze": 8,
-            "ends": True,
-        },
+        FORMAT8,
+        {**FORMAT8, "ends": True},
     ],
     ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9"],
 )
