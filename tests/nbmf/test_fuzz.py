@@ -19,16 +19,17 @@ from nbmf.payload import Fidelity, PayloadType
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "golden"))
 from make_golden import golden_model  # noqa: E402
-from make_golden_neural import golden_neural  # noqa: E402
+from make_golden_neural import DIRS, golden_neural  # noqa: E402
 
 VECTORS = [json.loads(x) for x in (Path(__file__).parents[1] / "compat" / "stub_blobs.jsonl").read_text().splitlines() if x]
 TEXT = "the party agreement license shall any software notice "
 
 
-def make_codec(max_record_bytes: int = 1 << 16) -> NBMF:
-    """The golden zstd model plus the golden neural codec under one domain model (both decode by reference)."""
+def make_codec(max_record_bytes: int = 1 << 16, neural_format: int = 1) -> NBMF:
+    """The golden zstd model plus a golden neural codec (of artifact format ``neural_format``) under one
+    domain model (both decode by reference). Format 9's neural frames are version 4: no length."""
     model = golden_model()
-    neural = golden_neural()
+    neural = golden_neural(DIRS[neural_format])
     neural.model = model.ref
     model.codecs[fr.CodecId.NEURAL] = neural
     return NBMF(model=model, max_record_bytes=max_record_bytes)
@@ -126,3 +127,13 @@ def fuzz(n: int, seed: int, codec: NBMF | None = None, on_case: Callable[[float]
 def test_structure_aware_decode_fuzz() -> None:
     counts = fuzz(4000, seed=1)
     assert counts["inputs"] == 4000 and counts["decoded"] > 100 and counts["refused"] > 1000
+
+
+def test_frames_without_a_length_fuzz() -> None:
+    """Version 4 frames (a format 9 model's: the payload codes the record's end) mutated the same ways:
+    a decoder that has no length to stop at must still refuse garbage quickly and with a typed error."""
+    codec = make_codec(neural_format=9)
+    v4 = [f for kind, f in _seeds(codec) if kind == "frame" and fr.unpack(f)[0].version == 4]
+    assert len(v4) >= 2  # the neural codec won those records, so their frames carry no length
+    counts = fuzz(3000, seed=2, codec=codec)
+    assert counts["inputs"] == 3000 and counts["decoded"] > 100 and counts["refused"] > 1000
