@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.codec import NBMF
-from nbmf.codecs.base import EndCoding, codes_ends
+from nbmf.codecs.base import codes_ends, compress_with, decompress_with
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.frame import CodecId, ModelRef
 from nbmf.measurement import Contender, Result, Role, baselines, measure, ppmd_primed
@@ -51,18 +51,14 @@ def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: Co
     ends = codes_ends(c)
     version = fr.version_for(NBMF().frame_version_for(model), ends)  # what the library would write with this model
     ends = ends and version >= fr.ENDS_VERSION
-
-    def enc(d: bytes) -> bytes:
-        if hasattr(c, "compress_unbounded"):
-            return bytes(c.compress_unbounded(d, ends=ends) if ends else c.compress_unbounded(d))
-        return c.compress_ends(d) if ends and isinstance(c, EndCoding) else c.compress(d)
+    unbounded = getattr(c, "compress_unbounded", None)  # the neural codec: code even when it does not shrink
 
     def encode(d: bytes) -> bytes:
-        return b"\0" * fr.header_size(len(d), model.ref, version, codec_id) + enc(d)
+        payload = unbounded(d, ends=ends) if unbounded is not None else compress_with(c, d, ends)
+        return b"\0" * fr.header_size(len(d), model.ref, version, codec_id) + payload
 
     def decode(b: bytes, n: int) -> bytes:
-        payload = b[fr.header_size(n, model.ref, version, codec_id) :]
-        return c.decompress_ends(payload, n) if ends and isinstance(c, EndCoding) else c.decompress(payload, n)
+        return decompress_with(c, b[fr.header_size(n, model.ref, version, codec_id) :], None if ends else n, n)
 
     return Contender(role, name, encode, decode)
 

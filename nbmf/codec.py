@@ -20,7 +20,7 @@ from typing import Any
 from nbmf import frame as fr
 from nbmf.artifact import DomainModel
 from nbmf.blob import blob_frame, is_nbmf_blob
-from nbmf.codecs.base import Codec, EndCoding, StoredCodec, codes_ends
+from nbmf.codecs.base import Codec, StoredCodec, codes_ends, compress_with, decompress_with
 from nbmf.codecs.stub import StubCodec
 from nbmf.errors import ChecksumError, CodecError, FrameError, ModelNotFoundError, NBMFError, NoGainError, OversizeError
 from nbmf.frame import CodecId, ModelRef
@@ -121,8 +121,7 @@ class NBMF:
         for order, codec in enumerate(codecs):
             version = fr.version_for(newest, codes_ends(codec))  # 4: the payload codes its end, no length
             try:
-                ends = version >= fr.ENDS_VERSION and isinstance(codec, EndCoding)
-                payload = codec.compress_ends(data) if ends and isinstance(codec, EndCoding) else codec.compress(data)
+                payload = compress_with(codec, data, version >= fr.ENDS_VERSION)
             except NoGainError:
                 continue
             except Exception as exc:  # a failing codec must never lose the record
@@ -138,11 +137,8 @@ class NBMF:
                 break  # nothing beats storing it as is
             if self.verify:
                 try:
-                    if version >= fr.ENDS_VERSION and isinstance(codec, EndCoding):
-                        back = codec.decompress_ends(payload, len(data))
-                    else:
-                        back = codec.decompress(payload, len(data))
-                    ok = back == data
+                    length = None if version >= fr.ENDS_VERSION else len(data)
+                    ok = decompress_with(codec, payload, length, len(data)) == data
                 except Exception as exc:
                     log.warning("codec %s failed to decode its own output: %s", codec.codec_id.name, exc)
                     ok = False
@@ -203,13 +199,8 @@ class NBMF:
                 raise ModelNotFoundError(f"model {names} has no {header.codec.name} codec")
         first: NBMFError | None = None
         for codec in codecs:  # one, unless two domains share a reference: the one whose checksum verifies wins
-            try:
-                if header.length is None:  # version 4: the payload codes where the record ends
-                    if not (isinstance(codec, EndCoding) and codec.codes_ends):
-                        raise CodecError("the frame has no length, and the model it names cannot code where a record ends (format 9 can)")
-                    data = codec.decompress_ends(payload, self.max_record_bytes)
-                else:
-                    data = codec.decompress(payload, header.length)
+            try:  # a version 4 frame has no length: the payload codes where the record ends
+                data = decompress_with(codec, payload, header.length, self.max_record_bytes)
                 return header, fr.verify(header, data, codec.model)
             except NBMFError as exc:
                 first = first or exc

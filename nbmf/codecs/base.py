@@ -36,6 +36,25 @@ def codes_ends(codec: object) -> bool:
     return isinstance(codec, EndCoding) and codec.codes_ends
 
 
+def compress_with(codec: Codec, data: bytes, ends: bool) -> bytes:
+    """``codec``'s payload for ``data``; with ``ends``, one that also codes where the record ends (frame version 4)."""
+    if not ends:
+        return codec.compress(data)
+    if not (isinstance(codec, EndCoding) and codec.codes_ends):
+        raise CodecError(f"codec {codec.codec_id.name} cannot code where a record ends: write a frame with its length")
+    return codec.compress_ends(data)
+
+
+def decompress_with(codec: Codec, payload: bytes, length: int | None, max_length: int) -> bytes:
+    """``codec`` decoding ``payload`` of a record of ``length`` bytes; ``length`` None (a version 4 frame):
+    the payload codes where the record ends, and decoding stops there or fails past ``max_length`` bytes."""
+    if length is not None:
+        return codec.decompress(payload, length)
+    if not (isinstance(codec, EndCoding) and codec.codes_ends):
+        raise CodecError("the frame has no length, and the model it names cannot code where a record ends (format 9 can)")
+    return codec.decompress_ends(payload, max_length)
+
+
 class StoredCodec:
     """No compression: the floor that bounds every frame at original size + header."""
 
