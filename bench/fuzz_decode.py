@@ -1,10 +1,11 @@
 """Long structure-aware decode fuzz (tests/nbmf/test_fuzz.py's generator):
 
-    python bench/fuzz_decode.py [N=1000000] [SEED=0]
+    python bench/fuzz_decode.py [N=1000000] [SEED=0] [NEURAL_FORMAT=1]
 
 Every codec's frames with mutated payloads and lengths, old stub and nbmf blobs with mutated fields,
 nested JSON, surrogates. Reports inputs, decoded / refused counts, untyped errors (must be 0), the
-slowest case, and peak RSS; writes bench/results/fuzz_decode.json.
+slowest case, and peak RSS; writes bench/results/fuzz_decode.json. NEURAL_FORMAT 9: the golden neural
+model of format 9, whose frames carry no length (frame version 4); writes fuzz_decode_format9.json.
 """
 
 import resource
@@ -21,7 +22,8 @@ from test_fuzz import fuzz, make_codec  # noqa: E402
 if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
     seed = int(sys.argv[2]) if len(sys.argv) > 2 else 0
-    codec = make_codec()
+    neural_format = int(sys.argv[3]) if len(sys.argv) > 3 else 1
+    codec = make_codec(neural_format=neural_format)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     slowest = [0.0]
 
@@ -31,7 +33,7 @@ if __name__ == "__main__":
     t0 = time.time()
     counts = fuzz(n, seed, codec, track)  # raises on an untyped error or a case over 2 s
     save(
-        "fuzz_decode",
+        "fuzz_decode" if neural_format == 1 else f"fuzz_decode_format{neural_format}",
         {
             "command": "python " + " ".join(sys.argv),
             **counts,
