@@ -158,9 +158,48 @@ def quiet_serve_logs() -> None:
 
 
 def _stop_ray() -> None:
-    """Shut down the Ray this process started or joined (a local one stops with its processes)."""
+    """Shut down the Ray this process started or joined, while other threads may still wait inside Ray.
+
+    ``ray.shutdown()`` tears the driver's core worker down under any thread still blocked in ``ray.get``
+    (a trainer's ``fit()`` waits on its controller all along), and such a thread then touches freed
+    structures (ray-project/ray#31145): a CI run died there without printing "stopped" (stop 31), and a
+    local run with a thread still in ``fit()`` died of SIGSEGV. So the actors this driver created are killed
+    first, which ends those waits with an error at once (a trainer's thread returned in 0.01 s, measured),
+    the threads get a few seconds to return, and only then does Ray shut down. (Killing the local raylet
+    first instead makes the driver's core worker exit the process with status 1: measured.)"""
     import sys
+    import threading
+    import time
 
     ray = sys.modules.get("ray")
-    if ray is not None and ray.is_initialized():
-        ray.shutdown()
+    if ray is None or not ray.is_initialized():
+        return
+    try:
+        _kill_this_jobs_actors(ray)
+    except Exception:  # noqa: BLE001 - best effort: shutting down below still stops a local Ray
+        pass
+    deadline = time.monotonic() + THREADS_GRACE_S
+    for t in threading.enumerate():
+        if t.name.startswith(RAY_CALLER_THREADS) and t is not threading.current_thread():
+            t.join(max(0.0, deadline - time.monotonic()))
+    ray.shutdown()
+
+
+THREADS_GRACE_S = 5.0  # for threads that waited on a killed actor to return before Ray shuts down
+RAY_CALLER_THREADS = "nbmf-ray-"  # name prefix of a job's threads that call Ray (jobs/train.py's fit threads)
+
+
+def _kill_this_jobs_actors(ray: Any) -> None:
+    """Kill every live actor of this job that this driver created (a trainer's controller among them), as
+    the job's end would; the actors those created die with them, and detached ones stay."""
+    from ray._private.state import state
+
+    job = ray.get_runtime_context().get_job_id()
+    actors = state.actor_table(None, job_id=ray.JobID.from_hex(job), actor_state_name="ALIVE")
+    core = ray._private.worker.global_worker.core_worker
+    for actor_id, info in actors.items():
+        if not info.get("IsDetached"):
+            try:
+                core.kill_actor(ray.ActorID.from_hex(actor_id), True)
+            except ray.exceptions.ActorHandleNotFoundError:
+                pass  # created by another actor (a trainer's workers): it dies with its owner

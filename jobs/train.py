@@ -22,7 +22,7 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
-from jobs.common import init_ray, load_config, run_or_exit
+from jobs.common import RAY_CALLER_THREADS, init_ray, load_config, run_or_exit
 from nbmf.config import ModelConfig
 from nbmf.errors import NBMFError
 from nbmf.storage import Store
@@ -343,7 +343,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
 
     board = start_board(rid)
     progress(f"progress every {cfg.progress_every_s:g} s: step, tokens/s, bits/byte (train · val), time left of the budget")
-    pool = ThreadPoolExecutor(max_workers=fit_at_once)
+    pool = ThreadPoolExecutor(max_workers=fit_at_once, thread_name_prefix=f"{RAY_CALLER_THREADS}fit")
     try:
         with Watcher(board, format_training, progress, cfg.progress_every_s):
             for fut in [pool.submit(train_domain, d) for d in cfg.domains]:

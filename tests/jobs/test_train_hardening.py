@@ -98,4 +98,4 @@ def test_a_signal_stops_training_and_everything_it_started(collected: str, tmp_p
     out = "".join(lines)
     assert not left, f"still running after the signal: {left}\n{out[-2000:]}"
     assert stopped_in < 10, f"took {stopped_in:.1f} s"
-    assert "stopped" in out and proc.returncode == (143 if sig == signal.SIGTERM else 130)
+    assert "stopped" in out and proc.returncode == (143 if sig == signal.SIGTERM else 130), f"exit {proc.returncode}\n{out[-2000:]}"
