@@ -25,6 +25,7 @@ if __name__ == "__main__":
     kb = sum(map(len, test)) / 1024
     f4 = ("json", "word", "ind", "match")
     f6 = (*f4, "ind3", "word3")
+    f7 = (*f6, "recw", "rec3")  # formats 7 to 9
     old = {"lr_record": 0, "wide_mixers": False, "lr": 6, "freeze": 0, "ends": False}  # formats 1-4
     formats = (
         ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, **old)),
@@ -33,11 +34,12 @@ if __name__ == "__main__":
         ("format 4", CMConfig(contexts=f4, **old)),
         ("format 5", CMConfig(contexts=f6, wide_mixers=False, lr=6, freeze=0, ends=False)),
         ("format 6", CMConfig(contexts=f6, freeze=0, ends=False)),
-        ("format 7", CMConfig(freeze=0, ends=False)),
-        ("format 8", CMConfig(ends=False)),
-        ("format 9", CMConfig()),  # records coded with their length here: format 8's bytes, priming also learns ends
+        ("format 7", CMConfig(contexts=f7, freeze=0, ends=False)),
+        ("format 8", CMConfig(contexts=f7, ends=False)),
+        ("format 9", CMConfig(contexts=f7)),  # records coded with their length here: format 8's bytes, priming also learns ends
+        ("format 10", CMConfig()),  # + the line's layout context
     )
-    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 10)]
+    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 11)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)
     for name, cfg in formats:
         t = time.perf_counter()

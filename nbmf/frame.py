@@ -4,7 +4,7 @@ byte 0   1VVV CCCC   marker bit, format version (1 to 4), codec id (0..15)
 v1, v2:  byte 1 FTTM 0000 (fidelity, payload type, model-reference present, reserved zero bits), then
          varint original length in bytes (LEB128)
 v3:      varint (length << 3 | F << 2 | TT): the same fields without a byte of their own (M is the codec's)
-v4:      no length (only the neural codec, whose payload codes where the record ends: artifact format 9)
+v4:      no length (only the neural codec, whose payload codes where the record ends: artifact format 9 on)
 4 bytes  xxh32 of the decoded bytes, little endian; v2 to v4 with a model: seeded by the model's artifact hash
 [M]      domain tag (1 byte), model version (varint), v1 only: artifact hash prefix (2 bytes);
          v4: varint (model version << 3 | F << 2 | TT) instead of the model version
@@ -16,7 +16,7 @@ model-reference bit is implied by the codec id): one byte less for a record of 1
 9-byte header for a model codec; 10 in v2, 12 in v1), never more. Earlier versions are read forever
 and can still be written (``NBMF(frame_version=N)``, ``$NBMF_FRAME_VERSION``) while readers that do
 not know the newest remain. Version 4 (written by default where it can be) has no length at all: the
-neural codec of an artifact of format 9 codes where a record ends in its payload (a fraction of a bit
+neural codec of an artifact of format 9 or later codes where a record ends in its payload (a fraction of a bit
 for JSON, about a byte for prose) and fidelity and payload type ride in the model version's varint, so
 its header is 7 bytes (model version < 16; 8 up to 2047) where version 3 took 9 (10 from 2 KiB). Every
 other frame is written as version 3 (``version_for``).

@@ -21,7 +21,7 @@ class Codec(Protocol):
 @runtime_checkable
 class EndCoding(Protocol):
     """A codec whose payload can also code where the record ends, so its frame needs no length (frame
-    version 4): the neural codec of an artifact of format 9."""
+    version 4): the neural codec of an artifact of format 9 or later."""
 
     @property
     def codes_ends(self) -> bool: ...
@@ -51,7 +51,7 @@ def decompress_with(codec: Codec, payload: bytes, length: int | None, max_length
     if length is not None:
         return codec.decompress(payload, length)
     if not (isinstance(codec, EndCoding) and codec.codes_ends):
-        raise CodecError("the frame has no length, and the model it names cannot code where a record ends (format 9 can)")
+        raise CodecError("the frame has no length, and the model it names cannot code where a record ends (formats 9 on can)")
     return codec.decompress_ends(payload, max_length)
 
 

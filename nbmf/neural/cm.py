@@ -63,7 +63,7 @@ class CMConfig:
     lr: int = 4  # 6 in every model before format 6
     lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
     # extra hashed contexts (kernel.X_NAMES); () before format 2
-    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "recw", "rec3")  # format 7
+    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "recw", "rec3")  # format 10
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
@@ -252,7 +252,7 @@ class CMState:
         if len(record) > MAX_RECORD:
             raise CodecError(f"neural codec takes records up to {MAX_RECORD} bytes, got {len(record)}")
         if ends and not self.codes_ends:
-            raise CodecError("this model cannot code where a record ends (artifact format 9 can): write a frame with its length")
+            raise CodecError("this model cannot code where a record ends (artifact formats 9 on can): write a frame with its length")
         if ends and not record:
             raise NoGainError("an empty record is stored, not coded")
         out = np.zeros(max_out if max_out is not None else len(record) + 16, np.uint8)

@@ -40,7 +40,7 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 10))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 11))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
@@ -56,6 +56,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if "line" in cm.contexts:
+        return "nbmf-neural-10"
     if cm.ends:
         return "nbmf-neural-9"
     if cm.freeze:

@@ -70,9 +70,23 @@ LIN_SEEN = 4
 # record's regions, learned while priming (each reference record ends before its \0) and left alone by a
 # record. Only a caller that asks (``ENDS`` in ``mode``) codes them: frames with a length code as before.
 X_END = 4096
+# X_LINE (artifact format 10): a hashed context of the line's layout. In the line's leading spaces or tabs:
+# (how far in, the previous line's indentation, the previous line's first token); after them: (the line's
+# first token, its indentation, the previous byte). Code and indented text predict a line by its head.
+X_LINE = 16384
 END_SLOTS = 65536
 ENDS = 4  # mode | ENDS: encode the ends, or decode until one (returns the bytes decoded; -4: none within n)
-X_NAMES = {"json": X_JSON, "word": X_WORD, "ind": X_IND, "match": X_MATCH, "ind3": X_IND3, "word3": X_WORD3, "recw": X_RECW, "rec3": X_REC3}
+X_NAMES = {
+    "json": X_JSON,
+    "word": X_WORD,
+    "ind": X_IND,
+    "match": X_MATCH,
+    "ind3": X_IND3,
+    "word3": X_WORD3,
+    "line": X_LINE,
+    "recw": X_RECW,
+    "rec3": X_REC3,
+}
 # X_WIDE (artifact format 6): mixer 1's weights selected by match state x contexts seen (4 buckets) x c0
 # (instead of match state x c0), mixer 2's by the byte before the previous x c0 (instead of contexts
 # seen x c0), mixer 3's by the previous byte x c0 (instead of bit position x previous byte)
@@ -104,7 +118,7 @@ def weight_sets(xctx: int) -> int:
 
 def n_extra(xctx: int) -> int:
     """Hashed contexts after the orders, word and column: the shared ones, then the record's own."""
-    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3)).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
+    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE)).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
 
 
 def n_rec(xctx: int) -> int:
@@ -360,11 +374,12 @@ def process(
     x_recw = (xctx & X_RECW) != 0
     x_rec3 = (xctx & X_REC3) != 0
     x_end = (xctx & X_END) != 0
+    x_line = (xctx & X_LINE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3) + nrec
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3) + int(x_line) + nrec
     o_sm = o_hash + ((nhashed - nrec) << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
@@ -446,6 +461,9 @@ def process(
     col = 0
     line_start = pos
     prev_line_start = pos
+    # the line's layout (format 10): its indentation so far, still in it?, its first token (bit 31: complete),
+    # and the previous line's indentation and first token
+    indent, lead, ftok, pindent, pftok = 0, 1, 0, 0, 0
     mptr1 = 0
     mlen1 = 0
     mptr2 = 0
@@ -504,6 +522,12 @@ def process(
             kx += 1
         if x_word3:
             ctx[kx] = _hash(_hash(word + 0x7A3, prev_word), prev_word2)
+            kx += 1
+        if x_line:  # format 10: the line's layout
+            if lead:
+                ctx[kx] = _hash(0xA1E0 + pftok, (min(indent, 63) << 6) | min(pindent, 63))
+            else:
+                ctx[kx] = _hash(0xA2E0 + ftok, (min(indent, 63) << 8) | c1)
             kx += 1
         if x_recw:  # format 7: the record's own word (between words: the previous word and byte)
             ctx[kx] = _hash(0x5A1 + recno, word) if word != 0 else _hash(0x5A2 + recno, _hash(prev_word, c1))
@@ -832,11 +856,25 @@ def process(
                 vlen = 0
             elif c != 32 and c != 10 and c != 9 and c != 13:
                 vlen += 1
+        if lead:
+            if c == 32 or c == 9:
+                indent += 1
+            elif c != 10:
+                lead = 0
+                ftok = _hash(0x77, c) & 0x7FFFFFFF
+        elif ftok != 0 and ((48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122) or c == 95):
+            if (ftok >> 31) == 0:
+                ftok = _hash(ftok, c) & 0x7FFFFFFF
+        elif ftok != 0:
+            ftok = ftok | 0x80000000  # the first token is complete
+        if c == 10:
+            indent, lead, ftok, pindent, pftok = 0, 1, 0, indent, ftok
         if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
             rec_start = pos
             word = 0
             prev_word = 0
             prev_word2 = 0
+            indent, lead, ftok, pindent, pftok = 0, 1, 0, 0, 0
             in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
             col = 0
             line_start = pos

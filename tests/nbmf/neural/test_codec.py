@@ -89,19 +89,27 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
-    def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends)
-        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0, "ends": False} | kw)
+    def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
+        c7 = tuple(c for c in CMParams().contexts if c != "line")
+        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-9" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(new)["format"] == "nbmf-neural-10" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"ends": False}, {"contexts": ("line",), "freeze": 0, "wide_mixers": False}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-10"
+    c9 = tuple(c for c in CMParams().contexts if c != "line")  # formats 7 to 9
+    nine_cm = CMParams(table_bits=12, match_bits=12, contexts=c9)
+    nine = pack_files(NeuralWeights.empty(), b"ref", nine_cm)
+    assert meta(nine)["format"] == "nbmf-neural-9" and unpack_files(nine)[2] == nine_cm
     for one in ({"freeze": 0}, {"contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-9"
-    eight_cm = CMParams(table_bits=12, match_bits=12, ends=False)
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "contexts": c9} | one)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-9"
+    eight_cm = CMParams(table_bits=12, match_bits=12, ends=False, contexts=c9)
     eight = pack_files(NeuralWeights.empty(), b"ref", eight_cm)
     assert meta(eight)["format"] == "nbmf-neural-8" and unpack_files(eight)[2] == eight_cm
     assert b"ends" not in eight[WEIGHTS_FILE]  # as format 8 wrote it: its readers take False
     for one in ({"freeze": 1}, {"freeze": 8, "contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        cm = CMParams(table_bits=12, match_bits=12, ends=False, **one)
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "ends": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-8"
     seven_cm = pre8()
     seven = pack_files(NeuralWeights.empty(), b"ref", seven_cm)

@@ -43,7 +43,7 @@ def test_encoding_still_gives_the_golden_bytes(codec, frames) -> None:  # type: 
         assert codec.compress_unbounded(f["value"].encode()).hex() == f["payload"], f["value"][:40]
         if "payload_ends" in f:
             assert codec.compress_unbounded(f["value"].encode(), ends=True).hex() == f["payload_ends"], f["value"][:40]
-    assert codec.codes_ends == any("payload_ends" in f for f in frames)  # format 9 and only it
+    assert codec.codes_ends == any("payload_ends" in f for f in frames)  # formats 9 and 10, not before
     coded = sum(len(f["payload"]) // 2 for f in frames)
     raw = sum(len(f["value"].encode()) for f in frames)
     assert coded < raw / 2  # the model really predicts (a broken one would still round-trip)

@@ -26,7 +26,7 @@ cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8),
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
-rec = b"the lazy dog returns x + 1; the quick fox" + js
+rec = b"the lazy dog returns x + 1;\n    the quick fox" + js
 coded = st.encode(rec, 200)
 ends = st.encode(rec, 200, ends=True).hex() if cfg.ends else ""  # format 9: the record's end coded too
 back = st.decode_ends(bytes.fromhex(ends)) == rec if cfg.ends else None
@@ -63,8 +63,9 @@ FORMAT8 = {
         {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
         FORMAT8,
         {**FORMAT8, "ends": True},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line"]},
     ],
-    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9"],
+    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
