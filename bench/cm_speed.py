@@ -1,4 +1,4 @@
-"""Coding speed of the CM core, artifact formats 1 to 8, in one process (no neural input).
+"""Coding speed of the CM core, artifact formats 1 to 10, in one process (no neural input).
 
     python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 5,6]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
