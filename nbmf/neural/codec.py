@@ -43,6 +43,7 @@ _STATES_LOCK = threading.Lock()
 FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 11))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
+_FORMAT10_CONTEXTS = ("line", "paren")
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
     "nbmf-neural-8": {"ends"},
@@ -56,7 +57,7 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
-    if "line" in cm.contexts:
+    if any(c in cm.contexts for c in _FORMAT10_CONTEXTS):
         return "nbmf-neural-10"
     if cm.ends:
         return "nbmf-neural-9"

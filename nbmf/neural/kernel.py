@@ -72,8 +72,11 @@ LIN_SEEN = 4
 X_END = 4096
 # X_LINE (artifact format 10): a hashed context of the line's layout. In the line's leading spaces or tabs:
 # (how far in, the previous line's indentation, the previous line's first token); after them: (the line's
-# first token, its indentation, the previous byte). Code and indented text predict a line by its head.
+# first token, its indentation, the previous two bytes). Code and indented text predict a line by its head.
+# X_PAREN (format 10): a hashed context of the open brackets: how many ( [ { are open (up to 15), the kinds
+# of the last four opened, the previous byte (what closes next, and what a call or a literal holds).
 X_LINE = 16384
+X_PAREN = 32768
 END_SLOTS = 65536
 ENDS = 4  # mode | ENDS: encode the ends, or decode until one (returns the bytes decoded; -4: none within n)
 X_NAMES = {
@@ -84,6 +87,7 @@ X_NAMES = {
     "ind3": X_IND3,
     "word3": X_WORD3,
     "line": X_LINE,
+    "paren": X_PAREN,
     "recw": X_RECW,
     "rec3": X_REC3,
 }
@@ -118,7 +122,8 @@ def weight_sets(xctx: int) -> int:
 
 def n_extra(xctx: int) -> int:
     """Hashed contexts after the orders, word and column: the shared ones, then the record's own."""
-    return bin(xctx & (X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE)).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
+    one_each = X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE | X_PAREN
+    return bin(xctx & one_each).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
 
 
 def n_rec(xctx: int) -> int:
@@ -375,11 +380,13 @@ def process(
     x_rec3 = (xctx & X_REC3) != 0
     x_end = (xctx & X_END) != 0
     x_line = (xctx & X_LINE) != 0
+    x_paren = (xctx & X_PAREN) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
-    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3) + int(x_line) + nrec
+    nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3)
+    nhashed += int(x_line) + int(x_paren) + nrec
     o_sm = o_hash + ((nhashed - nrec) << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
@@ -464,6 +471,8 @@ def process(
     # the line's layout (format 10): its indentation so far, still in it?, its first token (bit 31: complete),
     # and the previous line's indentation and first token
     indent, lead, ftok, pindent, pftok = 0, 1, 0, 0, 0
+    # the open brackets (format 10): how many, and the kinds of the last ones opened (2 bits each)
+    pdepth, pstack = 0, 0
     mptr1 = 0
     mlen1 = 0
     mptr2 = 0
@@ -527,7 +536,10 @@ def process(
             if lead:
                 ctx[kx] = _hash(0xA1E0 + pftok, (min(indent, 63) << 6) | min(pindent, 63))
             else:
-                ctx[kx] = _hash(0xA2E0 + ftok, (min(indent, 63) << 8) | c1)
+                ctx[kx] = _hash(0xA2E0 + ftok, (min(indent, 63) << 16) | (c4 & 0xFFFF))
+            kx += 1
+        if x_paren:  # format 10: the open brackets
+            ctx[kx] = _hash(0xB1E0 + min(pdepth, 15) * 256 + (pstack & 255), c1)
             kx += 1
         if x_recw:  # format 7: the record's own word (between words: the previous word and byte)
             ctx[kx] = _hash(0x5A1 + recno, word) if word != 0 else _hash(0x5A2 + recno, _hash(prev_word, c1))
@@ -869,12 +881,19 @@ def process(
             ftok = ftok | 0x80000000  # the first token is complete
         if c == 10:
             indent, lead, ftok, pindent, pftok = 0, 1, 0, indent, ftok
+        if c == 40 or c == 91 or c == 123:  # ( [ {
+            pdepth += 1
+            pstack = ((pstack << 2) | (1 if c == 40 else (2 if c == 91 else 3))) & 0xFFFFFFFF
+        elif (c == 41 or c == 93 or c == 125) and pdepth > 0:
+            pdepth -= 1
+            pstack = pstack >> 2
         if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
             rec_start = pos
             word = 0
             prev_word = 0
             prev_word2 = 0
             indent, lead, ftok, pindent, pftok = 0, 1, 0, 0, 0
+            pdepth, pstack = 0, 0
             in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
             col = 0
             line_start = pos

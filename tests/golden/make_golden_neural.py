@@ -19,7 +19,7 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 
 # format 8: a record leaves the shared counters primed 8 times or more alone (freeze), and the linear
 # input of a hashed context only while its counter is young;
 # format 9: priming learns where records end; a payload may code its end (``payload_ends``: frame version 4);
-# format 10: + the line's layout context (indentation, first token; its text has indented lines too)
+# format 10: + the line's layout and the open brackets (its text has indented lines too)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -44,7 +44,7 @@ CM[8] = {**CM[7], "freeze": 8}
 for _n in CM:
     CM[_n]["ends"] = False  # every format before 9: its frames carry the length
 CM[9] = {**CM[8], "ends": True}
-CM[10] = {**CM[9], "contexts": (*CM[9]["contexts"], "line")}
+CM[10] = {**CM[9], "contexts": (*CM[9]["contexts"], "line", "paren")}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"

@@ -63,7 +63,7 @@ FORMAT8 = {
         {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
         FORMAT8,
         {**FORMAT8, "ends": True},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line"]},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"]},
     ],
     ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"],
 )
