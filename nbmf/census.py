@@ -35,7 +35,7 @@ PROGRESS_EVERY = 1000
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
     """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame
-    (a v2 or v3 frame has no hash prefix: "tag:version:")."""
+    (a v2 to v4 frame has no hash prefix: "tag:version:"; a v5 frame names a serial: "serial:N", version unknown)."""
     if not is_blob(payload):
         return ("plain", None, None, "", None)
     if not is_nbmf_blob(payload):
@@ -43,8 +43,13 @@ def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | No
     header, _ = fr.unpack(blob_frame(payload, 1 << 26))
     ref = header.model
     domain = payload["meta"].get("encoder_domain")
-    ref_s = None if ref is None else f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}"
-    return ("nbmf/1", domain if isinstance(domain, str) else None, None if ref is None else ref.version, header.codec.name.lower(), ref_s)
+    if ref is None:
+        ref_s, version = None, None
+    elif ref.domain_tag < 0:  # version 5: the registry serial alone
+        ref_s, version = f"serial:{ref.serial}", None
+    else:
+        ref_s, version = f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}", ref.version
+    return ("nbmf/1", domain if isinstance(domain, str) else None, version, header.codec.name.lower(), ref_s)
 
 
 def _one(store: Store, name: str, key: bytes | None, verify: NBMF | None = None) -> tuple[tuple[Any, ...] | None, str | None, str | None]:
@@ -109,11 +114,14 @@ def census(
 
 def blobs_naming(result: dict[str, Any], ref: fr.ModelRef) -> int:
     """How many blobs in a census result may name this (complete) model reference: a v1 frame names it by
-    tag, version and hash prefix, a later frame by tag and version (its checksum is keyed by the artifact)."""
+    tag, version and hash prefix, a v2 to v4 frame by tag and version (its checksum is keyed by the artifact),
+    a v5 frame by the registry serial."""
 
     def names(ref_s: str | None) -> bool:
         if not ref_s:
             return False
+        if ref_s.startswith("serial:"):
+            return fr.ModelRef.by_serial(int(ref_s[7:])).names(ref)
         tag, version, prefix = ref_s.split(":")
         return fr.ModelRef(int(tag), int(version), bytes.fromhex(prefix)).names(ref)
 

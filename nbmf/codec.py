@@ -64,8 +64,9 @@ class NBMF:
     and by frame reference on decode, through ``models`` (``nbmf.models.ModelService``: loads, caches
     and follows channels; pass one to share it); ``model`` pins one loaded version instead. With
     neither, the stub codec answers and every frame still decodes. ``frame_version``: the newest frame
-    version to write (default ``$NBMF_FRAME_VERSION`` or 4: version 4 where the codec codes where a record
-    ends, version 3 for the others; every version is always read).
+    version to write (default ``$NBMF_FRAME_VERSION`` or 5: version 5 where the codec codes where a record
+    ends and its registry numbered the model, 4 where it codes the end of a model without a serial,
+    version 3 for the others; every version is always read).
     """
 
     def __init__(
@@ -84,7 +85,8 @@ class NBMF:
         self.model = model
         self.verify = verify
         self.max_record_bytes = max_record_bytes
-        # frames written: version 4 (default; 3 for codecs that need a length), or older while readers that do not know it remain
+        # frames written: version 5 (default; 4 for a model without a serial, 3 for codecs that need a length), or older
+        # while readers that do not know it remain
         self.frame_version = fr.write_version(frame_version)
         if model is not None:
             self.models.add(model)
@@ -119,7 +121,8 @@ class NBMF:
         newest = self.frame_version_for(model)
         candidates: list[tuple[int, int, Codec, int, bytes]] = []
         for order, codec in enumerate(codecs):
-            version = fr.version_for(newest, codes_ends(codec))  # 4: the payload codes its end, no length
+            # 4: the payload codes its end, no length; 5: and a registry serial names the model
+            version = fr.version_for(newest, codes_ends(codec), codec.model is not None and codec.model.serial is not None)
             try:
                 payload = compress_with(codec, data, version >= fr.ENDS_VERSION)
             except NoGainError:

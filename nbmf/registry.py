@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
-REFS_DIR = ".refs"  # one object per (domain tag, version) taken: who holds the frame reference
+REFS_DIR = ".refs"  # one object per (domain tag, version) taken, and per serial (serial-N): who holds the frame reference
 
 
 def check_domain(domain: str) -> str:
@@ -63,13 +63,19 @@ class Manifest(BaseModel):
     files: dict[str, str]  # name -> sha256
     artifact_hash: str
     signature: str | None = None  # HMAC-SHA256 of the rest, when the publisher had $NBMF_MANIFEST_KEY
+    # the registry-wide number that names this version in a version 5 frame (``Registry.publish`` claims it
+    # under ``.refs/``); None in a manifest published before frame version 5: its frames stay version 4
+    serial: int | None = None
 
     def signed_bytes(self) -> bytes:
-        return self.model_dump_json(exclude={"signature"}).encode()
+        # The serial is not signed: an nbmf before frame version 5 (which ignores the field) verifies a new
+        # manifest as before, so writers can keep writing version 4 while such readers remain. A serial changed
+        # by someone without the key can only make a frame fail its checksum (keyed by the signed artifact hash).
+        return self.model_dump_json(exclude={"signature", "serial"}).encode()
 
     @property
     def ref(self) -> ModelRef:
-        return ModelRef.of(self.domain, self.version, self.artifact_hash)
+        return ModelRef.of(self.domain, self.version, self.artifact_hash, self.serial)
 
 
 class Canary(BaseModel):
@@ -242,10 +248,12 @@ class Registry:
         return man, files
 
     def find_all(self, ref: ModelRef) -> list[Manifest]:
-        """Every manifest a frame's model reference matches (domain tag + version + hash prefix).
+        """Every manifest a frame's model reference matches (domain tag + version + hash prefix; or serial).
 
         ``publish`` keeps references unique within a registry; more than one match can only come from
         versions published before it did (decode then tries each and keeps the one whose checksum verifies)."""
+        if ref.serial is not None and ref.domain_tag < 0:
+            return [self.find_serial(ref.serial)]
         found = []
         for domain in self.domains():
             if domain_tag(domain) != ref.domain_tag:
@@ -266,6 +274,29 @@ class Registry:
     def find(self, ref: ModelRef) -> Manifest:
         """The manifest a frame's model reference names (the first, if several do: see ``find_all``)."""
         return self.find_all(ref)[0]
+
+    def find_serial(self, serial: int) -> Manifest:
+        """The manifest of the version this registry numbered ``serial`` (what a version 5 frame names)."""
+        name = f"{REFS_DIR}/serial-{serial}"
+        holder = self.models.read_bytes(name).decode(errors="replace") if self.models.exists(name) else ""
+        domain, _, version = holder.partition("/")
+        if not DOMAIN_RE.match(domain) or not version.isdigit():
+            raise ModelNotFoundError(
+                f"no model in this registry has serial {serial}: the frame was coded with a model version this registry does not have"
+            )
+        man = self.manifest(domain, int(version))
+        if man.serial != serial:
+            raise ModelNotFoundError(f"serial {serial} was claimed by {domain}@{version}, whose manifest says {man.serial}: not published")
+        return man
+
+    def _claim_serial(self, domain: str, version: int) -> int:
+        """The next free registry serial, claimed for ``domain@version`` (``.refs/serial-N``; two publishers
+        never get the same one)."""
+        taken = [int(n[7:]) for n in self.models.list(REFS_DIR) if n.startswith("serial-") and n[7:].isdigit()]
+        serial = max(taken, default=0) + 1
+        while not self.models.put_if_absent(f"{REFS_DIR}/serial-{serial}", f"{domain}/{version}".encode()):
+            serial += 1
+        return serial
 
     def _tag_holders(self, domain: str, version: int) -> list[str]:
         """Other domains with this domain's tag that hold this version, or began publishing it."""
@@ -318,6 +349,7 @@ class Registry:
         # the pair is claimed across domains (``.refs/``) so two publishers cannot take it at once.
         while not (self.models.put_if_absent(f"{domain}/{version}/.claim", _now().encode()) and self._claim_ref(domain, version)):
             version += 1  # another publisher took it, or another domain with this tag holds it
+        serial = self._claim_serial(domain, version)  # names it in a version 5 frame: one byte up to 127
         hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         for name, data in sorted(files.items()):
             self.models.write_bytes(f"{domain}/{version}/{name}", data)
@@ -330,6 +362,7 @@ class Registry:
             data_manifest=data_manifest,
             files=hashes,
             artifact_hash=artifact_hash(hashes),
+            serial=serial,
         )
         key = _manifest_key()
         if key is not None:

@@ -81,11 +81,11 @@ def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200)
     orig = sum(map(len, sample)) or 1
     n_bits = z_bits = 0
     exact = 0
-    ends = nc.codes_ends  # format 9: its frames leave the length out (frame version 4)
+    ends = nc.codes_ends  # format 9: its frames leave the length out (frame version 4; 5 with a registry serial)
     for r in sample:
         c = nc.state.encode(r, len(r) + 64, ends=ends)
         exact += (nc.state.decode_ends(c, len(r)) if ends else nc.state.decode(c, len(r))) == r
-        n_bits += 8 * (len(c) + header_size(len(r), ModelRef(0, 1), 4 if ends else 3))  # a model version < 16
+        n_bits += 8 * (len(c) + header_size(len(r), ModelRef(0, 1, serial=1), 5 if ends else 3))  # a serial < 128
         z_bits += 8 * (len(zc.compress(r)) + header_size(len(r), ModelRef(0, 1), 3, CodecId.ZSTD_DICT))
     return {"val_bpb_neural": n_bits / orig, "val_bpb_zstd_dict": z_bits / orig, "val_exact": exact / max(1, len(sample))}
 

@@ -1,6 +1,7 @@
 """Writes the golden frames of one frame version: ``python tests/golden/make_golden.py 2`` writes
 tests/golden/frames-2.json (version 1's are tests/golden/frames.json; version 3's frames-3.json). Run once, when a frame version is
-made; it refuses to overwrite (golden frames are what earlier nbmf wrote, forever)."""
+made; it refuses to overwrite (golden frames are what earlier nbmf wrote, forever). Versions 4 and 5 hold
+only the neural codec: their frames are coded by the committed format 10 model (``golden_neural_model``)."""
 
 import hashlib
 import json
@@ -32,6 +33,16 @@ def golden_model() -> DomainModel:
     return DomainModel("golden", 1, ref, {CodecId.ZSTD_DICT: ZstdDictCodec(d, ref)})
 
 
+def golden_neural_model(serial: int | None = 3) -> DomainModel:
+    """The committed format 10 neural model (tests/golden/neural-10) as registry version 1 with ``serial``."""
+    from nbmf.neural.codec import NeuralCodec
+
+    here = HERE / "neural-10"
+    files = {n: (here / n).read_bytes() for n in ("neural.safetensors", "reference.zst")}
+    ref = ModelRef.of("golden", 1, hashlib.sha256(b"".join(files.values())).hexdigest(), serial=serial)
+    return DomainModel("golden", 1, ref, {CodecId.NEURAL: NeuralCodec.from_files(files, ref)})
+
+
 CASES = [
     ("str", "lossless", "Hello, NBMF!"),
     ("str", "lossless", "the party agreement license shall any software notice " * 8),
@@ -47,7 +58,7 @@ if __name__ == "__main__":
     path = golden_path(version)
     if path.exists():
         sys.exit(f"{path} exists: golden frames are never rewritten")
-    codec = NBMF(model=golden_model(), frame_version=version)
+    codec = NBMF(model=golden_model() if version < 4 else golden_neural_model(), frame_version=version)
     out = []
     for ptype, fid, value in CASES:
         v = bytes.fromhex(value) if ptype == "bytes" else value

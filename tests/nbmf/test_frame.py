@@ -20,20 +20,65 @@ REF = ModelRef.of("legal", 3, "ab" * 32)
     st.integers(0, 2**32 - 1),
     st.integers(0, 2**28),
     st.binary(max_size=40),
+    st.integers(1, 2**28),
 )
 @pytest.mark.parametrize("version", fr.READ_VERSIONS)
 def test_header_round_trip(
-    version: int, codec: CodecId, fid: Fidelity, pt: PayloadType, n: int, crc: int, ver: int, payload: bytes
+    version: int, codec: CodecId, fid: Fidelity, pt: PayloadType, n: int, crc: int, ver: int, payload: bytes, serial: int
 ) -> None:
     prefix = REF.hash_prefix if version == 1 else b""
-    model = ModelRef(REF.domain_tag, ver, prefix) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
+    model = ModelRef(REF.domain_tag, ver, prefix, serial=serial) if codec in (CodecId.ZSTD_DICT, CodecId.NEURAL) else None
     h = Header(codec, fid, pt, n, crc, model, version)
     if version >= fr.ENDS_VERSION and codec is not CodecId.NEURAL:
         with pytest.raises(FrameError, match="needs one"):  # only a codec that codes its end goes without a length
             fr.pack(h, payload)
         return
     back, rest = fr.unpack(fr.pack(h, payload))
-    assert back == (h if version < fr.ENDS_VERSION else dataclasses.replace(h, length=None)) and rest == payload
+    read = model if model is None or version < fr.SERIAL_VERSION else ModelRef.by_serial(serial)  # v5 holds the serial only
+    if read is not None and version < fr.SERIAL_VERSION:
+        read = dataclasses.replace(read, serial=None)  # v1 to v4 hold no serial
+    want = dataclasses.replace(h, model=read, length=None if version >= fr.ENDS_VERSION else n)
+    assert back == want and rest == payload
+    assert read is None or read.names(dataclasses.replace(REF, version=ver, serial=serial))
+
+
+def test_v5_header_is_6_bytes_for_serials_below_128_and_names_the_serial_alone() -> None:
+    for n in (1, 200, 4096, 70000):
+        for serial, size in ((1, 6), (127, 6), (128, 7), (16383, 7), (16384, 8)):
+            model = ModelRef.of("technical", 3, "cd" * 32, serial)
+            assert len(fr.pack(Header(CodecId.NEURAL, Fidelity.LOSSLESS, PayloadType.JSON, n, 9, model, 5), b"")) == size
+            assert fr.header_size(n, model) == size  # what is written by default
+    h = Header(CodecId.NEURAL, Fidelity.SEMANTIC, PayloadType.JSON, None, 0x01020304, ModelRef.of("legal", 7, "ab" * 32, 9), 5)
+    frame = fr.pack(h, b"payload")
+    assert frame == bytes([0xD0 | 1 << 2 | 1, 4, 3, 2, 1, 9]) + b"payload"
+    back, rest = fr.unpack(frame)
+    assert rest == b"payload" and back == dataclasses.replace(h, model=ModelRef.by_serial(9))
+    assert back.model is not None and back.model.names(ModelRef.of("technical", 1, "00" * 32, 9))  # the serial alone names it
+    assert not back.model.names(ModelRef.of("legal", 7, "ab" * 32, 10)) and not back.model.names(ModelRef.of("legal", 7, "ab" * 32))
+    assert back.model.describe() == "model serial 9"
+    # a model its registry did not number (published before frame version 5) is written as version 4
+    plain = ModelRef.of("legal", 7, "ab" * 32)
+    assert fr.header_size(300, plain) == 7 and fr.version_for(5, True, False) == 4 and fr.version_for(5, True, True) == 5
+    assert fr.version_for(5, False, True) == 3
+    with pytest.raises(FrameError, match="has none"):
+        fr.pack(dataclasses.replace(h, model=plain), b"")
+
+
+@pytest.mark.parametrize(
+    "frame, msg",
+    [
+        (bytes([0xD8, 1, 2, 3, 4, 1]), "reserved"),
+        (bytes([0xD3, 1, 2, 3, 4, 1]), "payload type"),
+        (bytes([0xD0, 1, 2, 3]), "truncated"),
+        (bytes([0xD0, 1, 2, 3, 4]), "truncated"),
+        (bytes([0xD0, 1, 2, 3, 4, 0x81]), "truncated inside model serial"),
+        (bytes([0xD0, 1, 2, 3, 4, 0x81, 0x00]), "non-canonical"),
+        (bytes([0xD0, 1, 2, 3, 4, 0]), "serial 0"),
+    ],
+)
+def test_malformed_v5_headers_raise_frame_error(frame: bytes, msg: str) -> None:
+    with pytest.raises(FrameError, match=msg):
+        fr.unpack(frame)
 
 
 def test_v4_header_is_7_bytes_for_model_versions_below_16_and_never_longer_than_v3() -> None:
@@ -101,7 +146,7 @@ def test_v2_checksum_is_keyed_by_the_artifact() -> None:
     [
         (b"", "too short"),
         (b"{}", "marker"),
-        (bytes([0x80 | (5 << 4), 0]), "version 5 .*newer nbmf"),
+        (bytes([0x80 | (6 << 4), 0]), "version 6 .*newer nbmf"),
         (bytes([0x9F, 0]), "unknown codec"),
         (bytes([0x90, 0x01]), "reserved"),
         (bytes([0x90, 0x60, 5]), "payload type"),
@@ -137,8 +182,9 @@ def test_model_ref_matches() -> None:
 
 
 def test_header_size_is_what_pack_writes() -> None:
-    sizes = [fr.header_size(300, REF, v) for v in (1, 2, 3, 4)]
-    assert sizes == [12, 10, 9, 7] and fr.header_size(300, ModelRef(REF.domain_tag, 3), 1) == 12  # v1 counts a hash prefix
+    sizes = [fr.header_size(300, REF, v) for v in (1, 2, 3, 4, 5)]
+    assert sizes == [12, 10, 9, 7, 7]  # REF has no serial: version 5 is written as version 4
+    assert fr.header_size(300, ModelRef(REF.domain_tag, 3), 1) == 12  # v1 counts a hash prefix
     assert fr.header_size(300, None) == 7 and fr.header_size(5000, REF) == 7 and fr.header_size(300, ModelRef(1, 300)) == 8
     assert fr.header_size(5000, REF, 3) == 10 and fr.header_size(300, ModelRef(1, 300), 3) == 10
     # a codec that needs its length is counted (and written) as version 3 under version 4

@@ -3,6 +3,7 @@ neural), old stub blobs and nbmf blobs with mutated fields, nested JSON, lone su
 Every input must decode or raise an ``NBMFError`` subclass, quickly; never anything else, never a hang.
 ``bench/fuzz_decode.py`` runs the same generator for a million inputs and reports peak RSS."""
 
+import dataclasses
 import json
 import random
 import sys
@@ -10,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from nbmf import frame as fr
 from nbmf import memory
@@ -25,10 +28,14 @@ VECTORS = [json.loads(x) for x in (Path(__file__).parents[1] / "compat" / "stub_
 TEXT = "the party agreement license shall any software notice "
 
 
-def make_codec(max_record_bytes: int = 1 << 16, neural_format: int = 1) -> NBMF:
+def make_codec(max_record_bytes: int = 1 << 16, neural_format: int = 1, serial: int | None = None) -> NBMF:
     """The golden zstd model plus a golden neural codec (of artifact format ``neural_format``) under one
-    domain model (both decode by reference). Format 9's neural frames are version 4: no length."""
+    domain model (both decode by reference). Format 9's neural frames are version 4: no length; with a
+    registry ``serial``, version 5."""
     model = golden_model()
+    if serial is not None:
+        model.ref = dataclasses.replace(model.ref, serial=serial)
+        model.codecs[fr.CodecId.ZSTD_DICT].model = model.ref
     neural = golden_neural(DIRS[neural_format])
     neural.model = model.ref
     model.codecs[fr.CodecId.NEURAL] = neural
@@ -129,12 +136,13 @@ def test_structure_aware_decode_fuzz() -> None:
     assert counts["inputs"] == 4000 and counts["decoded"] > 100 and counts["refused"] > 1000
 
 
-def test_frames_without_a_length_fuzz() -> None:
-    """Version 4 frames (a model's of format 9 or later: the payload codes the record's end) mutated the same
-    ways: a decoder that has no length to stop at must still refuse garbage quickly and with a typed error.
-    The newest golden model (format 10: its line context too)."""
-    codec = make_codec(neural_format=max(DIRS))
-    v4 = [f for kind, f in _seeds(codec) if kind == "frame" and fr.unpack(f)[0].version == 4]
+@pytest.mark.parametrize("version", [4, 5])
+def test_frames_without_a_length_fuzz(version: int) -> None:
+    """Version 4 and 5 frames (a model's of format 9 or later: the payload codes the record's end; v5: named by
+    its registry serial) mutated the same ways: a decoder that has no length to stop at must still refuse
+    garbage quickly and with a typed error. The newest golden model (format 10: its line context too)."""
+    codec = make_codec(neural_format=max(DIRS), serial=None if version == 4 else 1)
+    v4 = [f for kind, f in _seeds(codec) if kind == "frame" and fr.unpack(f)[0].version == version]
     assert len(v4) >= 2  # the neural codec won those records, so their frames carry no length
     counts = fuzz(3000, seed=2, codec=codec)
     assert counts["inputs"] == 3000 and counts["decoded"] > 100 and counts["refused"] > 1000

@@ -111,3 +111,24 @@ def test_census_and_retire(tmp_path: Path) -> None:
     assert 2 in reg.channels(domain).retired
     with pytest.raises(RegistryError, match="retired"):
         reg.promote(domain, 2)
+
+
+def test_the_census_counts_version_5_blobs_for_the_version_their_serial_names() -> None:
+    """A v5 frame names its model by registry serial only: retire must still find the blobs that need it."""
+    import sys
+
+    from nbmf import memory
+    from nbmf.census import blob_model
+    from nbmf.frame import ModelRef
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "golden"))
+    from make_golden import golden_neural_model
+
+    model = golden_neural_model(serial=3)
+    blob = memory.encode_blob(NBMF(model=model), "the licensee shall keep every copyright notice intact " * 3, "lossless", "golden")
+    generation, _, version, codec, ref_s = blob_model(blob)
+    assert (generation, version, codec, ref_s) == ("nbmf/1", None, "neural", "serial:3")
+    result = {"by_model": [{"ref": ref_s, "records": 4}]}
+    assert blobs_naming(result, model.ref) == 4
+    assert blobs_naming(result, ModelRef.of("golden", 1, "00" * 32, 4)) == 0  # another serial
+    assert blobs_naming(result, ModelRef.of("golden", 1, "00" * 32)) == 0  # a version without one

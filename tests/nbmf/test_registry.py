@@ -99,6 +99,28 @@ def test_concurrent_publishers_get_distinct_versions(storage_uri: str, dictionar
     for t in threads:
         t.join(60)
     assert sorted(got) == [1, 2, 3, 4]
+    reg = Registry(storage_uri)
+    assert sorted(reg.manifest("gen", v).serial or 0 for v in got) == [1, 2, 3, 4]  # and distinct serials
+
+
+def test_publish_numbers_every_version_across_domains_and_finds_it_by_serial(tmp_path, dictionary: bytes) -> None:  # type: ignore[no-untyped-def]
+    from nbmf.frame import ModelRef
+
+    reg = Registry(str(tmp_path))
+    mans = [reg.publish(d, {"zstd.dict": dictionary}) for d in ("legal", "financial", "legal")]
+    assert [(m.domain, m.version, m.serial) for m in mans] == [("legal", 1, 1), ("financial", 1, 2), ("legal", 2, 3)]
+    assert all(m.ref.serial == m.serial for m in mans) and reg.manifest("financial", 1).serial == 2
+    assert [(m.domain, m.version) for m in reg.find_all(ModelRef.by_serial(2))] == [("financial", 1)]
+    with pytest.raises(ModelNotFoundError, match="serial 4"):
+        reg.find(ModelRef.by_serial(4))
+    # a serial claimed by a publisher that died before its manifest: not a model
+    reg.models.write_bytes(".refs/serial-4", b"legal/3")
+    with pytest.raises(ModelNotFoundError, match="no model legal@3"):
+        reg.find(ModelRef.by_serial(4))
+    reg.models.write_bytes(".refs/serial-5", b"legal/1")  # a claim that does not match the manifest's serial
+    with pytest.raises(ModelNotFoundError, match="manifest says 1"):
+        reg.find(ModelRef.by_serial(5))
+    assert reg.publish("technical", {"zstd.dict": dictionary}).serial == 6  # the next free one
 
 
 def test_artifact_builds_zstd_codec(tmp_path: object, dictionary: bytes) -> None:
@@ -201,3 +223,25 @@ def test_signed_manifests(tmp_path, monkeypatch) -> None:  # type: ignore[no-unt
         reg.load_files("legal", signed.version)
     monkeypatch.delenv(MANIFEST_KEY_ENV)
     assert reg.manifest("legal", signed.version).config == {"swapped": True}  # without a key: not checked
+
+
+def test_a_manifest_signed_before_serials_existed_still_verifies(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from nbmf.registry import MANIFEST_KEY_ENV, Manifest, _sign
+
+    reg = Registry(str(tmp_path))
+    monkeypatch.setenv(MANIFEST_KEY_ENV, "k3y")
+    man = reg.publish("legal", {"zstd.dict": b"d" * 2000})
+    # what a publisher before frame version 5 wrote: no serial field, signed over the rest
+    raw = json.loads(reg.models.read_bytes("legal/1/manifest.json"))
+    del raw["serial"], raw["signature"]
+    old = Manifest.model_validate(raw)
+    assert b"serial" not in old.signed_bytes()
+    raw["signature"] = _sign(old, b"k3y")
+    reg.models.write_bytes("legal/1/manifest.json", json.dumps(raw).encode())
+    back = reg.manifest("legal", 1)
+    assert back.serial is None and back.ref.serial is None and man.serial == 1
+    assert DomainModel.load(reg, "legal", 1).ref.serial is None  # its frames stay version 4
+    # the serial is not signed: a reader that predates it verifies a new manifest the same way
+    assert man.signed_bytes() == man.model_copy(update={"serial": None}).signed_bytes()

@@ -206,6 +206,10 @@ def test_a_codec_held_outside_the_model_service_heals(tiny, tmp_path) -> None:  
     assert [e.frame for e in after] == [e.frame for e in before]  # the same frames as from a sound state
     fresh = NBMF(reg)
     assert [fresh.decode(e.frame) for e in after] == texts
+    from nbmf import frame as fr
+
+    # published here, so its registry numbered it: its neural frames name it by serial (version 5)
+    assert man.serial == 1 and {fr.unpack(e.frame)[0].version for e in after if e.codec is CodecId.NEURAL} == {5}
 
 
 def test_frames_of_a_format_9_model_carry_no_length(tiny) -> None:  # type: ignore[no-untyped-def]
