@@ -55,13 +55,13 @@ def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarra
 
 @dataclass
 class CMConfig:
-    orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 12)  # (2, 3, 4, 5, 6, 8) before 2026-12-02
     table_bits: int = 23
     match_bits: int = 22
-    match_min: tuple[int, int] = (6, 16)
+    match_min: tuple[int, int] = (7, 20)  # (6, 16) before 2026-12-02
     limit: int = 255  # 60 in models built before 2026-12-01 (each model's config says which)
     lr: int = 4  # 6 in every model before format 6
-    lr_record: int = 12  # the mixers' learning rate while a record is coded (0: lr, every model before format 5)
+    lr_record: int = 16  # the mixers' learning rate while a record is coded (0: lr, every model before format 5; 12 before 2026-12-02)
     # extra hashed contexts (kernel.X_NAMES); () before format 2
     contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3")  # format 10
     mixers: int = 3  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer

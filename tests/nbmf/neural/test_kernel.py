@@ -114,25 +114,28 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
 
     rec = b'{"type":"invoice","lines":[{"sku":"A-1","qty":3},{"sku":"A-2","qty":4}],"total":"12.50"}'
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
-    plain = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
+    # the orders and match lengths of format 10's first models: with order 12 and 7-byte matches this record,
+    # 40 times in its reference, codes to one byte with or without any extra context
+    small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16)}
+    plain = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
     variants += ((("ind3",), 2), (("word3",), 2), (("ind", "ind3"), 2))
     for contexts, mixers in variants:
-        cfg = CMConfig(table_bits=14, match_bits=14, contexts=contexts, mixers=mixers, ways=1, apms=2, lr_record=0, freeze=0)
+        cfg = CMConfig(**small, contexts=contexts, mixers=mixers, ways=1, apms=2, lr_record=0, freeze=0)
         extra = CMState.build(cfg, ref)
         hashed = len(contexts) + ("ind" in contexts)  # "ind" is two contexts (after 1 and after 2 bytes)
         # a table region per extra hashed context; "ind" also keeps what followed each byte and byte pair,
         # "ind3" what followed each (hashed) three bytes
         histories = (256 + 65536 if "ind" in contexts else 0) + (65536 if "ind3" in contexts else 0)
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + histories
-        ninputs = 2 * (6 + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
+        ninputs = 2 * (len(cfg.orders) + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
         m1, m2, m3, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
         assert (m2, m3) == (K.WIDE_SETS, K.WIDE_SETS)  # format 6 by default: by the two previous bytes x c0
         assert extra.W0.shape[0] == (m1 + m2 + (m3 if mixers == 3 else 0)) * ninputs + (mf * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
         assert coded != coded_plain and extra.decode(coded, len(rec)) == rec
-    apm3 = CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=(), mixers=2, ways=1, apms=3, freeze=0), ref)
+    apm3 = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=3, freeze=0), ref)
     assert apm3.T.shape[0] == plain.T.shape[0] + 65536 * K.APM_BUCKETS  # the third stage's table
     coded = apm3.encode(rec, 2 * len(rec))
     assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
