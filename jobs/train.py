@@ -365,7 +365,7 @@ def train(
     use_gpu: Annotated[bool, typer.Option("--use-gpu", help="One GPU per worker (NCCL).")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Training steps at most.")] = None,
     time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most per domain.")] = None,
-    reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with (default 16).")] = None,
+    reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with (default 32).")] = None,
     run: Annotated[Optional[str], typer.Option(help="Run id (default: derived from config and data: same inputs resume).")] = None,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray address.")] = None,
 ) -> None:

@@ -191,7 +191,9 @@ def build(
     domain: Annotated[str, typer.Option("--domain")],
     registry: Annotated[str, typer.Option("--registry", help="Registry root URI to publish the candidate to.")],
     time_budget: Annotated[float, typer.Option(help="Seconds of neural training.")] = 120.0,
-    reference_mb: Annotated[float, typer.Option(help="MiB of domain text the model is primed with (at most).")] = 16.0,
+    reference_mb: Annotated[
+        Optional[float], typer.Option(help="MiB of domain text the model is primed with (at most; default 32, ModelConfig's).")
+    ] = None,
     no_neural: Annotated[bool, typer.Option("--no-neural", help="Context mixing without the neural predictor.")] = False,
     promote: Annotated[bool, typer.Option(help="Also make it production (no gates: use `nbmf validate` for those).")] = False,
 ) -> None:
@@ -205,9 +207,9 @@ def build(
         splits = split_bytes(list(read_records(data)))
         typer.echo(f"{domain}: {', '.join(f'{k} {len(v)}' for k, v in splits.items())} records (split by source document)", err=True)
         cfg = ModelConfig(
-            reference_bytes=int(reference_mb * (1 << 20)),
             neural=NeuralConfig(time_budget_s=time_budget, max_steps=10**9),
             use_neural=not no_neural,
+            **({} if reference_mb is None else {"reference_bytes": int(reference_mb * (1 << 20))}),
         )
         files, metrics = build_files(splits["train"], splits["val"], cfg, progress=lambda s: typer.echo(s, err=True))
         metrics.update(measure_val(files, splits["val"]))

@@ -93,7 +93,9 @@ class CMParams(BaseModel):
 class ModelConfig(BaseModel):
     """Everything that defines a domain model version (saved in its manifest and every checkpoint)."""
 
-    reference_bytes: int = Field(16 << 20, ge=0, description="at most this much domain text primes the model (the default was 8 MiB)")
+    reference_bytes: int = Field(
+        32 << 20, ge=0, description="at most this much domain text primes the model (16 MiB before 2026-12-02; 8 MiB before that)"
+    )
     dict_bytes: int = Field(112 * 1024, ge=1024)
     neural: NeuralConfig = NeuralConfig()
     cm: CMParams = CMParams()
