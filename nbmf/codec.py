@@ -185,6 +185,8 @@ class NBMF:
 
     # ---- decode -------------------------------------------------------------------------------
     def decode_bytes(self, frame: bytes) -> tuple[fr.Header, bytes]:
+        """(header, decoded bytes). A model codec's header carries the complete reference of the version that
+        decoded it (domain tag, version, serial): a version 5 frame itself holds only the serial."""
         header, payload = fr.unpack(frame)
         if header.length is not None and header.length > self.max_record_bytes:  # before any allocation or model work
             raise OversizeError(f"frame claims {header.length} bytes, over this codec's {self.max_record_bytes}-byte record limit")
@@ -204,7 +206,7 @@ class NBMF:
         for codec in codecs:  # one, unless two domains share a reference: the one whose checksum verifies wins
             try:  # a version 4 frame has no length: the payload codes where the record ends
                 data = decompress_with(codec, payload, header.length, self.max_record_bytes)
-                return header, fr.verify(header, data, codec.model)
+                return dataclasses.replace(header, model=codec.model or header.model), fr.verify(header, data, codec.model)
             except NBMFError as exc:
                 first = first or exc
             except Exception as exc:  # any codec failure on malformed input becomes a typed error

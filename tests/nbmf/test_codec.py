@@ -75,6 +75,8 @@ def test_v5_frames_are_a_byte_shorter_than_v4_and_name_the_model_by_its_serial()
     assert len(v5) == len(v4) - 1 and fr.unpack(v5)[0].model == fr.ModelRef.by_serial(3)
     assert NBMF(model=model).encode(text) == v5  # the default
     assert NBMF(model=model).decode(v4) == NBMF(model=model).decode(v5) == text
+    decoded = NBMF(model=model).decode_record(v5)  # says which version decoded it, not only the serial
+    assert decoded.model == model.ref and decoded.model is not None and (decoded.model.version, decoded.model.serial) == (1, 3)
     unnumbered = golden_neural_model(serial=None)  # published before serials: version 4
     assert NBMF(model=unnumbered).encode(text) == v4 and NBMF(model=unnumbered).decode(v4) == text
 
