@@ -49,7 +49,7 @@ def codec_only_contender(role: Role, name: str, model: DomainModel, codec_id: Co
     """One codec of a model alone, with the frame header it would carry counted in (zeros of its size)."""
     c = model.codecs[codec_id]
     ends = codes_ends(c)
-    version = fr.version_for(NBMF().frame_version_for(model), ends, model.ref.serial is not None)  # what the library would write
+    version = fr.version_for(NBMF().frame_version_for(model), ends, model.ref)  # what the library would write with this model
     ends = ends and version >= fr.ENDS_VERSION
     unbounded = getattr(c, "compress_unbounded", None)  # the neural codec: code even when it does not shrink
 

@@ -45,7 +45,7 @@ def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | No
     domain = payload["meta"].get("encoder_domain")
     if ref is None:
         ref_s, version = None, None
-    elif ref.domain_tag < 0:  # version 5: the registry serial alone
+    elif ref.serial_only:  # version 5: the registry serial alone
         ref_s, version = f"serial:{ref.serial}", None
     else:
         ref_s, version = f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}", ref.version

@@ -122,7 +122,7 @@ class NBMF:
         candidates: list[tuple[int, int, Codec, int, bytes]] = []
         for order, codec in enumerate(codecs):
             # 4: the payload codes its end, no length; 5: and a registry serial names the model
-            version = fr.version_for(newest, codes_ends(codec), codec.model is not None and codec.model.serial is not None)
+            version = fr.version_for(newest, codes_ends(codec), codec.model)
             try:
                 payload = compress_with(codec, data, version >= fr.ENDS_VERSION)
             except NoGainError:

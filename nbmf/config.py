@@ -26,7 +26,7 @@ class CMParams(BaseModel):
 
     # orders 2-8 and 12, match models from 7 and 20 bytes, lr_record 16: models built from 2026-12-02 (before:
     # orders 2-8 without 12, match from 6 and 16, lr_record 12; each model's config says which). The core codes
-    # technical 0.4 %, legal 0.4 %, general 0.3 % smaller, financial 0.2 % larger (docs/NEURAL.md "Format 10, retuned")
+    # technical 0.4 %, legal 0.4 %, general 0.3 % smaller, financial 0.2 % larger (docs/NEURAL.md, "Frame version 5 and a retuned core")
     orders: tuple[int, ...] = (2, 3, 4, 5, 6, 8, 12)
     table_bits: int = Field(23, ge=12, le=26)
     match_bits: int = Field(22, ge=12, le=26)

@@ -16,7 +16,7 @@ artifact coded them. Version 3 (written by default) folds the flags byte into th
 model-reference bit is implied by the codec id): one byte less for a record of 128 B to 2 KiB (a
 9-byte header for a model codec; 10 in v2, 12 in v1), never more. Earlier versions are read forever
 and can still be written (``NBMF(frame_version=N)``, ``$NBMF_FRAME_VERSION``) while readers that do
-not know the newest remain. Version 4 (written by default where it can be) has no length at all: the
+not know the newest remain. Version 4 (written for a model without a serial, where it can be) has no length at all: the
 neural codec of an artifact of format 9 or later codes where a record ends in its payload (a fraction of a bit
 for JSON, about a byte for prose) and fidelity and payload type ride in the model version's varint, so
 its header is 7 bytes (model version < 16; 8 up to 2047) where version 3 took 9 (10 from 2 KiB). Every
@@ -57,13 +57,13 @@ _NEEDS_MODEL = {CodecId.ZSTD_DICT, CodecId.NEURAL}
 _CODES_ENDS = {CodecId.NEURAL}  # codecs whose payload may code where the record ends (frame version 4)
 
 
-def version_for(version: int, codes_ends: bool, serial: bool = False) -> int:
+def version_for(version: int, codes_ends: bool, model: ModelRef | None = None) -> int:
     """The frame version to write under ``version`` (the newest allowed) for a codec that can code where a
     record ends (``codes_ends``) or not: only such a codec's frames may leave the length out (version 4
-    on), and only a model with a registry serial (``serial``) can be named by it (version 5)."""
+    on), and only a ``model`` with a registry serial can be named by it (version 5)."""
     if not codes_ends:
         return min(version, ENDS_VERSION - 1)
-    return version if serial else min(version, SERIAL_VERSION - 1)
+    return version if model is not None and model.serial is not None else min(version, SERIAL_VERSION - 1)
 
 
 def domain_tag(domain: str) -> int:
@@ -113,10 +113,15 @@ class ModelRef:
         """What a version 5 frame says: the model's registry serial, nothing else."""
         return cls(-1, -1, serial=serial)
 
+    @property
+    def serial_only(self) -> bool:
+        """Read from a version 5 frame: the serial is all it says (``by_serial``)."""
+        return self.domain_tag < 0 and self.serial is not None
+
     def names(self, model: ModelRef) -> bool:
         """Whether a frame's reference (``self``) may name this complete reference of a loaded or published version."""
-        if self.domain_tag < 0:  # a v5 frame's: the serial alone, unique in its registry
-            return self.serial is not None and self.serial == model.serial
+        if self.serial_only:  # the serial alone, unique in its registry
+            return self.serial == model.serial
         same = self.domain_tag == model.domain_tag and self.version == model.version
         return same and (not self.hash_prefix or self.hash_prefix == model.hash_prefix)
 
@@ -125,7 +130,7 @@ class ModelRef:
 
     def describe(self) -> str:
         """For error messages: tag, version and (v1 frames) hash prefix; a v5 frame's serial."""
-        if self.domain_tag < 0:
+        if self.serial_only:
             return f"model serial {self.serial}"
         return f"domain tag {self.domain_tag}, version {self.version}" + (f", hash {self.hash_prefix.hex()}" if self.hash_prefix else "")
 
@@ -160,7 +165,7 @@ def header_size(length: int, model: ModelRef | None, version: int = FORMAT_VERSI
     if model is not None and version == 1 and len(model.hash_prefix) != HASH_PREFIX_BYTES:
         model = ModelRef(model.domain_tag, model.version, b"\0" * HASH_PREFIX_BYTES)
     codec = codec if codec is not None else (CodecId.NEURAL if model is not None else CodecId.STORED)
-    version = version_for(version, codec in _CODES_ENDS, model is not None and model.serial is not None)
+    version = version_for(version, codec in _CODES_ENDS, model)
     return len(pack(Header(codec, Fidelity.LOSSLESS, PayloadType.BYTES, length, 0, model, version), b""))
 
 

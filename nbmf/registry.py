@@ -252,7 +252,8 @@ class Registry:
 
         ``publish`` keeps references unique within a registry; more than one match can only come from
         versions published before it did (decode then tries each and keeps the one whose checksum verifies)."""
-        if ref.serial is not None and ref.domain_tag < 0:
+        if ref.serial_only:
+            assert ref.serial is not None
             return [self.find_serial(ref.serial)]
         found = []
         for domain in self.domains():

@@ -55,11 +55,11 @@ def test_v5_header_is_6_bytes_for_serials_below_128_and_names_the_serial_alone()
     assert rest == b"payload" and back == dataclasses.replace(h, model=ModelRef.by_serial(9))
     assert back.model is not None and back.model.names(ModelRef.of("technical", 1, "00" * 32, 9))  # the serial alone names it
     assert not back.model.names(ModelRef.of("legal", 7, "ab" * 32, 10)) and not back.model.names(ModelRef.of("legal", 7, "ab" * 32))
-    assert back.model.describe() == "model serial 9"
+    assert back.model.describe() == "model serial 9" and back.model.serial_only and not h.model.serial_only
     # a model its registry did not number (published before frame version 5) is written as version 4
     plain = ModelRef.of("legal", 7, "ab" * 32)
-    assert fr.header_size(300, plain) == 7 and fr.version_for(5, True, False) == 4 and fr.version_for(5, True, True) == 5
-    assert fr.version_for(5, False, True) == 3
+    assert fr.header_size(300, plain) == 7 and fr.version_for(5, True, plain) == 4 and fr.version_for(5, True, h.model) == 5
+    assert fr.version_for(5, False, h.model) == 3 and fr.version_for(5, True) == 4
     with pytest.raises(FrameError, match="has none"):
         fr.pack(dataclasses.replace(h, model=plain), b"")
 
