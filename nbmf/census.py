@@ -35,7 +35,8 @@ PROGRESS_EVERY = 1000
 
 def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | None]:
     """(generation, domain, version, codec, ref) of a stored payload; ref = "tag:version:hash" of its frame
-    (a v2 to v4 frame has no hash prefix: "tag:version:"; a v5 frame names a serial: "serial:N", version unknown)."""
+    (a v2 to v4 frame has no hash prefix: "tag:version:"; a v5 frame names a serial: "serial:N", and its
+    version is the blob meta's ``model_version``, shown only: matching goes by the serial)."""
     if not is_blob(payload):
         return ("plain", None, None, "", None)
     if not is_nbmf_blob(payload):
@@ -45,8 +46,9 @@ def blob_model(payload: Any) -> tuple[str, str | None, int | None, str, str | No
     domain = payload["meta"].get("encoder_domain")
     if ref is None:
         ref_s, version = None, None
-    elif ref.serial_only:  # version 5: the registry serial alone
-        ref_s, version = f"serial:{ref.serial}", None
+    elif ref.serial_only:  # version 5: the registry serial alone; the version the encoder recorded is for display
+        meta_version = payload["meta"].get("model_version")
+        ref_s, version = f"serial:{ref.serial}", meta_version if type(meta_version) is int else None
     else:
         ref_s, version = f"{ref.domain_tag}:{ref.version}:{ref.hash_prefix.hex()}", ref.version
     return ("nbmf/1", domain if isinstance(domain, str) else None, version, header.codec.name.lower(), ref_s)

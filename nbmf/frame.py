@@ -12,7 +12,7 @@ v4:      no length (only the neural codec, whose payload codes where the record 
 rest     codec payload
 
 Version 2 drops v1's 2-byte hash prefix: the seeded checksum both checks the bytes and says which
-artifact coded them. Version 3 (written by default) folds the flags byte into the length varint (the
+artifact coded them. Version 3 (written for every frame versions 4 and 5 cannot take) folds the flags byte into the length varint (the
 model-reference bit is implied by the codec id): one byte less for a record of 128 B to 2 KiB (a
 9-byte header for a model codec; 10 in v2, 12 in v1), never more. Earlier versions are read forever
 and can still be written (``NBMF(frame_version=N)``, ``$NBMF_FRAME_VERSION``) while readers that do

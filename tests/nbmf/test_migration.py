@@ -127,7 +127,7 @@ def test_the_census_counts_version_5_blobs_for_the_version_their_serial_names() 
     model = golden_neural_model(serial=3)
     blob = memory.encode_blob(NBMF(model=model), "the licensee shall keep every copyright notice intact " * 3, "lossless", "golden")
     generation, _, version, codec, ref_s = blob_model(blob)
-    assert (generation, version, codec, ref_s) == ("nbmf/1", None, "neural", "serial:3")
+    assert (generation, version, codec, ref_s) == ("nbmf/1", model.ref.version, "neural", "serial:3")  # version: the blob's meta
     result = {"by_model": [{"ref": ref_s, "records": 4}]}
     assert blobs_naming(result, model.ref) == 4
     assert blobs_naming(result, ModelRef.of("golden", 1, "00" * 32, 4)) == 0  # another serial
