@@ -3,7 +3,7 @@
 python bench/compute_curve.py --domain technical [--base-tokens 2000000] [--multiples 1 4 16] [--ref-mib 2] [--records 250]
 
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). The shipped predictor
-(``NeuralConfig()``: 16 bytes of context, 128 hidden) is trained from scratch on the train side for
+(``NeuralConfig()``: 64 bytes of context since 2026-12-02, 16 before; 128 hidden) is trained from scratch on the train side for
 ``base × m`` tokens each (Adam, the shipped batch, the learning rate decaying linearly to 10 % over
 the run), on the device there is (``cuda`` when present). Each model is then measured as
 ``bench/gpu_predictor_bench.py`` does on the first ``--records`` held-out records: the float

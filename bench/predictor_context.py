@@ -1,0 +1,57 @@
+"""What the trained predictor adds inside the kernel, by how many previous bytes it sees (#15).
+
+    python bench/predictor_context.py DOMAIN [CONTEXT ...]      (default: 16 64)
+
+Primes the core (the shipped ``CMParams``, the domain's reference up to 32 MiB) on data/corpus/DOMAIN.jsonl's
+train split, codes the first 200 held-out records without a neural input, then trains the shipped predictor
+with each CONTEXT (180 s, one thread, ``nbmf.neural.model.train``), primes again with it, and prints the bits
+per byte of the mix, the predictor's share (core bits / mixed bits - 1) and the mean encode time per KB.
+"""
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from nbmf.config import CMParams, NeuralConfig
+from nbmf.neural.build import select_reference, split_bytes
+from nbmf.neural.cm import CMState
+from nbmf.neural.codec import cm_config
+from nbmf.neural.model import BytePredictor, export_int, train
+from nbmf.records import read_records
+
+if __name__ == "__main__":
+    dom = sys.argv[1]
+    contexts = [int(c) for c in sys.argv[2:]] or [16, 64]
+    torch.set_num_threads(1)
+    sp = split_bytes(list(read_records(f"data/corpus/{dom}.jsonl")))
+    test = sp["test"][:200]
+    ref = select_reference(sp["train"], 32 << 20)
+    y = np.unpackbits(np.frombuffer(b"".join(test), np.uint8))
+    nb = sum(map(len, test))
+    cm = cm_config(CMParams())
+
+    def bits(st: CMState) -> float:
+        p = np.concatenate([st.trace(x)[:, 0] for x in test]) / 4096
+        return float(-np.log2(np.where(y == 1, p, 1 - p)).sum())
+
+    st = CMState.build(cm, ref)
+    core = bits(st)
+    del st
+    print(f"{dom}: core alone {core / nb:.4f} bits/byte over {nb} held-out bytes", flush=True)
+    for ctx in contexts:
+        m = BytePredictor(NeuralConfig(context=ctx, time_budget_s=180, max_steps=10**9))
+        r = train(m, sp["train"], sp["val"])
+        st = CMState.build(cm, ref, export_int(m))
+        b = bits(st)
+        t0 = time.time()
+        for x in test:
+            st.encode(x, 2 * len(x) + 64)
+        enc = (time.time() - t0) / nb * 1024e3
+        del st
+        print(
+            f"{dom} context {ctx}: {r.steps} steps, {r.steps * m.cfg.batch_size / 1e6:.1f} M tokens, validation {r.val_bpb:.3f}; "
+            f"mixed {b / nb:.4f} bits/byte, share {core / b - 1:+.2%}; encode {enc:.1f} ms per KB (mean)",
+            flush=True,
+        )
