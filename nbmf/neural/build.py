@@ -49,9 +49,12 @@ def build_files(
     reference = select_reference(train, cfg.reference_bytes)
     metrics["reference_bytes"] = len(reference)
     if cfg.use_neural and weights is None:
+        import torch
+
         from nbmf.neural.model import BytePredictor, export_int
         from nbmf.neural.model import train as train_predictor
 
+        torch.manual_seed(cfg.neural.seed)  # the initial weights too: a build with the same steps is the same build
         model = BytePredictor(cfg.neural)
         res = train_predictor(model, train, val, progress)
         metrics.update(

@@ -78,3 +78,19 @@ def test_export_is_contiguous_integers(tiny) -> None:  # type: ignore[no-untyped
     for a in (w.P, w.B1, w.WO, w.BO):
         assert a.dtype == np.int64 and a.flags["C_CONTIGUOUS"]
     assert np.abs(w.WO).max() <= 127
+
+
+def test_a_build_with_the_same_steps_trains_the_same_weights(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``build_files`` seeds the predictor's initial weights from the config: two builds that train the same
+    number of steps export the same integer weights (before, each started from an unseeded initialisation)."""
+    from nbmf.neural.build import build_files
+    from nbmf.neural.codec import unpack_files
+
+    cfg = tiny.config.model_copy(update={"neural": tiny.config.neural.model_copy(update={"max_steps": 20, "time_budget_s": 600})})
+    built = []
+    for seed in (123, 456):  # whatever the global generator holds before
+        torch.manual_seed(seed)
+        built.append(unpack_files(build_files(tiny.train, tiny.test, cfg)[0])[0])
+    a, b = built
+    assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("P", "B1", "WO", "BO"))
+    assert (a.m1, a.s1, a.m2) == (b.m1, b.s1, b.m2)
