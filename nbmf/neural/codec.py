@@ -126,7 +126,19 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         "WO": c(weights.WO, np.int8),
         "BO": c(weights.BO, np.int32),
     }
-    return {WEIGHTS_FILE: st_save(tensors, metadata=meta), REFERENCE_FILE: zstd.ZstdCompressor(level=19).compress(reference)}
+    weights_file = canonical_safetensors(st_save(tensors, metadata=meta))
+    return {WEIGHTS_FILE: weights_file, REFERENCE_FILE: zstd.ZstdCompressor(level=19).compress(reference)}
+
+
+def canonical_safetensors(raw: bytes) -> bytes:
+    """``raw`` with its JSON header written in one order (sorted keys, no spaces), so the same weights and
+    metadata give the same bytes, and so the same artifact hash, from one build to the next. safetensors
+    writes its metadata from a hash map whose order changes from process to process; a reader does not care.
+    The header stays padded with spaces to a multiple of 8 bytes, as safetensors writes it."""
+    n = int.from_bytes(raw[:8], "little")
+    header = json.dumps(json.loads(raw[8 : 8 + n]), sort_keys=True, separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)
+    return len(header).to_bytes(8, "little") + header + raw[8 + n :]
 
 
 def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParams, bool]:

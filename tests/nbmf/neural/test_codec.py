@@ -1,3 +1,7 @@
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -19,6 +23,24 @@ def test_files_round_trip(tiny) -> None:  # type: ignore[no-untyped-def]
     bad = dict(files, **{"neural.safetensors": b"\0" * 16})
     with pytest.raises(IntegrityError):
         unpack_files(bad)
+
+
+def test_the_same_weights_pack_to_the_same_bytes_in_every_process(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The artifact hash names the weights: safetensors' own header order changes from process to process."""
+    files = pack_files(tiny.weights, tiny.reference, tiny.config.cm)
+    (tmp_path / "w").write_bytes(files["neural.safetensors"])
+    (tmp_path / "r").write_bytes(files["reference.zst"])
+    again = (
+        "import sys; from nbmf.neural.codec import pack_files, unpack_files; d = sys.argv[1]\n"
+        "files = {'neural.safetensors': open(d + '/w', 'rb').read(), 'reference.zst': open(d + '/r', 'rb').read()}\n"
+        "w, ref, cm, use = unpack_files(files)\n"
+        "open(d + '/w2', 'wb').write(pack_files(w, ref, cm, use)['neural.safetensors'])\n"
+    )
+    for _ in range(3):
+        subprocess.run([sys.executable, "-c", again, str(tmp_path)], check=True)
+        assert (tmp_path / "w2").read_bytes() == files["neural.safetensors"]
+    header = files["neural.safetensors"][8 : 8 + int.from_bytes(files["neural.safetensors"][:8], "little")]
+    assert len(header) % 8 == 0 and list(json.loads(header)["__metadata__"]) == sorted(json.loads(header)["__metadata__"])
 
 
 def test_published_model_codes_through_nbmf(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
