@@ -1,14 +1,14 @@
 """What the trained predictor adds inside the kernel, by how many previous bytes it sees (#15).
 
-    python bench/predictor_context.py DOMAIN [CONTEXT ...]      (default: 16 64)
+    python bench/predictor_context.py DOMAIN [CONTEXT ...] [--records 200]     (default: 16 64)
 
 Primes the core (the shipped ``CMParams``, the domain's reference up to 32 MiB) on data/corpus/DOMAIN.jsonl's
-train split, codes the first 200 held-out records without a neural input, then trains the shipped predictor
+train split, codes the first RECORDS held-out records without a neural input, then trains the shipped predictor
 with each CONTEXT (180 s, one thread, ``nbmf.neural.model.train``), primes again with it, and prints the bits
 per byte of the mix, the predictor's share (core bits / mixed bits - 1) and the mean encode time per KB.
 """
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -22,11 +22,15 @@ from nbmf.neural.model import BytePredictor, export_int, train
 from nbmf.records import read_records
 
 if __name__ == "__main__":
-    dom = sys.argv[1]
-    contexts = [int(c) for c in sys.argv[2:]] or [16, 64]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("domain")
+    ap.add_argument("contexts", type=int, nargs="*", default=[16, 64])
+    ap.add_argument("--records", type=int, default=200)
+    a = ap.parse_args()
+    dom, contexts = a.domain, a.contexts
     torch.set_num_threads(1)
     sp = split_bytes(list(read_records(f"data/corpus/{dom}.jsonl")))
-    test = sp["test"][:200]
+    test = sp["test"][: a.records]
     ref = select_reference(sp["train"], 32 << 20)
     y = np.unpackbits(np.frombuffer(b"".join(test), np.uint8))
     nb = sum(map(len, test))

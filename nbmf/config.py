@@ -12,7 +12,8 @@ class NeuralConfig(BaseModel):
 
     # 64 from 2026-12-02 (before: 16; a model's weights say which it has): financial codes 1.3 % smaller, general
     # 0.2 %, for about 20 % more coding time (docs/NEURAL.md, "64 bytes of context for the predictor")
-    context: int = Field(64, ge=1, le=64, description="previous bytes of the record the MLP sees")
+    # up to 256: 128 was measured, no better than 64 and slower (docs/NEURAL.md, "Where the trained model earns its share")
+    context: int = Field(64, ge=1, le=256, description="previous bytes of the record the MLP sees (each costs coding time)")
     dim: int = Field(16, ge=1, le=128, description="byte embedding size (folded away at export)")
     hidden: int = Field(128, ge=1, le=1024)
     hmax: float = Field(4.0, gt=0, description="hidden activations are clipped to [0, hmax] (fixed int8 range)")
