@@ -19,7 +19,9 @@ class NeuralConfig(BaseModel):
     hmax: float = Field(4.0, gt=0, description="hidden activations are clipped to [0, hmax] (fixed int8 range)")
     batch_size: int = Field(1024, ge=1)
     lr: float = Field(3e-3, gt=0)
-    max_steps: int = Field(3000, ge=0)
+    # 10**9 from 2026-12-02 (before: 3000): a time budget is what stops training unless a step cap is given. At 3000
+    # `nbmf train --time-budget 180` stopped at ~3 M tokens, a third of its budget on this 2-core machine
+    max_steps: int = Field(10**9, ge=0, description="optimizer steps at most; by default the time budget binds")
     time_budget_s: float = Field(120.0, gt=0)
     seed: int = 0
 

@@ -94,3 +94,13 @@ def test_a_build_with_the_same_steps_trains_the_same_weights(tiny) -> None:  # t
     a, b = built
     assert all(np.array_equal(getattr(a, k), getattr(b, k)) for k in ("P", "B1", "WO", "BO"))
     assert (a.m1, a.s1, a.m2) == (b.m1, b.s1, b.m2)
+
+
+def test_by_default_the_time_budget_stops_training(tiny) -> None:  # type: ignore[no-untyped-def]
+    """A config that names only a time budget trains for it: no step cap stops it first (there was one at 3,000
+    steps, so `nbmf train --time-budget 180` stopped after a third of its budget on a 2-core machine)."""
+    from nbmf.neural.model import BytePredictor, train
+
+    cfg = NeuralConfig(context=4, dim=4, hidden=8, batch_size=1, time_budget_s=8.0)  # 3,000 such steps take 2-5 s here
+    r = train(BytePredictor(cfg), tiny.train[:20], tiny.test[:5])
+    assert r.seconds >= cfg.time_budget_s and r.steps < cfg.max_steps
