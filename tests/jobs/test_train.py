@@ -34,7 +34,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = tiny_config(data_root, progress_every_s=0.5)
+    cfg = tiny_config(data_root, progress_every_s=0.5, val_tokens=700)
     lines: list[str] = []
     out = run(cfg, lines.append)
     assert set(out) == {"technical", "legal"}
@@ -47,6 +47,7 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
         assert man.config["neural"]["hidden"] == 32 and man.data_manifest == {"domain": domain, "records": 200}
         assert res["metrics"]["val_exact"] == 1.0
         assert res["train_metrics"]["step"] == 40
+        assert res["train_metrics"]["val_tokens"] == 700  # each evaluation: an even sample of the val shard, not all of it
         # every val record round-trips through the published candidate
         codec = NBMF(reg)
         val = pq.read_table(data_root / "datasets" / domain / "val" / "part-0.parquet").column("text").to_pylist()
