@@ -81,7 +81,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from nbmf.neural.model import BytePredictor, loss_fn, packed, train_step, windows_at
+    from nbmf.neural.model import BytePredictor, budget_used, loss_fn, lr_factor, packed, set_lr, train_step, windows_at
 
     cfg = TrainConfig.model_validate(config["cfg"])  # validated again in the worker
     ncfg = cfg.model.neural
@@ -162,6 +162,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     first_batch = None  # seconds to the first batch: Ray Data's start, paid once per run
     posted_at = t0
     done = step >= ncfg.max_steps
+    set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, 0.0)))  # a resumed run may be past the decay's start
+
+    def shared_clock() -> float:
+        """Seconds since this attempt started, the same on every worker (the slowest one's): their learning rates
+        follow it, and they must stop at the same step, or one waits for the others' all-reduce forever."""
+        elapsed = time.time() - t0
+        if world > 1:
+            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
+            elapsed = float(clock)
+        return elapsed
+
     while not done:
         shuffle = max(256, 2 * cfg.records_per_batch)
         wait_from = time.perf_counter()
@@ -180,7 +192,9 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
                     raise RuntimeError(f"injected failure at step {step} (testing resume)")
                 now = time.time()
-                out_of_time = now - t0 > ncfg.time_budget_s
+                elapsed = shared_clock()
+                out_of_time = elapsed >= ncfg.time_budget_s
+                set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, elapsed)))
                 if now - posted_at > 2.0:
                     posted_at = now
                     rate = tokens * world / max(now - t0, 1e-9)

@@ -86,6 +86,24 @@ def eval_bpb(model: nn.Module, ctx: torch.Tensor, target: torch.Tensor, batch: i
     return total / max(1, len(target))
 
 
+def budget_used(cfg: NeuralConfig, step: int, elapsed_s: float) -> float:
+    """How much of the training budget is spent: steps or time, whichever runs out first (1.0: done)."""
+    return max(step / cfg.max_steps if cfg.max_steps else 1.0, elapsed_s / cfg.time_budget_s)
+
+
+def lr_factor(cfg: NeuralConfig, used: float) -> float:
+    """The learning rate's multiplier when ``used`` of the budget is spent: 1 until the last ``lr_decay`` of it, then
+    falling linearly to 5 % (training that ends on a falling rate codes held-out records 3 % smaller alone, #15)."""
+    if cfg.lr_decay <= 0 or used <= 1 - cfg.lr_decay:
+        return 1.0
+    return max(0.05, (1 - used) / cfg.lr_decay)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
 # ---- data --------------------------------------------------------------------------------------
 def packed(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarray]:
     """Records laid end to end, each behind ``context`` zero bytes (uint8), and the position of every
@@ -139,13 +157,12 @@ def train(
     vbuf, vpos = (torch.from_numpy(a) for a in packed(val_records, cfg.context))
     vctx_t, vtgt_t = windows_at(vbuf, vpos[:50000], cfg.context)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: max(0.1, 1 - s / max(1, cfg.max_steps)))
     t0 = time.time()
     step, recent = 0, []
-    while step < cfg.max_steps and time.time() - t0 < cfg.time_budget_s and len(pos):
+    while (used := budget_used(cfg, step, time.time() - t0)) < 1 and len(pos):
+        set_lr(opt, cfg.lr * lr_factor(cfg, used))
         idx = torch.from_numpy(rng.integers(0, len(pos), cfg.batch_size))
         recent.append(train_step(model, opt, *windows_at(buf, pos[idx], cfg.context)))
-        sched.step()
         step += 1
         if step % 200 == 0:
             progress(f"step {step}: train {np.mean(recent[-200:]):.3f} bits/byte")

@@ -20,4 +20,4 @@ def test_gpu_train_config() -> None:
     base = load_config(str(CONFIGS / "train_gpu.yaml"))
     cfg = TrainConfig.model_validate({**base, "domains": ["technical"], "data": "/tmp/x", "registry": "/tmp/x"})
     assert cfg.use_gpu and cfg.model.neural.hidden == 512 and cfg.model.neural.batch_size == 8192
-    assert cfg.eval_every >= 1000  # each evaluation reads the val shard and writes a checkpoint
+    assert cfg.eval_every >= 1000  # each evaluation codes a val sample and writes a checkpoint

@@ -64,6 +64,17 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_workers_stop_together_when_the_time_budget_runs_out(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
+    """DDP workers start their clocks at different moments; the time budget must stop them at the same step, or the
+    first to stop waits for the other's all-reduce (and the other for its gradients) until the collective times out."""
+    cfg = tiny_config(data_root, domains=["technical"], workers_per_domain=2, run="two-workers", eval_every=10**6)
+    cfg.model.neural = NeuralConfig(context=8, dim=8, hidden=32, max_steps=10**9, batch_size=128, time_budget_s=8)
+    m = run(cfg)["technical"]["train_metrics"]
+    assert m["world_size"] == 2 and m["step"] > 0 and m["wall_s"] >= 8
+
+
+@pytest.mark.slow
 def test_worker_failure_resumes_from_checkpoint(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = tiny_config(data_root, domains=["technical"], inject_failure_at_step=25, run="fail-once")
     out = run(cfg)

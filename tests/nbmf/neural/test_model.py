@@ -4,9 +4,11 @@ import torch
 from nbmf.config import NeuralConfig
 from nbmf.neural.model import (
     BytePredictor,
+    budget_used,
     eval_bpb,
     export_int,
     int_stretch_torch,
+    lr_factor,
     node_indices,
     packed,
     target_bits,
@@ -104,3 +106,14 @@ def test_by_default_the_time_budget_stops_training(tiny) -> None:  # type: ignor
     cfg = NeuralConfig(context=4, dim=4, hidden=8, batch_size=1, time_budget_s=8.0)  # 3,000 such steps take 2-5 s here
     r = train(BytePredictor(cfg), tiny.train[:20], tiny.test[:5])
     assert r.seconds >= cfg.time_budget_s and r.steps < cfg.max_steps
+
+
+def test_the_learning_rate_holds_then_falls_over_the_last_part_of_the_budget() -> None:
+    cfg = NeuralConfig(max_steps=1000, time_budget_s=100, lr_decay=0.3)
+    assert [lr_factor(cfg, budget_used(cfg, s, 0.0)) for s in (0, 700)] == [1.0, 1.0]
+    assert abs(lr_factor(cfg, budget_used(cfg, 850, 0.0)) - 0.5) < 1e-9
+    assert lr_factor(cfg, budget_used(cfg, 1000, 0.0)) == 0.05  # never quite 0: the last steps still learn
+    # steps or time, whichever runs out first
+    assert abs(lr_factor(cfg, budget_used(cfg, 10, 85.0)) - 0.5) < 1e-9 and budget_used(cfg, 10, 100.0) == 1.0
+    assert lr_factor(cfg.model_copy(update={"lr_decay": 0.0}), 0.99) == 1.0  # constant, as before
+    assert budget_used(NeuralConfig(max_steps=0), 0, 0.0) == 1.0  # no steps at all
