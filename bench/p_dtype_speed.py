@@ -30,6 +30,7 @@ if __name__ == "__main__":
         for _ in range(2):
             t = time.perf_counter()
             outs[dt] = [st.encode(x, 2 * len(x) + 64) for x in test]
-            print(f"{dom} P {dt} (values {int(w.P.min())}..{int(w.P.max())}): encode {(time.perf_counter() - t) * 1000 / kb:.2f} ms/KB", flush=True)
+            ms_per_kb = (time.perf_counter() - t) * 1000 / kb
+            print(f"{dom} P {dt} (values {int(w.P.min())}..{int(w.P.max())}): encode {ms_per_kb:.2f} ms/KB", flush=True)
         del st
     print("the same bytes for every type:", all(o == outs[types[0]] for o in outs.values()))
