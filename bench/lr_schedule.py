@@ -8,7 +8,7 @@ test records, then the mix's ideal bits/byte on RECORDS held-out records (``CMSt
 its share (bits without the neural input / bits with it - 1). The core and reference are the registry's model
 of DOMAIN (production, else version 1); without ``--registry``, what a build makes: default ``CMParams``, the
 train split as reference. SCHEDULE: ``const`` (what `nbmf train` did before 2026-12-02), ``lin`` (linear to
-10 %) or ``wsd`` (held, then linear to 5 % over the last 30 %: ``NeuralConfig.lr_decay``). Steps, not time, so
+10 %), ``cos`` (cosine to 5 %) or ``wsd`` (held, then linear to 5 % over the last 30 %: ``NeuralConfig.lr_decay``). Steps, not time, so
 the figures do not depend on the machine's load.
 """
 
@@ -36,6 +36,7 @@ def schedules(steps: int) -> dict[str, Callable[[int], float]]:
         "const": lambda s: 1.0,
         "lin": lambda s: max(0.1, 1 - s / steps),
         "wsd": lambda s: 1.0 if s < 0.7 * steps else max(0.05, (steps - s) / (0.3 * steps)),
+        "cos": lambda s: 0.05 + 0.95 * 0.5 * (1 + float(np.cos(np.pi * min(1.0, s / steps)))),
     }
 
 
