@@ -55,13 +55,18 @@ def run(cfg: ValidateConfig, progress: Any = print) -> ValidationReport:
     return report
 
 
+def failure_message(report: ValidationReport) -> str:
+    """What a failed validation prints on stderr, so a script's log says which gate refused the version."""
+    return f"error: {report.domain}@{report.version} failed its gates: " + "; ".join(report.failed_checks())
+
+
 def validate_cmd(
     domain: Annotated[str, typer.Option()],
     data: Annotated[str, typer.Option(help="Storage root with datasets/ (the test split is measured).")],
     registry: Annotated[str, typer.Option()],
     version: Annotated[Optional[int], typer.Option(help="Default: the newest version.")] = None,
     min_exact: Annotated[float, typer.Option(help="Gate: fraction of exact round trips.")] = 1.0,
-    max_decode_p95_ms: Annotated[float, typer.Option(help="Gate: p95 decode latency per record.")] = 120.0,
+    max_decode_p95_ms: Annotated[float, typer.Option(help="Gate: p95 decode ms per record (best of 3 timings each).")] = 120.0,
     max_records: Annotated[int, typer.Option()] = 2000,
 ) -> None:
     """Measure a version against production, the stub, zstd and zstd+dict; exit 1 if a gate fails."""
@@ -70,6 +75,8 @@ def validate_cmd(
         gates=Gates(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
     )  # fmt: skip
     report = run_or_exit(run, cfg)
+    if not report.passed:
+        typer.echo(failure_message(report), err=True)
     raise typer.Exit(0 if report.passed else 1)
 
 

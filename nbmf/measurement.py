@@ -140,16 +140,23 @@ def measure(c: Contender, data: Sequence[bytes]) -> Result:
     )
 
 
-def decode_latencies_ms(c: Contender, data: Sequence[bytes], limit: int = 500) -> list[float]:
-    """Sorted decode times of the first ``limit`` records (for a latency CDF)."""
+def decode_latencies_ms(c: Contender, data: Sequence[bytes], limit: int = 500, repeats: int = 1) -> list[float]:
+    """Sorted decode times of the first ``limit`` records (for a latency CDF and the decode gate).
+
+    Each record's time is the best of ``repeats`` decodes: the model's own cost, without a one-off stall of
+    the machine (another process's burst, a collection) that a single timing of a 4 KB record carries.
+    """
     if c.decode is None:
         return []
     out = []
     for d in data[:limit]:
         coded = c.encode(d)
-        t0 = time.perf_counter()
-        c.decode(coded, len(d))
-        out.append(1e3 * (time.perf_counter() - t0))
+        best = float("inf")
+        for _ in range(max(1, repeats)):
+            t0 = time.perf_counter()
+            c.decode(coded, len(d))
+            best = min(best, time.perf_counter() - t0)
+        out.append(1e3 * best)
     return sorted(out)
 
 

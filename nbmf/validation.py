@@ -16,19 +16,31 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from nbmf.codec import NBMF
-from nbmf.measurement import Contender, Result, Role, baselines, decode_latencies_ms, find, find_optional, legacy_results, measure
+from nbmf.measurement import (
+    Contender,
+    Result,
+    Role,
+    baselines,
+    decode_latencies_ms,
+    find,
+    find_optional,
+    legacy_results,
+    measure,
+    percentile,
+)
 from nbmf.payload import Fidelity, PayloadType, canonical
 from nbmf.registry import Registry
 
 REPORTS_DIR = "reports"  # models/<domain>/<version>/reports/<run>/: one folder per validation run
 LEGACY_REPORT_DIR = "report"  # the single report folder written before runs were kept apart
+DECODE_REPEATS = 3  # the decode gate times each record this often and keeps the best (noise, not the model, is in the rest)
 
 
 class Gates(BaseModel):
     min_exact: float = Field(1.0, ge=0, le=1, description="byte-exact lossless round trips (and semantic equality)")
     beat_production: bool = True
     beat_zstd_dict: bool = True
-    max_decode_p95_ms: float = Field(120.0, gt=0, description="per record")
+    max_decode_p95_ms: float = Field(120.0, gt=0, description="per record, each the best of DECODE_REPEATS timings")
 
 
 class Check(BaseModel):
@@ -106,11 +118,12 @@ def validate(
         prod.model = prod.load(domain, production)
         contenders.insert(1, _nbmf_contender(Role.PRODUCTION, f"{domain}@{production} (production)", prod, domain))
     results = [measure(c, data) for c in contenders]
-    latencies = {c.role: decode_latencies_ms(c, data) for c in contenders}
+    latencies = {c.role: decode_latencies_ms(c, data, repeats=DECODE_REPEATS) for c in contenders}
     # semantic fidelity: the canonical form comes back exactly
     sem_ok = sum(cand.decode(cand.encode(t, "semantic", "str", domain)) == canonical(t, PayloadType.STR, Fidelity.SEMANTIC) for t in texts)
     mine = find(results, Role.CANDIDATE)
-    assert mine.exact is not None and mine.decode_ms_p95 is not None
+    assert mine.exact is not None
+    decode_p95 = percentile(latencies[Role.CANDIDATE], 0.95)
     checks = {
         "exact_round_trips": Check(
             ok=mine.exact >= gates.min_exact, detail=f"{100 * mine.exact:.2f} % exact (need {100 * gates.min_exact:.2f} %)"
@@ -119,8 +132,8 @@ def validate(
             ok=sem_ok / len(texts) >= gates.min_exact, detail=f"{100 * sem_ok / len(texts):.2f} % canonical forms equal"
         ),
         "decode_p95": Check(
-            ok=mine.decode_ms_p95 <= gates.max_decode_p95_ms,
-            detail=f"p95 decode {mine.decode_ms_p95:.2f} ms (limit {gates.max_decode_p95_ms:g} ms)",
+            ok=decode_p95 <= gates.max_decode_p95_ms,
+            detail=f"p95 decode {decode_p95:.2f} ms per record, best of {DECODE_REPEATS} (limit {gates.max_decode_p95_ms:g} ms)",
         ),
     }
     if gates.beat_zstd_dict:
@@ -218,7 +231,7 @@ def render_plots(report: ValidationReport) -> dict[str, bytes]:
     ax.axvline(gate, color="#c33", linestyle="--", linewidth=1, label=f"gate: p95 ≤ {gate:g} ms")
     ax.axhline(0.95, color="#999", linestyle=":", linewidth=1)
     ax.set_xscale("log")
-    ax.set_xlabel("decode latency per record (ms, log scale)")
+    ax.set_xlabel(f"decode latency per record (ms, best of {DECODE_REPEATS}, log scale)")
     ax.set_ylabel("fraction of records")
     ax.legend(fontsize=7)
     ax.set_title(f"{report.domain}@{report.version}: decode latency CDF")

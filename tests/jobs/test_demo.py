@@ -86,7 +86,7 @@ def test_demo_then_the_readme_next_steps(tmp_path: Path) -> None:
     # one bash for all of them: `source` carries over to the lines after it
     script = "set -euo pipefail\n" + "\n".join(next_steps_commands()) + "\n"
     r = subprocess.run(["bash", "-c", script], cwd=clone, env=env, capture_output=True, timeout=900)
-    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert r.returncode == 0, r.stdout.decode()[-2000:] + "\n--- stderr ---\n" + r.stderr.decode()[-3000:]
     assert b"Traceback" not in r.stderr and b"\nerror:" not in b"\n" + r.stderr, r.stderr.decode()[-3000:]
     out = r.stdout.decode()
     assert out.count((clone / "README.md").read_text()) == 1  # `nbmf decode readme.nbmf` gave the README back
