@@ -151,7 +151,7 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         if meta.get("format") not in FORMATS:
             raise IntegrityError(f"unknown neural artifact format {meta.get('format')!r}")
         w = NeuralWeights(
-            tensors["P"].astype(np.int64),
+            tensors["P"],
             tensors["B1"].astype(np.int64),
             tensors["WO"].astype(np.int64),
             tensors["BO"].astype(np.int64),

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from nbmf.config import NeuralConfig
@@ -77,7 +78,8 @@ def test_integer_model_matches_float_model(tiny) -> None:  # type: ignore[no-unt
 
 def test_export_is_contiguous_integers(tiny) -> None:  # type: ignore[no-untyped-def]
     w = export_int(tiny.model)
-    for a in (w.P, w.B1, w.WO, w.BO):
+    assert w.P.dtype == np.int32 and w.P.flags["C_CONTIGUOUS"]  # the artifact's type, held as stored
+    for a in (w.B1, w.WO, w.BO):
         assert a.dtype == np.int64 and a.flags["C_CONTIGUOUS"]
     assert np.abs(w.WO).max() <= 127
 
@@ -117,3 +119,14 @@ def test_the_learning_rate_holds_then_falls_over_the_last_part_of_the_budget() -
     assert abs(lr_factor(cfg, budget_used(cfg, 10, 85.0)) - 0.5) < 1e-9 and budget_used(cfg, 10, 100.0) == 1.0
     assert lr_factor(cfg.model_copy(update={"lr_decay": 0.0}), 0.99) == 1.0  # constant, as before
     assert budget_used(NeuralConfig(max_steps=0), 0, 0.0) == 1.0  # no steps at all
+
+
+def test_a_first_layer_outside_int32_is_refused_not_wrapped(tiny) -> None:  # type: ignore[no-untyped-def]
+    """The artifact stores P as int32: a value beyond it would wrap and decode other bytes than it encoded."""
+    import dataclasses
+
+    w = export_int(tiny.model)
+    big = w.P.astype(np.int64)
+    big[0, 0, 0] = 2**31
+    with pytest.raises(ValueError, match="outside int32"):
+        dataclasses.replace(w, P=big)
