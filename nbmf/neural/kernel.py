@@ -21,7 +21,9 @@ Format 9 also primes where records end (``X_END``), so a record coded with ``END
 and its frame no length (frame version 4, docs/FORMAT.md).
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
-a cache hint that changes no value), and their misses overlap with this bit's updates.
+a cache hint that changes no value), and their misses overlap with this bit's updates. Likewise the
+predictor's next first layer: 63 of its 64 rows are named by bytes already known, so each bit asks for an
+eighth of them while the byte is coded.
 """
 
 from __future__ import annotations
@@ -456,6 +458,8 @@ def process(
     hnext = np.zeros(nhashed, dtype=np.int64)
     xin = np.zeros(ninputs, dtype=np.int64)
     hid = np.zeros(max(nh, 1), dtype=np.int64)
+    Pf = P.reshape(P.size)  # the same table, flat: for the cache hints below
+    prow = (nctx - 1 + 7) // 8  # next byte's first-layer rows hinted per bit
     pos = hist_start
     # recover byte context from history (the reference ends with a record separator)
     c4 = 0
@@ -575,6 +579,16 @@ def process(
         if mode == PRIME or mode == ENCODE:
             byte_val = int(data[i])
         for bitpos in range(8):
+            if use_nn:
+                # the next byte's first layer reads row (t, byte at pos - t) for t = 0..nctx-1; all but t = 0 are
+                # known now, so their cache lines are asked for while this byte's bits are coded (a hint only)
+                for t in range(1 + bitpos * prow, min(nctx, 1 + (bitpos + 1) * prow)):
+                    b = 0
+                    if pos - t >= rec_start:
+                        b = int(H[pos - t])
+                    r0 = (t * 256 + b) * nh
+                    for j in range(0, nh, 16):
+                        _prefetch(Pf, r0 + j)
             # ---------------- predict ----------------
             xin[0] = 0
             v = int(T[c0])
