@@ -166,7 +166,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
     def shared_clock() -> float:
         """Seconds since this attempt started, the same on every worker (the slowest one's): their learning rates
-        follow it, and they must stop at the same step, or one waits for the others' all-reduce forever."""
+        follow it, and they must stop at the same step, or one waits in an all-reduce the others never enter, until
+        the collective's timeout fails the run."""
         elapsed = time.time() - t0
         if world > 1:
             clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
