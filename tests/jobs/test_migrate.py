@@ -35,23 +35,25 @@ def _old_value(w: dict) -> object:
 def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict, dict, str]]:  # type: ignore[no-untyped-def]
     mp = pytest.MonkeyPatch()  # module-scoped: the key must not leak into other modules' tests
     mp.setenv(KEY_ENV, "memory-test-key")
-    root = tmp_path_factory.mktemp("warm")
-    written = make_warm_store(root, n=N)
-    storage = str(tmp_path_factory.mktemp("nbmf"))
-    summary = pipeline_run(
-        PipelineConfig(
-            storage=storage,
-            inputs=[str(root)],
-            domains=["general", "financial", "legal", "technical"],
-            train=TINY_TRAIN,
-            min_train_records=20,
-            collect={"min_bytes": 50},
-        )  # fmt: skip
-    )
-    new_root = str(tmp_path_factory.mktemp("migrated"))
-    report = migrate_run(MigrateConfig(store=str(root), out=new_root, registry=storage))
-    yield Path(new_root), written, {"pipeline": summary, "migrate": report}, storage
-    mp.undo()
+    try:  # also when the setup fails or times out: a leaked key seals the warm-store records of later tests
+        root = tmp_path_factory.mktemp("warm")
+        written = make_warm_store(root, n=N)
+        storage = str(tmp_path_factory.mktemp("nbmf"))
+        summary = pipeline_run(
+            PipelineConfig(
+                storage=storage,
+                inputs=[str(root)],
+                domains=["general", "financial", "legal", "technical"],
+                train=TINY_TRAIN,
+                min_train_records=20,
+                collect={"min_bytes": 50},
+            )  # fmt: skip
+        )
+        new_root = str(tmp_path_factory.mktemp("migrated"))
+        report = migrate_run(MigrateConfig(store=str(root), out=new_root, registry=storage))
+        yield Path(new_root), written, {"pipeline": summary, "migrate": report}, storage
+    finally:
+        mp.undo()
 
 
 @pytest.mark.slow
