@@ -33,9 +33,14 @@ def record():
 t = threading.Thread(target=record)
 t.start()
 t.join(10)
-tasks = {int(t): os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")}
+def priority(tid):
+    try:
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except ProcessLookupError:  # a thread that ended after it was listed (join returns before its exit)
+        return None
+tasks = {int(t): priority(int(t)) for t in os.listdir("/proc/self/task")}
 stop.set()
-print(json.dumps({"got": got, "threads": sorted(set(tasks.values())), "later": later}))
+print(json.dumps({"got": got, "threads": sorted({v for v in tasks.values() if v is not None}), "later": later}))
 """
 
 can_lower = sys.platform.startswith("linux") and os.geteuid() == 0
@@ -46,7 +51,8 @@ def _child(env_value: str | None) -> tuple[dict, str]:  # type: ignore[type-arg]
     if env_value is not None:
         env["NBMF_READY_NICE"] = env_value
     env["PYTHONPATH"] = str(ROOT)
-    p = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120, check=True)
+    p = subprocess.run([sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, f"the child exited {p.returncode}:\n{p.stderr}"
     return json.loads(p.stdout.strip().splitlines()[-1]), p.stderr
 
 
