@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The whole codec with nbmf/ as it was at FROM and as it is at TO (the checkout, TO or later for files TO did
-# not touch), interleaved: for each round and domain, `nbmf bench` on 400 held-out records with FROM's version of
-# the files TO changed under nbmf/, then with the checkout's. Run from the repository root with a clean nbmf/ (the
+# The whole codec with nbmf/ as it was at FROM and as it is in the checkout (TO or later), interleaved: for each
+# round and domain, `nbmf bench` on 400 held-out records with FROM's copy of the files FROM..TO changed under nbmf/,
+# then with the checkout's. Run from the repository root with a clean nbmf/ (the
 # script puts it back with `git checkout -- nbmf` after each "old" run), alone on the machine: it measures time.
 #   bash bench/code_ab.sh FROM TO OUT [REGISTRY] [ROUNDS] [DOMAINS]
 #   e.g. bash bench/code_ab.sh 3cd2db2~1 3cd2db2 bench/results/p_int32_ab      (the int32 table; 2 rounds)
@@ -15,7 +15,9 @@ DOMAINS=${6:-financial general}
 mkdir -p "$OUT"
 export RAY_USAGE_STATS_ENABLED=0
 run() { # old|new DOMAIN ROUND
-  if [ "$1" = old ]; then git diff "$FROM" "$TO" -- nbmf | git apply -R; fi
+  if [ "$1" = old ]; then  # FROM's copy of each file TO changed (later edits to them, e.g. docstrings, go too)
+    for f in $(git diff --name-only "$FROM" "$TO" -- nbmf); do git show "$FROM:$f" > "$f"; done
+  fi
   .venv/bin/nbmf bench --data data/corpus/$2.jsonl --domain $2 --registry "$REG" --version 1 --max-test 400 --json \
     > "$OUT/ab_$1_$2_$3.json" 2> /dev/null || { git checkout -q -- nbmf; exit 1; }
   git checkout -q -- nbmf
