@@ -27,7 +27,7 @@ from results_io import save
 
 from nbmf.config import NeuralConfig
 from nbmf.neural.build import select_reference, split_bytes
-from nbmf.neural.model import BytePredictor, export_int, packed, train_step, windows_at
+from nbmf.neural.model import BytePredictor, export_int, optimizer, packed, train_step, windows_at
 from nbmf.records import read_records
 
 
@@ -37,7 +37,7 @@ def train_tokens(cfg: NeuralConfig, recs: list[bytes], tokens: int, device: str)
     buf, pos = packed(recs, cfg.context)
     b, p = torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
     model = BytePredictor(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optimizer(model)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     steps = max(1, tokens // cfg.batch_size)
     t0 = time.perf_counter()

@@ -31,7 +31,7 @@ from nbmf.config import CMParams, NeuralConfig
 from nbmf.neural.build import select_reference, split_bytes
 from nbmf.neural.cm import CMState, NeuralWeights
 from nbmf.neural.codec import cm_config
-from nbmf.neural.model import BytePredictor, eval_bpb, export_int, train, train_step, windows
+from nbmf.neural.model import BytePredictor, eval_bpb, export_int, optimizer, train, train_step, windows
 from nbmf.records import read_records
 
 HEADER = 12
@@ -43,7 +43,7 @@ def train_timed(cfg: NeuralConfig, recs: list[bytes], seconds: float, device: st
     ctx, tgt = windows(recs, cfg.context)
     c, t = torch.from_numpy(ctx).to(device), torch.from_numpy(tgt).to(device)
     model = BytePredictor(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optimizer(model)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     t0, steps = time.perf_counter(), 0
     while (elapsed := time.perf_counter() - t0) < seconds:

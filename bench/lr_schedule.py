@@ -75,7 +75,7 @@ def main() -> None:
         torch.manual_seed(0)
         rng = np.random.default_rng(0)
         model = BytePredictor(cfg)
-        opt = torch.optim.Adam(model.parameters(), lr=float(lr))
+        opt = torch.optim.Adam(model.parameters(), lr=float(lr), fused=True)  # as nbmf.neural.model.optimizer
         lam = torch.optim.lr_scheduler.LambdaLR(opt, schedules(a.steps)[sched])
         t = time.time()
         for _ in range(a.steps):

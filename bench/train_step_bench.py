@@ -22,14 +22,14 @@ from results_io import save
 
 from nbmf.config import NeuralConfig
 from nbmf.corpus import local_records
-from nbmf.neural.model import BytePredictor, train_step, windows
+from nbmf.neural.model import BytePredictor, optimizer, train_step, windows
 
 
 def tokens_per_s(device: str, ctx: np.ndarray, tgt: np.ndarray, batch: int, steps: int) -> tuple[float, float]:
     cfg = NeuralConfig()
     torch.manual_seed(0)
     model = BytePredictor(cfg).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    opt = optimizer(model)
     c, t = torch.from_numpy(ctx).to(device), torch.from_numpy(tgt).to(device)
     rng = np.random.default_rng(0)
     bpb = 0.0

@@ -81,7 +81,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from nbmf.neural.model import BytePredictor, budget_used, loss_fn, lr_factor, packed, set_lr, train_step, windows_at
+    from nbmf.neural.model import BytePredictor, budget_used, loss_fn, lr_factor, optimizer, packed, set_lr, train_step, windows_at
 
     cfg = TrainConfig.model_validate(config["cfg"])  # validated again in the worker
     ncfg = cfg.model.neural
@@ -90,7 +90,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     torch.manual_seed(ncfg.seed + rank)
     torch.set_num_threads(max(1, int(round(cfg.cpus_per_worker))))
     model = BytePredictor(ncfg)
-    opt = torch.optim.Adam(model.parameters(), lr=ncfg.lr)
+    opt = optimizer(model)
     step, best, bad_evals, resumed_from = 0, float("inf"), 0, None
     ckpt = ray.train.get_checkpoint()
     state = None

@@ -65,6 +65,31 @@ def test_train_step_learns() -> None:
     assert first > 6 and last < 0.5
 
 
+@pytest.mark.parametrize("kind", ["table", "factored"])
+def test_either_first_layer_exports_the_table_its_float_model_computes(kind: str) -> None:
+    """A ``table`` first layer is P itself; a ``factored`` one (models before the twenty-seventh session) folds into P. Either way the
+    exported table's rows, summed, are the float model's first layer, and the integer model codes as the float one."""
+    from nbmf.neural.model import optimizer
+
+    torch.manual_seed(0)
+    cfg = NeuralConfig(context=6, dim=4, hidden=16, first_layer=kind, lr=1e-2)  # type: ignore[arg-type]
+    m = BytePredictor(cfg)
+    ctx, tgt = windows([b"the quick brown fox jumps over the lazy dog; " * 30], cfg.context)
+    c, t = torch.from_numpy(ctx), torch.from_numpy(tgt)
+    opt = optimizer(m)
+    for _ in range(80):
+        train_step(m, opt, c, t)
+    P, b1 = m.first_layer_table()
+    assert P.shape == (cfg.context, 256, cfg.hidden)
+    summed = b1 + sum(P[k][c[:, k]] for k in range(cfg.context))
+    assert torch.allclose(summed.clamp(0, cfg.hmax), m.hidden(c).detach().double(), atol=1e-5)
+    float_bpb = eval_bpb(m, c, t)
+    p1 = SQUASH[int_stretch_torch(export_int(m), c, node_indices(t)).numpy() + 2048] / 4096
+    bits = target_bits(t).numpy()
+    int_bpb = float(-np.log2(np.where(bits == 1, p1, 1 - p1)).sum() / len(tgt))
+    assert float_bpb < 1.0 and abs(int_bpb - float_bpb) < 0.02 + 0.02 * float_bpb, (int_bpb, float_bpb)
+
+
 def test_integer_model_matches_float_model(tiny) -> None:  # type: ignore[no-untyped-def]
     ctx, tgt = windows(tiny.test[:10], tiny.model.cfg.context)
     c, t = torch.from_numpy(ctx), torch.from_numpy(tgt)
