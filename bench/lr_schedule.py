@@ -26,7 +26,7 @@ from nbmf.config import CMParams, ModelConfig, NeuralConfig
 from nbmf.neural.build import select_reference, split_bytes
 from nbmf.neural.cm import CMState
 from nbmf.neural.codec import cm_config, unpack_files
-from nbmf.neural.model import BytePredictor, eval_bpb, export_int, packed, train_step, windows_at
+from nbmf.neural.model import BytePredictor, eval_bpb, export_int, optimizer, packed, set_lr, train_step, windows_at
 from nbmf.records import read_records
 from nbmf.registry import Registry
 
@@ -75,7 +75,8 @@ def main() -> None:
         torch.manual_seed(0)
         rng = np.random.default_rng(0)
         model = BytePredictor(cfg)
-        opt = torch.optim.Adam(model.parameters(), lr=float(lr), fused=True)  # as nbmf.neural.model.optimizer
+        opt = optimizer(model)
+        set_lr(opt, float(lr))  # before LambdaLR, which takes it as the base rate
         lam = torch.optim.lr_scheduler.LambdaLR(opt, schedules(a.steps)[sched])
         t = time.time()
         for _ in range(a.steps):
