@@ -1,11 +1,13 @@
 """What the trained predictor adds inside the kernel, by how many previous bytes it sees (#15).
 
-    python bench/predictor_context.py DOMAIN [CONTEXT ...] [--records 200] [--first-layer KIND,...] [--steps N]
-    (default: contexts 16 64, the shipped first layer, 180 s of training)
+    python bench/predictor_context.py DOMAIN [CONTEXT ...] [--records 200] [--first-layer KIND,...]
+        [--vary FIELD=V1,V2 ...] [--steps N]
+    (default: contexts 16 64, the shipped NeuralConfig, 180 s of training)
 
 Primes the core (the shipped ``CMParams``, the domain's reference up to 32 MiB) on data/corpus/DOMAIN.jsonl's
 train split, codes the first RECORDS held-out records without a neural input, then trains the shipped predictor
-with each CONTEXT and each kind of first layer (``NeuralConfig.first_layer``: table, factored; one thread,
+with each CONTEXT, each kind of first layer (``NeuralConfig.first_layer``: table, factored) and each value of every
+other ``NeuralConfig`` FIELD given with --vary, e.g. ``--vary hidden=128,256 --vary lr=0.006,0.012`` (one thread,
 ``nbmf.neural.model.train``, seed 0, 180 s or N steps of 1,024 tokens — steps do not depend on the machine's load),
 primes again with it, and prints the bits per byte of the mix, the predictor's share (core bits / mixed bits - 1),
 the predictor alone and the mean encode time per KB.
@@ -30,6 +32,7 @@ if __name__ == "__main__":
     ap.add_argument("contexts", type=int, nargs="*", default=[16, 64])
     ap.add_argument("--records", type=int, default=200)
     ap.add_argument("--first-layer", default=NeuralConfig().first_layer, help="comma-separated: table, factored")
+    ap.add_argument("--vary", action="append", default=[], help="FIELD=V1,V2: a NeuralConfig field and its values")
     ap.add_argument("--steps", type=int, default=0, help="train this many steps instead of 180 s")
     a = ap.parse_args()
     dom, contexts = a.domain, a.contexts
@@ -50,9 +53,14 @@ if __name__ == "__main__":
     del st
     print(f"{dom}: core alone {core / nb:.4f} bits/byte over {nb} held-out bytes", flush=True)
     budget = {"time_budget_s": 10**6, "max_steps": a.steps} if a.steps else {"time_budget_s": 180, "max_steps": 10**9}
-    for ctx, kind in [(c, k) for c in contexts for k in a.first_layer.split(",")]:
+    grid: list[dict[str, str]] = [{}]
+    for v in a.vary:
+        field, values = v.split("=", 1)
+        grid = [g | {field: x} for g in grid for x in values.split(",")]
+    for ctx, kind, over in [(c, k, g) for c in contexts for k in a.first_layer.split(",") for g in grid]:
         torch.manual_seed(0)
-        m = BytePredictor(NeuralConfig.model_validate({"context": ctx, "first_layer": kind, **budget}))
+        m = BytePredictor(NeuralConfig.model_validate({"context": ctx, "first_layer": kind, **over, **budget}))
+        label = "".join(f", {k} {x}" for k, x in over.items())
         r = train(m, sp["train"], sp["val"])
         w = export_int(m)
         alone = bits(CMState.build(cm, ref, w, nn_only=True))
@@ -64,7 +72,8 @@ if __name__ == "__main__":
         enc = (time.time() - t0) / nb * 1024e3
         del st
         print(
-            f"{dom} context {ctx}, {kind}: {r.steps} steps, {r.steps * m.cfg.batch_size / 1e6:.1f} M tokens, validation {r.val_bpb:.3f}; "
+            f"{dom} context {ctx}, {kind}{label}: {r.steps} steps, {r.steps * m.cfg.batch_size / 1e6:.1f} M tokens, "
+            f"validation {r.val_bpb:.3f}; "
             f"alone {alone / nb:.4f}; mixed {b / nb:.4f} bits/byte, share {core / b - 1:+.2%}; encode {enc:.1f} ms per KB (mean)",
             flush=True,
         )

@@ -122,7 +122,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard("val")
     rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
 
-    val_sample: list[tuple[torch.Tensor, torch.Tensor]] = []  # (buf, pos) on the device, read on the first evaluation
+    val_sample: list[tuple[torch.Tensor, torch.Tensor]] = []  # (buf, pos) on the device, read before the first step
 
     def val_bpb() -> tuple[float, int]:
         """Bits per byte on the val sample, and how many tokens it measured (all workers)."""
@@ -160,15 +160,22 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
     data_time = eval_time = 0.0  # waiting for Ray Data's batches and packing them; evaluations and checkpoints
     first_batch = None  # seconds to the first batch: Ray Data's start, paid once per run
+    # The time budget counts training: its clock starts at the first batch. Ray Data's start-up (reading the val
+    # sample, then the first train batch) took 35-50 s of a 180 s budget with two domains on 2 CPUs.
+    clock0 = t0
     posted_at = t0
     done = step >= ncfg.max_steps
+    val_read_s = 0.0
+    if not done:  # the val sample first, so that its read is not charged to the budget either
+        val_sample.append(sample_val())
+        val_read_s = time.time() - t0
     set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, 0.0)))  # a resumed run may be past the decay's start
 
     def shared_clock() -> float:
-        """Seconds since this attempt started, the same on every worker (the slowest one's): their learning rates
+        """Seconds since this attempt's first batch, the same on every worker (the slowest one's): their learning rates
         follow it, and they must stop at the same step, or one waits in an all-reduce the others never enter, until
         the collective's timeout fails the run."""
-        elapsed = time.time() - t0
+        elapsed = time.time() - clock0
         if world > 1:
             clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
             torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
@@ -182,7 +189,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             buf, pos = on_device(batch["text"], rng.permutation)
             data_time += time.perf_counter() - wait_from
             if first_batch is None:
-                first_batch = time.time() - t0
+                clock0 = time.time()
+                first_batch = clock0 - t0
             for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
                 ct, tt = windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
                 s0 = time.perf_counter()
@@ -198,8 +206,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, elapsed)))
                 if now - posted_at > 2.0:
                     posted_at = now
-                    rate = tokens * world / max(now - t0, 1e-9)
-                    post(step=step, elapsed_s=now - t0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
+                    rate = tokens * world / max(now - clock0, 1e-9)
+                    post(step=step, elapsed_s=now - clock0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
                 if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
                     e0 = time.perf_counter()
                     vb, val_measured = val_bpb()
@@ -219,13 +227,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                         "wall_s": time.time() - t0,  # where it went: steps, data (Ray Data + packing), eval + checkpoints
                         "step_s": step_time,
                         "data_s": data_time,
-                        "first_batch_s": first_batch or 0.0,
+                        "first_batch_s": first_batch or 0.0,  # the val sample's read included
+                        "val_read_s": val_read_s,
                         "eval_s": eval_time + (time.perf_counter() - e0),
                         "resumed_from_step": -1 if resumed_from is None else resumed_from,
                         "world_size": world,
                         "stopped_early": bad_evals >= cfg.patience,
                     }
-                    post(step=step, elapsed_s=time.time() - t0, val_bpb=vb, train_bpb=metrics["train_bpb"])
+                    post(step=step, elapsed_s=time.time() - clock0, val_bpb=vb, train_bpb=metrics["train_bpb"])
                     with tempfile.TemporaryDirectory() as d:
                         checkpoint = None
                         if rank == 0:
@@ -288,6 +297,34 @@ def _already_published(registry: str, domain: str, run_name: str, step: Any) -> 
         if m.get("train_run") == run_name and m.get("train_step") == step:
             return {"domain": domain, "version": v, "metrics": m}
     return None
+
+
+# The settings that give the predictor's weights their shapes: a checkpoint loads only into the same ones.
+WEIGHT_SHAPE_FIELDS = ("context", "first_layer", "dim", "hidden")
+# What a setting was before it existed, for checkpoints whose config.json predates it.
+BEFORE_FIELD: dict[str, Any] = {"first_layer": "factored"}  # the only kind before 2026-12-02
+
+
+def check_resumable(runs: Store, run_name: str, cfg: TrainConfig) -> None:
+    """Fail before training when the run's checkpoints hold weights of other shapes than ``cfg`` builds.
+
+    Without this a resumed run dies inside torch's ``load_state_dict`` ("Missing key(s) ...") on every worker,
+    retried ``max_failures`` times, with nothing that says which setting to pass."""
+    configs = [f"{run_name}/{n}/config.json" for n in runs.list(run_name) if n.startswith("checkpoint_")]  # and Ray's
+    configs = [c for c in configs if runs.exists(c)]  # checkpoint_manager_snapshot.json, which is no checkpoint
+    if not configs:
+        return
+    saved = json.loads(runs.read_bytes(configs[-1])).get("model", {}).get("neural", {})
+    theirs = {f: saved.get(f, BEFORE_FIELD.get(f)) for f in WEIGHT_SHAPE_FIELDS}
+    ours = cfg.model.neural.model_dump()
+    differ = {f: (theirs[f], ours[f]) for f in WEIGHT_SHAPE_FIELDS if theirs[f] != ours[f]}
+    if differ:
+        pairs = ", ".join(f"model.neural.{f}: {a!r} (this config: {b!r})" for f, (a, b) in differ.items())
+        raise NBMFError(
+            f"run {run_name} cannot resume with this config: its checkpoints were trained with {pairs}. "
+            f"Set those in --config to resume it, or leave out --run to start a new run "
+            f"(its checkpoints: {runs.full(run_name)})"
+        )
 
 
 def run_id(cfg: TrainConfig) -> str:
@@ -374,6 +411,8 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         with lock:
             results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
 
+    for domain in cfg.domains:  # before any domain trains: one that cannot resume would stop the job midway
+        check_resumable(runs, f"{domain}-{rid}", cfg)
     from jobs.progress import Watcher, format_training, start_board
 
     board = start_board(rid)
@@ -399,7 +438,9 @@ def train(
     cpus_per_worker: Annotated[Optional[float], typer.Option(help="CPUs per worker (fractional leaves room for Ray Data).")] = None,
     use_gpu: Annotated[bool, typer.Option("--use-gpu", help="One GPU per worker (NCCL).")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Training steps at most.")] = None,
-    time_budget: Annotated[Optional[float], typer.Option(help="Seconds of training at most per domain.")] = None,
+    time_budget: Annotated[
+        Optional[float], typer.Option(help="Seconds of training per domain at most, counted from its first batch (not Ray Data's start).")
+    ] = None,
     reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with (default 32).")] = None,
     run: Annotated[Optional[str], typer.Option(help="Run id (default: derived from config and data: same inputs resume).")] = None,
     address: Annotated[Optional[str], typer.Option("--address", help="Ray address.")] = None,

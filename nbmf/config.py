@@ -40,7 +40,11 @@ class NeuralConfig(BaseModel):
     # 10**9 from 2026-12-02 (before: 3000): a time budget is what stops training unless a step cap is given. At 3000
     # `nbmf train --time-budget 180` stopped at ~3 M tokens, a third of its budget on this 2-core machine
     max_steps: int = Field(10**9, ge=0, description="optimizer steps at most; by default the time budget binds")
-    time_budget_s: float = Field(120.0, gt=0)
+    time_budget_s: float = Field(
+        120.0,
+        gt=0,
+        description="seconds of training; `nbmf train` counts them from each worker's first batch (Ray Data's start-up is not training)",
+    )
     seed: int = 0
 
 

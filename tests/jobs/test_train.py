@@ -1,14 +1,17 @@
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 from tests_support import write_datasets
 
-from jobs.train import TrainConfig, run
+from jobs.train import TrainConfig, check_resumable, run
 from nbmf.codec import NBMF
 from nbmf.config import CMParams, ModelConfig, NeuralConfig
 from nbmf.corpus import local_records
+from nbmf.errors import NBMFError
 from nbmf.registry import Registry
+from nbmf.storage import Store
 
 
 def tiny_config(tmp: Path, **kw: object) -> TrainConfig:
@@ -81,6 +84,29 @@ def test_worker_failure_resumes_from_checkpoint(ray_local, data_root: Path) -> N
     m = out["technical"]["train_metrics"]
     assert m["resumed_from_step"] == 20  # the checkpoint written at step 20, before the failure at 25
     assert m["step"] == 40
+    # the same run under a model whose weights have other shapes: refused before anything trains, with the setting
+    other = cfg.model_copy(deep=True)
+    other.model.neural.first_layer = "factored"
+    with pytest.raises(NBMFError, match=r"fail-once cannot resume.*model\.neural\.first_layer: 'table' \(this config: 'factored'\)"):
+        run(other)
+
+
+def test_a_checkpoint_from_before_a_setting_existed_is_read_with_that_settings_old_value(tmp_path: Path) -> None:
+    """Checkpoints written before ``first_layer`` existed hold a factored layer; resuming one under today's default
+    ("table") is refused with the setting to pass, and resuming it as factored is allowed."""
+    cfg = tiny_config(tmp_path, domains=["legal"])
+    saved = cfg.model_dump(mode="json")
+    del saved["model"]["neural"]["first_layer"]
+    ckpt = tmp_path / "runs" / "legal-old" / "checkpoint_2026-11-30_10-00-00.000000"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text(json.dumps(saved))
+    (ckpt.parent / "checkpoint_manager_snapshot.json").write_text("{}")  # Ray Train's, beside the checkpoints
+    runs = Store(str(tmp_path / "runs"))
+    with pytest.raises(NBMFError, match=r"first_layer: 'factored' \(this config: 'table'\)"):
+        check_resumable(runs, "legal-old", cfg)
+    cfg.model.neural.first_layer = "factored"
+    check_resumable(runs, "legal-old", cfg)
+    check_resumable(runs, "legal-new", cfg)  # no checkpoints yet: nothing to compare
 
 
 @pytest.mark.slow
