@@ -16,6 +16,7 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Optional
 
@@ -122,12 +123,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     val_shard = ray.train.get_dataset_shard("val")
     rng = np.random.default_rng(ncfg.seed * 1000 + rank + step)
 
-    val_sample: list[tuple[torch.Tensor, torch.Tensor]] = []  # (buf, pos) on the device, read before the first step
+    val_sample: list[tuple[torch.Tensor, torch.Tensor]] = []  # (buf, pos) on the device, read at the first batch
 
     def val_bpb() -> tuple[float, int]:
         """Bits per byte on the val sample, and how many tokens it measured (all workers)."""
-        if not val_sample:
-            val_sample.append(sample_val())
         buf, pos = val_sample[0]
         tot = torch.zeros(2, dtype=torch.float64, device=device)  # NCCL reduces GPU tensors only
         ddp.eval()
@@ -157,8 +156,16 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             pos = pos[order(len(pos))]
         return torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
 
+    def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This worker's optimizer steps of one pass over its shard: (contexts, targets), cut on the device."""
+        shuffle = max(256, 2 * cfg.records_per_batch)
+        for batch in train_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy", local_shuffle_buffer_size=shuffle):
+            buf, pos = on_device(batch["text"], rng.permutation)
+            for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
+                yield windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
+
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
-    data_time = eval_time = 0.0  # waiting for Ray Data's batches and packing them; evaluations and checkpoints
+    data_time = eval_time = 0.0  # waiting for Ray Data's batches, packing them, cutting windows; evaluations and checkpoints
     first_batch = None  # seconds to the first batch: Ray Data's start, paid once per run
     # The time budget counts training: its clock starts once the first train batch is here and the val sample read.
     # Ray Data's start-up took 35-50 s of a 180 s budget with two domains on 2 CPUs. The val sample is read after
@@ -167,97 +174,106 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     posted_at = t0
     done = step >= ncfg.max_steps
     val_read_s = 0.0
+    passes = 0
     set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, 0.0)))  # a resumed run may be past the decay's start
 
-    def shared_clock() -> float:
-        """Seconds since this attempt's first batch, the same on every worker (the slowest one's): their learning rates
-        follow it, and they must stop at the same step, or one waits in an all-reduce the others never enter, until
-        the collective's timeout fails the run."""
+    def agree(has_step: bool) -> tuple[float, bool]:
+        """Seconds since this attempt's first batch, the same on every worker (the slowest one's), and whether every
+        worker has another step in this pass. All workers take each step together (DDP all-reduces its gradients),
+        so they must stop at the same step and end each pass at the same step: a worker that ran out of its shard
+        first and started the next pass would wait at Ray Data's epoch barrier for one that waits in an all-reduce
+        for it, forever. Their learning rates follow the shared clock."""
         elapsed = time.time() - clock0
-        if world > 1:
-            clock = torch.tensor([elapsed], dtype=torch.float64, device=device)
-            torch.distributed.all_reduce(clock, op=torch.distributed.ReduceOp.MAX)
-            elapsed = float(clock)
-        return elapsed
+        if world == 1:
+            return elapsed, has_step
+        both = torch.tensor([elapsed, 0.0 if has_step else 1.0], dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(both, op=torch.distributed.ReduceOp.MAX)
+        return float(both[0]), float(both[1]) == 0.0
 
     while not done:
-        shuffle = max(256, 2 * cfg.records_per_batch)
-        wait_from = time.perf_counter()
-        for batch in train_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy", local_shuffle_buffer_size=shuffle):
-            buf, pos = on_device(batch["text"], rng.permutation)
+        steps, in_pass = one_pass(), 0
+        while not done:
+            wait_from = time.perf_counter()
+            nxt = next(steps, None)
             data_time += time.perf_counter() - wait_from
-            if first_batch is None:
+            if first_batch is None:  # every worker reads its val shard here, with or without a batch: all read it at once
                 first_batch = time.time() - t0
                 v0 = time.time()
                 val_sample.append(sample_val())
                 clock0 = time.time()
                 val_read_s = clock0 - v0
-            for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
-                ct, tt = windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
-                s0 = time.perf_counter()
-                recent.append(train_step(ddp, opt, ct, tt))
-                step_time += time.perf_counter() - s0
-                step += 1
-                tokens += len(tt)
-                if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
-                    raise RuntimeError(f"injected failure at step {step} (testing resume)")
-                now = time.time()
-                elapsed = shared_clock()
-                out_of_time = elapsed >= ncfg.time_budget_s
-                set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, elapsed)))
-                if now - posted_at > 2.0:
-                    posted_at = now
-                    rate = tokens * world / max(now - clock0, 1e-9)
-                    post(step=step, elapsed_s=now - clock0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
-                if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
-                    e0 = time.perf_counter()
-                    vb, val_measured = val_bpb()
-                    improved = vb < best - 1e-4
-                    best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
-                    if improved and rank == 0:  # the weights publish takes: the best seen, not the last
-                        best_model = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-                    done = step >= ncfg.max_steps or out_of_time or bad_evals >= cfg.patience
-                    metrics = {
-                        "step": step,
-                        "train_bpb": float(np.mean(recent[-50:])),
-                        "val_bpb": vb,
-                        "val_tokens": val_measured,
-                        "best_val_bpb": best,
-                        "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),  # wall: data + eval included
-                        "step_tokens_per_s_per_worker": tokens / max(step_time, 1e-9),
-                        "wall_s": time.time() - t0,  # where it went: steps, data (Ray Data + packing), eval + checkpoints
-                        "step_s": step_time,
-                        "data_s": data_time,
-                        "first_batch_s": first_batch or 0.0,
-                        "val_read_s": val_read_s,
-                        "eval_s": eval_time + (time.perf_counter() - e0),
-                        "resumed_from_step": -1 if resumed_from is None else resumed_from,
-                        "world_size": world,
-                        "stopped_early": bad_evals >= cfg.patience,
-                    }
-                    post(step=step, elapsed_s=time.time() - clock0, val_bpb=vb, train_bpb=metrics["train_bpb"])
-                    with tempfile.TemporaryDirectory() as d:
-                        checkpoint = None
-                        if rank == 0:
-                            state = {
-                                "model": model.state_dict(),
-                                "best_model": best_model if best_model is not None else model.state_dict(),
-                                "opt": opt.state_dict(),
-                                "step": step,
-                                "best": best,
-                                "bad_evals": bad_evals,
-                            }
-                            torch.save(state, os.path.join(d, "state.pt"))
-                            with open(os.path.join(d, "config.json"), "w") as f:
-                                f.write(cfg.model_dump_json())  # every checkpoint carries its config
-                            checkpoint = ray.train.Checkpoint.from_directory(d)
-                        ray.train.report(metrics, checkpoint=checkpoint)
-                    eval_time += time.perf_counter() - e0
-                if done:
-                    break
-            if done:
+            elapsed, all_have = agree(nxt is not None)
+            if nxt is None or not all_have:  # the pass ends for all at once; the rest of a longer shard is skipped
                 break
-            wait_from = time.perf_counter()
+            ct, tt = nxt
+            s0 = time.perf_counter()
+            recent.append(train_step(ddp, opt, ct, tt))
+            step_time += time.perf_counter() - s0
+            step += 1
+            in_pass += 1
+            tokens += len(tt)
+            if cfg.inject_failure_at_step is not None and step == cfg.inject_failure_at_step and resumed_from is None:
+                raise RuntimeError(f"injected failure at step {step} (testing resume)")
+            now = time.time()
+            out_of_time = elapsed >= ncfg.time_budget_s
+            set_lr(opt, ncfg.lr * lr_factor(ncfg, budget_used(ncfg, step, elapsed)))
+            if now - posted_at > 2.0:
+                posted_at = now
+                rate = tokens * world / max(now - clock0, 1e-9)
+                post(step=step, elapsed_s=now - clock0, tokens_per_s=rate, train_bpb=float(np.mean(recent[-50:])))
+            if step % cfg.eval_every == 0 or step >= ncfg.max_steps or out_of_time:
+                e0 = time.perf_counter()
+                vb, val_measured = val_bpb()
+                improved = vb < best - 1e-4
+                best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
+                if improved and rank == 0:  # the weights publish takes: the best seen, not the last
+                    best_model = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+                done = step >= ncfg.max_steps or out_of_time or bad_evals >= cfg.patience
+                metrics = {
+                    "step": step,
+                    "train_bpb": float(np.mean(recent[-50:])),
+                    "val_bpb": vb,
+                    "val_tokens": val_measured,
+                    "best_val_bpb": best,
+                    "tokens_per_s_per_worker": tokens / max(time.time() - t0, 1e-9),  # wall: data + eval included
+                    "step_tokens_per_s_per_worker": tokens / max(step_time, 1e-9),
+                    "wall_s": time.time() - t0,  # where it went: steps, data (Ray Data + packing), eval + checkpoints
+                    "step_s": step_time,
+                    "data_s": data_time,
+                    "first_batch_s": first_batch or 0.0,
+                    "val_read_s": val_read_s,
+                    "eval_s": eval_time + (time.perf_counter() - e0),
+                    "resumed_from_step": -1 if resumed_from is None else resumed_from,
+                    "world_size": world,
+                    "passes": passes,  # whole passes over the shard finished (all workers end each pass together)
+                    "stopped_early": bad_evals >= cfg.patience,
+                }
+                post(step=step, elapsed_s=time.time() - clock0, val_bpb=vb, train_bpb=metrics["train_bpb"])
+                with tempfile.TemporaryDirectory() as d:
+                    checkpoint = None
+                    if rank == 0:
+                        state = {
+                            "model": model.state_dict(),
+                            "best_model": best_model if best_model is not None else model.state_dict(),
+                            "opt": opt.state_dict(),
+                            "step": step,
+                            "best": best,
+                            "bad_evals": bad_evals,
+                        }
+                        torch.save(state, os.path.join(d, "state.pt"))
+                        with open(os.path.join(d, "config.json"), "w") as f:
+                            f.write(cfg.model_dump_json())  # every checkpoint carries its config
+                        checkpoint = ray.train.Checkpoint.from_directory(d)
+                    ray.train.report(metrics, checkpoint=checkpoint)
+                eval_time += time.perf_counter() - e0
+        steps.close()  # ends this worker's read of the pass (Ray Data's split is told it is done)
+        if not done:
+            passes += 1
+            if in_pass == 0:
+                raise NBMFError(
+                    f"{domain}: a pass over the train shard gives a worker no step of {ncfg.batch_size} tokens "
+                    f"(batch_size) at records_per_batch={cfg.records_per_batch}: collect more records, or train on fewer workers"
+                )
     if step >= ncfg.max_steps and tokens == 0:  # a finished run re-submitted: report, nothing to redo
         ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
 

@@ -78,6 +78,22 @@ def test_two_workers_stop_together_when_the_time_budget_runs_out(ray_local, data
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Shards of equal records hold unequal tokens: one worker runs out of its pass first. It must not start the next
+    pass alone (Ray Data's split waits for every worker to start it, while the other waits in DDP's all-reduce for it):
+    all end each pass at the same step. The run's steps are more than two passes of the shorter shard can hold."""
+    texts = [r["text"] for r in local_records("technical", limit=10)]
+    write_datasets(tmp_path, {"technical": texts})
+    train_bytes = sum(len(t.encode()) for t in texts[:8])  # write_datasets: the first 80 % train
+    steps = 2 * (train_bytes // (2 * 128)) + 1  # the shorter of two shards holds at most half the bytes
+    cfg = tiny_config(tmp_path, domains=["technical"], workers_per_domain=2, run="passes", eval_every=10**6)
+    cfg.model.neural = NeuralConfig(context=8, dim=8, hidden=32, max_steps=steps, batch_size=128, time_budget_s=240)
+    m = run(cfg)["technical"]["train_metrics"]
+    assert m["world_size"] == 2 and m["step"] == steps and m["passes"] >= 2
+
+
+@pytest.mark.slow
 def test_worker_failure_resumes_from_checkpoint(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
     cfg = tiny_config(data_root, domains=["technical"], inject_failure_at_step=25, run="fail-once")
     out = run(cfg)
