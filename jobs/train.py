@@ -140,7 +140,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         """This worker's share of the val split (every world-th record, sorted), read once straight from storage, and
         an even sample of ``val_tokens`` of its positions: every evaluation of a run measures the same tokens. Read
         through Ray Data, the val split started a pipeline of its own on every worker: 19-20 s on 2 CPUs."""
-        records = sorted(_read_texts(Store(cfg.data), domain, "val"))[rank::world]
+        everything = _read_texts(Store(cfg.data), domain, "val")
+        if not everything:  # measured on nothing, every evaluation would read 0 bits/byte and stop the run early
+            raise NBMFError(f"{domain}: no val records under {Store(cfg.data).child('datasets', domain, 'val').uri}")
+        records = sorted(everything)[rank::world]
         packed_buf, packed_pos = packed(records, ncfg.context)
         buf, pos = torch.from_numpy(packed_buf).to(device), torch.from_numpy(packed_pos).to(device)
         if len(pos) > cfg.val_tokens:
@@ -355,6 +358,8 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     from ray.train.torch import TorchTrainer
 
     init_ray(cfg.ray_address)
+    # what the workers and the build task read: the same places, whatever directory Ray runs them in
+    cfg = cfg.model_copy(update={"data": Store(cfg.data).resolved_uri, "registry": Store(cfg.registry).resolved_uri})
     rid = cfg.run or run_id(cfg)
     data, reg = Store(cfg.data), Store(cfg.registry)
     runs = reg.child("runs")

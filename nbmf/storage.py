@@ -122,6 +122,12 @@ class Store:
         return pafs.S3FileSystem(**kwargs)
 
     @property
+    def resolved_uri(self) -> str:
+        """This place from any working directory: a local path made absolute (Ray Train runs its workers in
+        directories of its own, where a relative path names somewhere else), an S3 URI as given."""
+        return self.uri if self.is_s3 else self.path
+
+    @property
     def is_s3(self) -> bool:
         return self._p.scheme == "s3"
 

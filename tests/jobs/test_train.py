@@ -79,18 +79,23 @@ def test_two_workers_stop_together_when_the_time_budget_runs_out(ray_local, data
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     """Shards of equal records hold unequal tokens: one worker runs out of its pass first. It must not start the next
     pass alone (Ray Data's split waits for every worker to start it, while the other waits in DDP's all-reduce for it):
-    all end each pass at the same step. The run's steps are more than two passes of the shorter shard can hold."""
+    all end each pass at the same step. The run's steps are more than two passes of the shorter shard can hold.
+    The data and the registry are given as relative paths, as in the README: Ray Train runs its workers elsewhere."""
     texts = [r["text"] for r in local_records("technical", limit=10)]
     write_datasets(tmp_path, {"technical": texts})
     train_bytes = sum(len(t.encode()) for t in texts[:8])  # write_datasets: the first 80 % train
     steps = 2 * (train_bytes // (2 * 128)) + 1  # the shorter of two shards holds at most half the bytes
-    cfg = tiny_config(tmp_path, domains=["technical"], workers_per_domain=2, run="passes", eval_every=10**6)
+    monkeypatch.chdir(tmp_path)
+    cfg = tiny_config(Path("."), domains=["technical"], workers_per_domain=2, run="passes", eval_every=10**6)
     cfg.model.neural = NeuralConfig(context=8, dim=8, hidden=32, max_steps=steps, batch_size=128, time_budget_s=240)
-    m = run(cfg)["technical"]["train_metrics"]
+    out = run(cfg)["technical"]
+    m = out["train_metrics"]
     assert m["world_size"] == 2 and m["step"] == steps and m["passes"] >= 2
+    assert m["val_tokens"] > 0 and m["val_bpb"] > 0  # each worker found the val split from its own directory
+    assert Registry(str(tmp_path / "reg")).manifest("technical", out["version"])
 
 
 @pytest.mark.slow

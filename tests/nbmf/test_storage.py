@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from nbmf.errors import ConflictError, StorageError
@@ -74,3 +76,13 @@ def test_listing_while_a_writer_creates_the_directory(tmp_path: object) -> None:
         t.join(30)
         assert sorted(s.list("d"), key=int) == [str(i) for i in range(20)]
     assert not errors
+
+
+def test_a_resolved_uri_names_the_same_place_from_another_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    local = Store("data").resolved_uri
+    assert local == str(tmp_path / "data")
+    monkeypatch.chdir("/")
+    assert Store(local).path == str(tmp_path / "data")
+    uri = "s3://bucket/prefix?endpoint_override=http://127.0.0.1:9000"
+    assert Store(uri).resolved_uri == uri  # the endpoint stays with it
