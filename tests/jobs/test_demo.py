@@ -2,8 +2,10 @@
 
 Both run in a fresh copy of the working tree (what a clean clone holds), whose ``.venv`` is this
 interpreter's environment: the demo leaves its registry in ``out/demo`` there, and the README's
-commands run in bash from that folder, one after another, exactly as written except one flag
-value: ``--time-budget 120`` becomes 15 s (what is tested is that the commands work, not the model).
+commands run in bash from that folder, one after another, exactly as written except two flag
+values: ``--time-budget 120`` becomes 15 s, and ``nbmf validate`` gets ``--max-decode-p95-ms`` 10000 (what
+is tested is that the commands work, not the model nor this machine's speed: a shared CI machine once
+decoded the default model's p95 record in 121 ms against the default gate's 120; `bench/` measures speed).
 """
 
 import json
@@ -20,6 +22,7 @@ from jobs.demo import DemoConfig, run
 from nbmf.corpus import local_records
 
 ROOT = Path(__file__).parents[2]
+NO_TIME_GATE_MS = 10_000  # decode p95 per record: the gates of correctness stay, the one of speed is lifted
 TINY = {
     "eval_every": 10,
     "model": {
@@ -51,7 +54,11 @@ def next_steps_commands() -> list[str]:
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block is not None, "README's Next steps have no bash block"
     lines = [ln.split("  #")[0].strip() for ln in block.group(1).splitlines()]
-    return [ln.replace("--time-budget 120", "--time-budget 15") for ln in lines if ln and not ln.startswith("#")]
+    lines = [ln.replace("--time-budget 120", "--time-budget 15") for ln in lines if ln and not ln.startswith("#")]
+    validate = [i for i, ln in enumerate(lines) if ln.startswith("nbmf validate ")]
+    assert len(validate) == 1, "README's Next steps should validate once"
+    lines[validate[0]] += f" --max-decode-p95-ms {NO_TIME_GATE_MS}"
+    return lines
 
 
 @pytest.mark.slow

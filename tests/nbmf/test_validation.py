@@ -78,6 +78,7 @@ def test_a_report_written_before_roles_still_gates_promotion(registry: Registry)
     assert read is not None and not read.passed and read.measured.coded_bytes == new.measured.coded_bytes
     assert read.result(Role.ZSTD_DICT).total_ratio == new.result(Role.ZSTD_DICT).total_ratio
     assert read.decode_latencies_ms == {Role.CANDIDATE: [1.0], Role.ZSTD: [0.1]}
+    assert "--max-decode-p95-ms" in new.checks["decode_p95"].detail  # a too slow decode says how to set the limit
     with pytest.raises(PromotionRefused, match="p95 decode"):
         promote(registry, "legal", 2)
     assert isinstance(read, ValidationReport)
