@@ -47,6 +47,12 @@ class TrainConfig(BaseModel):
     records_per_batch: int = Field(
         256, ge=1, description="records per Ray Data batch; their tokens are shuffled and cut into steps on the worker's device"
     )
+    shard_cache_mb: float = Field(
+        1024,
+        ge=0,
+        description="a worker keeps the records of its first pass in memory, up to this many MB, and takes the later "
+        "passes from there, shuffled whole, instead of starting Ray Data's pipeline again for each (0: never)",
+    )
     eval_every: int = Field(200, ge=1)
     val_tokens: int = Field(
         65536,
@@ -73,6 +79,42 @@ def _read_texts(store: Store, domain: str, split: str) -> list[bytes]:
             t = pq.read_table(d.full(f), filesystem=store.filesystem, columns=["text"])
             out += [s.encode("utf-8", "surrogatepass") for s in t.column("text").to_pylist()]
     return out
+
+
+class ShardCache:
+    """The records one worker read in its first pass over its shard, while they fit in ``limit_bytes``: the later
+    passes are shuffled from here (every record, not a window of Ray Data's local shuffle buffer) and start at once.
+    Each new pass through Ray Data starts its pipeline again (10-15 s of a 180 s budget on 2 CPUs; on a GPU, idle
+    time per pass). A worker that stopped its first pass early (all end each pass together) keeps what it read."""
+
+    def __init__(self, limit_bytes: float) -> None:
+        self.limit = limit_bytes
+        self.batches: list[Any] | None = [] if limit_bytes > 0 else None
+        self.size = 0
+
+    def add(self, texts: Any) -> None:
+        """A batch just read from Ray Data (in the first pass); past the limit the cache gives up and frees its records."""
+        if self.batches is None:
+            return
+        self.size += sum(len(t) for t in texts)
+        if self.size > self.limit:
+            self.batches = None
+        else:
+            self.batches.append(texts)
+
+    @property
+    def usable(self) -> bool:
+        return bool(self.batches)
+
+    def passes(self, rng: Any, per_batch: int) -> Iterator[Any]:
+        """One pass: every cached record once, in a new order, ``per_batch`` records at a time."""
+        import numpy as np
+
+        assert self.batches
+        records = np.concatenate(self.batches)
+        order = rng.permutation(len(records))
+        for i in range(0, len(order), per_batch):
+            yield records[order[i : i + per_batch]]
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -139,10 +181,11 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     def sample_val() -> tuple[torch.Tensor, torch.Tensor]:
         """This worker's share of the val split (every world-th record, sorted), read once straight from storage, and
         an even sample of ``val_tokens`` of its positions: every evaluation of a run measures the same tokens. Read
-        through Ray Data, the val split started a pipeline of its own on every worker: 19-20 s on 2 CPUs."""
-        everything = _read_texts(Store(cfg.data), domain, "val")
+        through Ray Data, the val split started a pipeline of its own on every worker: 18.7-20.2 s on 2 CPUs."""
+        data = Store(cfg.data)
+        everything = _read_texts(data, domain, "val")
         if not everything:  # measured on nothing, every evaluation would read 0 bits/byte and stop the run early
-            raise NBMFError(f"{domain}: no val records under {Store(cfg.data).child('datasets', domain, 'val').uri}")
+            raise NBMFError(f"{domain}: no val records under {data.child('datasets', domain, 'val').uri}")
         records = sorted(everything)[rank::world]
         packed_buf, packed_pos = packed(records, ncfg.context)
         buf, pos = torch.from_numpy(packed_buf).to(device), torch.from_numpy(packed_pos).to(device)
@@ -158,13 +201,38 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
             pos = pos[order(len(pos))]
         return torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
 
-    def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """This worker's optimizer steps of one pass over its shard: (contexts, targets), cut on the device."""
+    cache = ShardCache(cfg.shard_cache_mb * 1e6)
+    from_cache = False  # the passes after the first come from ``cache`` (every worker or none: ``agree_cache``)
+
+    def record_batches() -> Iterator[Any]:
+        """This pass's records, a batch at a time: from Ray Data (the first pass: also into the cache), or the cache."""
+        if from_cache:
+            yield from cache.passes(rng, cfg.records_per_batch)
+            return
         shuffle = max(256, 2 * cfg.records_per_batch)
         for batch in train_shard.iter_batches(batch_size=cfg.records_per_batch, batch_format="numpy", local_shuffle_buffer_size=shuffle):
-            buf, pos = on_device(batch["text"], rng.permutation)
+            if passes == 0:
+                cache.add(batch["text"])
+            yield batch["text"]
+
+    def one_pass() -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This worker's optimizer steps of one pass over its shard: (contexts, targets), cut on the device."""
+        for texts in record_batches():
+            buf, pos = on_device(texts, rng.permutation)
             for i in range(0, len(pos) - ncfg.batch_size + 1, ncfg.batch_size):
                 yield windows_at(buf, pos[i : i + ncfg.batch_size], ncfg.context)
+
+    def agree_cache() -> bool:
+        """After the first pass: whether every worker kept its records. All must leave Ray Data together, or one that
+        stays would wait at the split's epoch barrier for the others."""
+        ok = cache.usable
+        if world > 1:
+            flag = torch.tensor([0.0 if ok else 1.0], dtype=torch.float64, device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            ok = float(flag[0]) == 0.0
+        if not ok:
+            cache.batches = None  # free what this worker kept
+        return ok
 
     t0, tokens, recent, step_time = time.time(), 0, [], 0.0  # step_time: optimizer steps only (no data, no eval)
     data_time = eval_time = 0.0  # waiting for Ray Data's batches, packing them, cutting windows; evaluations and checkpoints
@@ -245,6 +313,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                     "resumed_from_step": -1 if resumed_from is None else resumed_from,
                     "world_size": world,
                     "passes": passes,  # whole passes over the shard finished (all workers end each pass together)
+                    "shard_cached": from_cache,  # the passes after the first read each worker's records from memory
                     "stopped_early": bad_evals >= cfg.patience,
                 }
                 post(step=step, elapsed_s=time.time() - clock0, val_bpb=vb, train_bpb=metrics["train_bpb"])
@@ -267,12 +336,14 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 eval_time += time.perf_counter() - e0
         steps.close()  # ends this worker's read of the pass (Ray Data's split is told it is done)
         if not done:
-            passes += 1
             if in_pass == 0:
                 raise NBMFError(
                     f"{domain}: a pass over the train shard gives a worker no step of {ncfg.batch_size} tokens "
                     f"(batch_size) at records_per_batch={cfg.records_per_batch}: collect more records, or train on fewer workers"
                 )
+            if passes == 0:
+                from_cache = agree_cache()
+            passes += 1
     if step >= ncfg.max_steps and tokens == 0:  # a finished run re-submitted: report, nothing to redo
         ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
 

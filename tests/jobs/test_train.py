@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests_support import write_datasets
 
-from jobs.train import TrainConfig, check_resumable, run
+from jobs.train import ShardCache, TrainConfig, check_resumable, run
 from nbmf.codec import NBMF
 from nbmf.config import CMParams, ModelConfig, NeuralConfig
 from nbmf.corpus import local_records
@@ -79,21 +79,39 @@ def test_two_workers_stop_together_when_the_time_budget_runs_out(ray_local, data
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_shard_cache_gives_every_record_once_a_pass_and_gives_up_past_its_limit() -> None:
+    import numpy as np
+
+    cache = ShardCache(limit_bytes=10)
+    for batch in (["ab", "cd", "e"], ["fgh"]):
+        cache.add(np.array(batch, dtype=object))
+    rng = np.random.default_rng(0)
+    passes = [[r for b in cache.passes(rng, per_batch=3) for r in b] for _ in range(2)]
+    assert [len(b) for b in cache.passes(rng, per_batch=3)] == [3, 1]
+    assert all(sorted(p) == ["ab", "cd", "e", "fgh"] for p in passes) and passes[0] != passes[1]
+    cache.add(np.array(["ijk"], dtype=object))  # 11 characters: over the limit, nothing kept
+    assert not cache.usable and cache.batches is None
+    assert not ShardCache(0).usable  # 0: never
+
+
+@pytest.mark.parametrize("cache_mb", [0.0, 1.0])
+def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_mb: float) -> None:  # type: ignore[no-untyped-def]
     """Shards of equal records hold unequal tokens: one worker runs out of its pass first. It must not start the next
     pass alone (Ray Data's split waits for every worker to start it, while the other waits in DDP's all-reduce for it):
     all end each pass at the same step. The run's steps are more than two passes of the shorter shard can hold.
+    Each pass through Ray Data (no cache), or the passes after the first from each worker's memory (``ShardCache``).
     The data and the registry are given as relative paths, as in the README: Ray Train runs its workers elsewhere."""
     texts = [r["text"] for r in local_records("technical", limit=10)]
     write_datasets(tmp_path, {"technical": texts})
     train_bytes = sum(len(t.encode()) for t in texts[:8])  # write_datasets: the first 80 % train
     steps = 2 * (train_bytes // (2 * 128)) + 1  # the shorter of two shards holds at most half the bytes
     monkeypatch.chdir(tmp_path)
-    cfg = tiny_config(Path("."), domains=["technical"], workers_per_domain=2, run="passes", eval_every=10**6)
+    cfg = tiny_config(Path("."), domains=["technical"], workers_per_domain=2, run="passes", eval_every=10**6, shard_cache_mb=cache_mb)
     cfg.model.neural = NeuralConfig(context=8, dim=8, hidden=32, max_steps=steps, batch_size=128, time_budget_s=240)
     out = run(cfg)["technical"]
     m = out["train_metrics"]
     assert m["world_size"] == 2 and m["step"] == steps and m["passes"] >= 2
+    assert m["shard_cached"] is (cache_mb > 0)
     assert m["val_tokens"] > 0 and m["val_bpb"] > 0  # each worker found the val split from its own directory
     assert Registry(str(tmp_path / "reg")).manifest("technical", out["version"])
 
