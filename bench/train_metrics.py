@@ -14,7 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-KEYS = ("step", "val_tokens", "val_bpb", "tokens_per_s_per_worker", "step_tokens_per_s_per_worker", "wall_s", "step_s", "data_s", "eval_s")
+KEYS = (
+    "step", "val_tokens", "val_bpb", "tokens_per_s_per_worker", "step_tokens_per_s_per_worker", "wall_s", "step_s", "data_s", "eval_s",
+    "first_batch_s", "passes", "shard_cached",
+)  # fmt: skip
 
 
 def last_metrics(o: Any) -> dict[str, Any] | None:
