@@ -77,8 +77,6 @@ def test_two_workers_stop_together_when_the_time_budget_runs_out(ray_local, data
     assert m["world_size"] == 2 and m["step"] > 0 and m["wall_s"] >= 8
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
 def test_the_shard_cache_gives_every_record_once_a_pass_and_gives_up_past_its_limit() -> None:
     import numpy as np
 
@@ -94,6 +92,8 @@ def test_the_shard_cache_gives_every_record_once_a_pass_and_gives_up_past_its_li
     assert not ShardCache(0).usable  # 0: never
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(300)
 @pytest.mark.parametrize("cache_mb", [0.0, 1.0])
 def test_two_workers_train_pass_after_pass(ray_local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache_mb: float) -> None:  # type: ignore[no-untyped-def]
     """Shards of equal records hold unequal tokens: one worker runs out of its pass first. It must not start the next
