@@ -48,7 +48,10 @@ class BytePredictor(nn.Module):
 
     def hidden(self, ctx: torch.Tensor) -> torch.Tensor:
         if self.cfg.first_layer == "table":
-            return torch.clamp(self.P(ctx + self.row0) + self.b1, 0.0, self.cfg.hmax)
+            rows = ctx + self.row0
+            w = self.P.weight
+            summed = table_sum(w, rows) if w.requires_grad and torch.is_grad_enabled() and w.device.type == "cpu" else self.P(rows)
+            return torch.clamp(summed + self.b1, 0.0, self.cfg.hmax)
         x = self.emb(ctx).flatten(1)
         return torch.clamp(self.l1(x), 0.0, self.cfg.hmax)
 
@@ -64,10 +67,39 @@ class BytePredictor(nn.Module):
     def forward(self, ctx: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Logits [B, 8] of the 8 bits of ``target`` given ``ctx`` [B, context] (most recent first)."""
         h = self.hidden(ctx)
-        nodes = node_indices(target)  # [B, 8]
-        w = self.out(nodes)  # [B, 8, H]
-        out: torch.Tensor = torch.einsum("bkh,bh->bk", w, h) + self.out_b(nodes).squeeze(-1)
-        return out
+        # every node's logit by one matrix product, then the 8 on the target's path: 2.5x faster than gathering
+        # 8 rows of Wout per byte for 8 dot products (a batched matmul of tiny matrices), backward included
+        every = torch.addmm(self.out_b.weight.t(), h, self.out.weight.t())  # [B, 256]
+        return every.gather(1, node_indices(target))
+
+
+class TableSum(torch.autograd.Function):
+    """``EmbeddingBag(mode="sum")`` over windows of rows [B, T], with a faster backward on a CPU: one ``index_add_`` per
+    window position (position t names only rows t * 256 .. t * 256 + 255). The same gradient up to the order of float
+    sums (on one thread, bit for bit). Torch's own backward sorts all B * T indices first: 15 of a 29 ms training step
+    (one thread, 64 bytes of context, #15). On a GPU the module's own backward runs (``index_add_`` there adds
+    atomically, in no fixed order)."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows)
+        ctx.weight_shape = weight.shape  # type: ignore[attr-defined]
+        return nn.functional.embedding_bag(rows, weight, mode="sum")
+
+    @staticmethod
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (rows,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        out = torch.zeros(ctx.weight_shape, dtype=grad.dtype)  # type: ignore[attr-defined]
+        grad = grad.contiguous()
+        for col in rows.t().contiguous():
+            out.index_add_(0, col, grad)
+        return out, None
+
+
+def table_sum(weight: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``TableSum`` applied: the rows [B, T] of ``weight`` summed per window, differentiable in ``weight``."""
+    out: torch.Tensor = TableSum.apply(weight, rows)  # type: ignore[no-untyped-call]
+    return out
 
 
 def node_indices(target: torch.Tensor) -> torch.Tensor:

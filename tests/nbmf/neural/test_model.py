@@ -12,6 +12,7 @@ from nbmf.neural.model import (
     lr_factor,
     node_indices,
     packed,
+    table_sum,
     target_bits,
     train_step,
     windows,
@@ -51,6 +52,33 @@ def test_node_indices_walk_the_binary_tree() -> None:
     t = torch.tensor([0b10110001])
     assert node_indices(t).tolist() == [[1, 3, 6, 13, 27, 54, 108, 216]]
     assert target_bits(t).tolist() == [[1, 0, 1, 1, 0, 0, 0, 1]]
+
+
+def test_the_fast_training_path_computes_what_the_plain_one_does() -> None:
+    """The CPU backward of the first-layer table (``table_sum``) gives torch's ``EmbeddingBag`` gradient (up to the order
+    of float sums: torch's may split a row's sum over threads), and the output layer's one matrix product gives each
+    target bit the logit of its own tree node."""
+    torch.manual_seed(0)
+    cfg = NeuralConfig(context=8, hidden=16)
+    m = BytePredictor(cfg)
+    ctx = torch.randint(0, 256, (300, 8))
+    ctx[:40] = 7  # many windows naming the same rows
+    tgt = torch.randint(0, 256, (300,))
+    rows = ctx + m.row0
+    grad = torch.randn(300, 16)
+    w = m.P.weight.detach().clone().requires_grad_(True)
+    fast = table_sum(w, rows)
+    fast.backward(grad)
+    plain_w = m.P.weight.detach().clone().requires_grad_(True)
+    plain = torch.nn.functional.embedding_bag(rows, plain_w, mode="sum")
+    plain.backward(grad)
+    assert torch.equal(fast, plain) and w.grad is not None and plain_w.grad is not None
+    assert torch.allclose(w.grad, plain_w.grad, atol=1e-5) and (w.grad != 0).sum() == (plain_w.grad != 0).sum()
+
+    h = m.hidden(ctx)
+    nodes = node_indices(tgt)
+    want = torch.einsum("bkh,bh->bk", m.out(nodes), h) + m.out_b(nodes).squeeze(-1)
+    assert torch.allclose(m(ctx, tgt), want, atol=1e-5)
 
 
 def test_train_step_learns() -> None:
