@@ -60,7 +60,12 @@ class TrainConfig(BaseModel):
         description="held-out tokens each evaluation measures: an even sample of the val shard, read and packed once "
         "(a pass over a 1.3 MB val split every 200 steps took three quarters of a 180 s run)",
     )
-    patience: int = Field(5, ge=1, description="evaluations without val improvement before early stopping")
+    patience: int = Field(
+        5,
+        ge=1,
+        description="evaluations without val improvement before early stopping, counted once the learning rate "
+        "falls (lr_decay); with no decay, from the start",
+    )
     keep_checkpoints: int = Field(2, ge=1)
     max_failures: int = Field(2, ge=0)
     progress_every_s: float = Field(10.0, gt=0, description="seconds between progress lines (one per domain that moved)")
@@ -125,7 +130,18 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
     import torch
 
-    from nbmf.neural.model import BytePredictor, budget_used, loss_fn, lr_factor, optimizer, packed, set_lr, train_step, windows_at
+    from nbmf.neural.model import (
+        BytePredictor,
+        bad_evals_after,
+        budget_used,
+        loss_fn,
+        lr_factor,
+        optimizer,
+        packed,
+        set_lr,
+        train_step,
+        windows_at,
+    )
 
     cfg = TrainConfig.model_validate(config["cfg"])  # validated again in the worker
     ncfg = cfg.model.neural
@@ -293,7 +309,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
                 e0 = time.perf_counter()
                 vb, val_measured = val_bpb()
                 improved = vb < best - 1e-4
-                best, bad_evals = (vb, 0) if improved else (best, bad_evals + 1)
+                bad_evals = bad_evals_after(ncfg, bad_evals, improved, budget_used(ncfg, step, elapsed))
+                best = vb if improved else best
                 if improved and rank == 0:  # the weights publish takes: the best seen, not the last
                     best_model = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
                 done = step >= ncfg.max_steps or out_of_time or bad_evals >= cfg.patience

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 
 import pytest
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-# primed states the tests write stay out of the user's ~/.cache (Ray workers inherit this too)
-os.environ.setdefault("NBMF_PRIMED_CACHE", __import__("tempfile").mkdtemp(prefix="nbmf-test-primed-"))
+# primed states the tests write stay out of the user's ~/.cache (Ray workers inherit this too);
+# a directory made here (up to 2 GB of primed states) is removed when the pytest session ends
+_OWN_PRIMED_CACHE = None if "NBMF_PRIMED_CACHE" in os.environ else tempfile.mkdtemp(prefix="nbmf-test-primed-")
+if _OWN_PRIMED_CACHE is not None:
+    os.environ["NBMF_PRIMED_CACHE"] = _OWN_PRIMED_CACHE
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Remove the primed-state cache this conftest made; one the user set is theirs and stays."""
+    if _OWN_PRIMED_CACHE is not None:
+        shutil.rmtree(_OWN_PRIMED_CACHE, ignore_errors=True)
 
 
 def free_port() -> int:

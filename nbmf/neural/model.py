@@ -89,7 +89,7 @@ class TableSum(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (rows,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        out = torch.zeros(ctx.weight_shape, dtype=grad.dtype)  # type: ignore[attr-defined]
+        out = torch.zeros(ctx.weight_shape, dtype=grad.dtype, device=grad.device)  # type: ignore[attr-defined]
         grad = grad.contiguous()
         for col in rows.t().contiguous():
             out.index_add_(0, col, grad)
@@ -150,6 +150,16 @@ def lr_factor(cfg: NeuralConfig, used: float) -> float:
     if cfg.lr_decay <= 0 or used <= 1 - cfg.lr_decay:
         return 1.0
     return max(0.05, (1 - used) / cfg.lr_decay)
+
+
+def bad_evals_after(cfg: NeuralConfig, bad_evals: int, improved: bool, used: float) -> int:
+    """Evaluations in a row without a val gain, after one more at ``used`` of the budget: an evaluation counts toward
+    early stopping only once the learning rate falls. At a held rate val drifts around a plateau, and the decay that
+    follows is what takes it lower (stopping at the plateau ended financial at step 7,200 with a third of its 180 s
+    left, share +3.45 % against +3.94 % for the whole budget, #15)."""
+    if improved:
+        return 0
+    return bad_evals + 1 if lr_factor(cfg, used) < 1.0 or cfg.lr_decay <= 0 else bad_evals
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

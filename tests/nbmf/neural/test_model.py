@@ -5,6 +5,7 @@ import torch
 from nbmf.config import NeuralConfig
 from nbmf.neural.model import (
     BytePredictor,
+    bad_evals_after,
     budget_used,
     eval_bpb,
     export_int,
@@ -172,6 +173,20 @@ def test_the_learning_rate_holds_then_falls_over_the_last_part_of_the_budget() -
     assert abs(lr_factor(cfg, budget_used(cfg, 10, 85.0)) - 0.5) < 1e-9 and budget_used(cfg, 10, 100.0) == 1.0
     assert lr_factor(cfg.model_copy(update={"lr_decay": 0.0}), 0.99) == 1.0  # constant, as before
     assert budget_used(NeuralConfig(max_steps=0), 0, 0.0) == 1.0  # no steps at all
+
+
+def test_early_stopping_counts_evaluations_without_a_gain_only_once_the_learning_rate_falls() -> None:
+    cfg = NeuralConfig(max_steps=1000, time_budget_s=100, lr_decay=0.3)
+    bad = 0
+    for step in range(200, 701, 100):  # a plateau at the held rate: not one of these counts
+        bad = bad_evals_after(cfg, bad, improved=False, used=budget_used(cfg, step, 0.0))
+    assert bad == 0
+    for step in (800, 900):  # the rate falls: now they count, and a gain starts the count again
+        bad = bad_evals_after(cfg, bad, improved=False, used=budget_used(cfg, step, 0.0))
+    assert bad == 2 and bad_evals_after(cfg, bad, improved=True, used=0.95) == 0
+    assert bad_evals_after(cfg, 2, improved=False, used=budget_used(cfg, 10, 75.0)) == 3  # time counts as well
+    constant = cfg.model_copy(update={"lr_decay": 0.0})  # no decay to wait for: every evaluation counts
+    assert bad_evals_after(constant, 0, improved=False, used=0.1) == 1
 
 
 def test_a_first_layer_outside_int32_is_refused_not_wrapped(tiny) -> None:  # type: ignore[no-untyped-def]
