@@ -105,7 +105,7 @@ C_WAYS = 15  # cfg[C_WAYS]: slots a hashed context may take in its aligned group
 C_ORDERS = 16  # cfg[16 : 16 + nord] are the hashed orders
 MIXER_SETS = 1024  # mixer 1: match state (4) x partial byte c0 (256)
 MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
-WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``_save_set``)
+WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``process``)
 
 
 def mixer_sets(xctx: int) -> tuple[int, int, int, int]:
@@ -118,7 +118,7 @@ def mixer_sets(xctx: int) -> tuple[int, int, int, int]:
 
 
 def weight_sets(xctx: int) -> int:
-    """Every weight set a record may save (``_save_set``), mixer 3 and the final mixer counted."""
+    """Every weight set a record may save (``process``), mixer 3 and the final mixer counted."""
     return sum(mixer_sets(xctx))
 
 
@@ -420,7 +420,7 @@ def process(
     m3sets = WIDE_SETS if x_wide else MIXER3_SETS
     w3base = w2base + m2sets * ninputs
     wfbase = w3base + m3sets * ninputs
-    fset = m1sets + m2sets + m3sets  # the final mixer's first set (``_save_set``)
+    fset = m1sets + m2sets + m3sets  # the final mixer's first set (in ``wflag``)
     set1 = 0  # this bit's weight set in mixers 1, 2 and 3
     set2 = 0
     set3 = 0
@@ -750,12 +750,21 @@ def process(
                 _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
             if journal and jn + nhashed + 8 > jcap:
                 return _stop(jidx, jcap, jn, wj, wn, -2)
-            if journal:  # save each weight set before its first change in this record
-                wn = _save_set(W, wflag, wj, wold, wn, set1, sel, ninputs)
-                wn = _save_set(W, wflag, wj, wold, wn, m1sets + set2, sel2, ninputs)
-                if x_mix3:
-                    wn = _save_set(W, wflag, wj, wold, wn, m1sets + m2sets + set3, sel3, ninputs)
-                    wn = _save_set(W, wflag, wj, wold, wn, fset + mb * 8 + bitpos, wf, 3)
+            if journal:  # save each weight set before its first change in this record (``undo_weights``)
+                # written out here, not called: numba changes a passed array's reference count atomically,
+                # twice per call, and that was a third of decode time (perf, financial)
+                for m in range(4 if x_mix3 else 2):
+                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + mb * 8 + bitpos)[m]
+                    if wflag[which]:
+                        continue
+                    start = (sel, sel2, sel3, wf)[m]
+                    size = ninputs if m < 3 else 3
+                    wflag[which] = 1
+                    wj[2 * wn] = start
+                    wj[2 * wn + 1] = size
+                    for k in range(size):
+                        wold[wn, k] = W[start + k]
+                    wn += 1
             err = ((y << 12) - pm1) * lr
             err2 = ((y << 12) - pm2) * lr
             for k in range(ninputs):
@@ -1004,21 +1013,8 @@ def undo(T: np.ndarray, jidx: np.ndarray, jold: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _save_set(W: np.ndarray, wflag: np.ndarray, wj: np.ndarray, wold: np.ndarray, wn: int, which: int, start: int, size: int) -> int:
-    """Save weight set ``which`` (``size`` weights from ``start``) the first time a record changes it."""
-    if wflag[which]:
-        return wn
-    wflag[which] = 1
-    wj[2 * wn] = start
-    wj[2 * wn + 1] = size
-    for k in range(size):
-        wold[wn, k] = W[start + k]
-    return wn + 1
-
-
-@njit(cache=True)
 def undo_weights(W: np.ndarray, wj: np.ndarray, wold: np.ndarray) -> None:
-    """Put back every mixer weight set a record changed (``_save_set``)."""
+    """Put back every mixer weight set a record changed (saved by ``process`` before its first change)."""
     for k in range(wj[wj.shape[0] - 1]):
         start = wj[2 * k]
         for j in range(wj[2 * k + 1]):
