@@ -233,6 +233,13 @@ def _counter_update(v: int, y: int, limit: int, rates: np.ndarray) -> int:
 
 
 @njit(cache=True, inline="always")
+def _u(i: int) -> np.uint64:
+    """An index that is never negative, as numba's unsigned type: indexing with it skips the wrap-around of a
+    negative index, so a loop over consecutive elements can load them as vectors."""
+    return np.uint64(i)
+
+
+@njit(cache=True, inline="always")
 def _group(gbase: np.ndarray, k: int, bits: int, hh: int, ways: int) -> int:
     """Where hashed context ``k``'s group of ``ways`` slots starts, for the hash ``hh`` of (context, c0):
     its region starts at ``gbase[k]`` and has ``2^bits`` slots, or fewer for the record's own (format 7)."""
@@ -678,9 +685,11 @@ def process(
             sel2 = w2base + set2 * ninputs
             dot = 0
             dot2 = 0
+            # unsigned indices into W (``_u``): numba wraps a negative signed index around, which made these
+            # loops gather element by element; an unsigned one it takes as it is, so they load whole vectors
             for k in range(ninputs):
-                dot += xin[k] * W[sel + k]
-                dot2 += xin[k] * W[sel2 + k]
+                dot += xin[k] * W[_u(sel + k)]
+                dot2 += xin[k] * W[_u(sel2 + k)]
             dot >>= 16
             dot2 >>= 16
             if x_mix3:
@@ -688,7 +697,7 @@ def process(
                 sel3 = w3base + set3 * ninputs
                 dot3 = 0
                 for k in range(ninputs):
-                    dot3 += xin[k] * W[sel3 + k]
+                    dot3 += xin[k] * W[_u(sel3 + k)]
                 dot3 >>= 16
                 if dot3 > 2047:
                     dot3 = 2047
@@ -763,17 +772,17 @@ def process(
                     wj[2 * wn] = start
                     wj[2 * wn + 1] = size
                     for k in range(size):
-                        wold[wn, k] = W[start + k]
+                        wold[wn, k] = W[_u(start + k)]
                     wn += 1
             err = ((y << 12) - pm1) * lr
             err2 = ((y << 12) - pm2) * lr
             for k in range(ninputs):
-                W[sel + k] += (xin[k] * err) >> 14
-                W[sel2 + k] += (xin[k] * err2) >> 14
+                W[_u(sel + k)] += (xin[k] * err) >> 14
+                W[_u(sel2 + k)] += (xin[k] * err2) >> 14
             if x_mix3:
                 err3 = ((y << 12) - pm3) * lr
                 for k in range(ninputs):
-                    W[sel3 + k] += (xin[k] * err3) >> 14
+                    W[_u(sel3 + k)] += (xin[k] * err3) >> 14
                 errf = ((y << 12) - pm) * 2
                 W[wf] += (dot * errf) >> 14
                 W[wf + 1] += (dot2 * errf) >> 14
@@ -1018,4 +1027,4 @@ def undo_weights(W: np.ndarray, wj: np.ndarray, wold: np.ndarray) -> None:
     for k in range(wj[wj.shape[0] - 1]):
         start = wj[2 * k]
         for j in range(wj[2 * k + 1]):
-            W[start + j] = wold[k, j]
+            W[_u(start + j)] = wold[k, j]
