@@ -23,7 +23,12 @@ Speed: the tables are hundreds of MB, read at random, so each bit's lookups woul
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates. Likewise the
 predictor's next first layer: 63 of its 64 rows are named by bytes already known, so each bit asks for an
-eighth of them while the byte is coded.
+eighth of them while the byte is coded. Two things numba does by itself cost time in a per-bit loop (found with
+perf, thirty-third session): a call to another compiled function that takes arrays changes their reference counts
+with atomic instructions (so the per-bit work saves the mixers' weight sets in place, where it called
+``_save_set``; the helpers it does call are inlined), and an array index of a signed type is wrapped around
+when negative, which keeps a loop over consecutive elements from loading them as vectors (so the mixers' weights
+are indexed through ``_u``).
 """
 
 from __future__ import annotations
