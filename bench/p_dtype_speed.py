@@ -32,7 +32,9 @@ if __name__ == "__main__":
     kb = sum(map(len, test)) / 1024
     states = {}
     for dt in types:
-        states[dt] = st = CMState.build(cm_config(cm), ref, dataclasses.replace(w, P=np.ascontiguousarray(w.P.astype(dt))))
+        wt = dataclasses.replace(w)
+        wt.P = np.ascontiguousarray(w.P.astype(dt))  # after construction: NeuralWeights would narrow it to int16
+        states[dt] = st = CMState.build(cm_config(cm), ref, wt)
         st.encode(test[0], 2 * len(test[0]) + 64)  # compiled for this type before the clock starts
     outs: dict[str, list[bytes]] = {}
     times: dict[str, list[float]] = {dt: [] for dt in types}

@@ -76,7 +76,7 @@ class CMConfig:
 class NeuralWeights:
     """The integer neural predictor (see nbmf/neural/model.py ``export_int``)."""
 
-    P: np.ndarray  # int32 [ctx, 256, hidden]: first layer folded per (position, byte); the artifact's type
+    P: np.ndarray  # int16 or int32 [ctx, 256, hidden]: first layer folded per (position, byte); stored as int32
     B1: np.ndarray  # int64 [hidden]
     WO: np.ndarray  # int64 [256, hidden]: one output row per binary-tree node c0
     BO: np.ndarray  # int64 [256]
@@ -85,14 +85,19 @@ class NeuralWeights:
     m2: int
 
     def __post_init__(self) -> None:
-        """P is held as int32, the type the artifact stores it in: the same integers (summed in int64 by the
-        kernel) at half the memory the kernel reads per byte -- 64 rows of the table for each byte coded: encode
-        10-21 % faster on financial's short records, general unchanged (``bench/p_dtype_speed.py``). One type for
-        every model: one compiled kernel."""
+        """P holds the same integers as the artifact (int32), in the narrowest type the kernel sums exactly: the
+        kernel reads 64 rows of it for each byte coded. int16 where every value and the bias allow it (the models
+        built here lie within +-1,700), which the kernel sums in int32: decode 8-11 % faster than int32 on financial
+        and general (thirty-third session; ``BENCHMARKS.md``, "The first-layer table as int16"). int32 otherwise, summed
+        in int64 (half the memory of int64: ``bench/p_dtype_speed.py``). The two types are two compiled kernels."""
         p = np.asarray(self.P)
-        if p.size and (int(p.min()) < -(2**31) or int(p.max()) >= 2**31):
-            raise ValueError(f"the predictor's first-layer table holds {int(p.min())}..{int(p.max())}, outside int32")
-        self.P = np.ascontiguousarray(p, np.int32)
+        lo, hi = (int(p.min()), int(p.max())) if p.size else (0, 0)
+        if lo < -(2**31) or hi >= 2**31:
+            raise ValueError(f"the predictor's first-layer table holds {lo}..{hi}, outside int32")
+        b1 = np.asarray(self.B1)
+        # int32 sums of up to 256 int16 rows and B1 cannot wrap while |B1| < 2^30 (256 * 2^15 = 2^23)
+        narrow = -(2**15) <= lo and hi < 2**15 and (b1.size == 0 or int(np.abs(b1).max()) < 2**30)
+        self.P = np.ascontiguousarray(p, np.int16 if narrow else np.int32)
 
     @classmethod
     def empty(cls) -> NeuralWeights:

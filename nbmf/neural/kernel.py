@@ -470,6 +470,7 @@ def process(
     hnext = np.zeros(nhashed, dtype=np.int64)
     xin = np.zeros(ninputs, dtype=np.int64)
     hid = np.zeros(max(nh, 1), dtype=np.int64)
+    hid32 = np.zeros(max(nh, 1), dtype=np.int32)  # the first layer's sums, for an int16 table
     Pf = P.reshape(P.size)  # the same table, flat: for the cache hints below
     prow = (nctx - 1 + 7) // 8  # next byte's first-layer rows hinted per bit
     pos = hist_start
@@ -565,14 +566,26 @@ def process(
             kx += 1
         _next_bit(T, ctx, hnext, 1, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)  # start the misses now
         if use_nn:
-            for j in range(nh):
-                hid[j] = B1[j]
-            for t in range(nctx):
-                b = 0
-                if pos - 1 - t >= rec_start:
-                    b = int(H[pos - 1 - t])
+            if P.itemsize == 2:  # an int16 table (``NeuralWeights``): its rows and B1 sum exactly in int32
                 for j in range(nh):
-                    hid[j] += P[t, b, j]
+                    hid32[j] = B1[j]
+                for t in range(nctx):
+                    b = 0
+                    if pos - 1 - t >= rec_start:
+                        b = int(H[pos - 1 - t])
+                    for j in range(nh):
+                        hid32[j] += P[t, b, j]
+                for j in range(nh):
+                    hid[j] = hid32[j]
+            else:
+                for j in range(nh):
+                    hid[j] = B1[j]
+                for t in range(nctx):
+                    b = 0
+                    if pos - 1 - t >= rec_start:
+                        b = int(H[pos - 1 - t])
+                    for j in range(nh):
+                        hid[j] += P[t, b, j]
             for j in range(nh):
                 v = (hid[j] * m1) >> s1
                 if v < 0:
@@ -599,7 +612,7 @@ def process(
                     if pos - t >= rec_start:
                         b = int(H[pos - t])
                     r0 = (t * 256 + b) * nh
-                    for j in range(0, nh, 16):
+                    for j in range(0, nh, 64 // P.itemsize):  # one hint per 64-byte line
                         _prefetch(Pf, r0 + j)
             # ---------------- predict ----------------
             xin[0] = 0

@@ -20,6 +20,11 @@ rng = np.random.default_rng(1)
 nn = NeuralWeights(rng.integers(-300, 300, (4, 256, 8)), rng.integers(-100, 100, 8), rng.integers(-127, 128, (256, 8)),
                    rng.integers(-500, 500, 256), 400, 16, 2000)
 x = json.loads(sys.argv[1])
+if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (summed in int64)
+    P = nn.P.astype(np.int64)
+    P[1, 7, 3] = 40000
+    nn = NeuralWeights(P, nn.B1, nn.WO, nn.BO, nn.m1, nn.s1, nn.m2)
+    assert nn.P.dtype == np.int32
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False))
@@ -64,8 +69,9 @@ FORMAT8 = {
         FORMAT8,
         {**FORMAT8, "ends": True},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"]},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"], "p32": True},
     ],
-    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"],
+    ids=["format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10", "format-10-int32-table"],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
     compiled, reference = _run(True, cm), _run(False, cm)
@@ -235,6 +241,17 @@ def test_round_trip_and_state_restored(tiny, rec: bytes) -> None:  # type: ignor
     if coded is not None:
         assert state.decode(coded, len(rec)) == rec
         assert np.array_equal(state.T, before) and np.array_equal(state.W0, weights)
+
+
+def test_an_int16_and_an_int32_first_layer_code_the_same_bytes(tiny) -> None:  # type: ignore[no-untyped-def]
+    """The kernel sums an int16 table in int32 and an int32 one in int64: the same integers, the same frames."""
+    state = tiny.state()
+    assert state.nn.P.dtype == np.int16
+    recs = tiny.test[:6]
+    narrow = [state.encode(r, 2 * len(r) + 64) for r in recs]
+    state.nn.P = state.nn.P.astype(np.int32)  # the same values, the other compiled kernel
+    assert [state.encode(r, 2 * len(r) + 64) for r in recs] == narrow
+    assert [state.decode(c, len(r)) for c, r in zip(narrow, recs)] == recs
 
 
 def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]

@@ -132,7 +132,7 @@ def test_integer_model_matches_float_model(tiny) -> None:  # type: ignore[no-unt
 
 def test_export_is_contiguous_integers(tiny) -> None:  # type: ignore[no-untyped-def]
     w = export_int(tiny.model)
-    assert w.P.dtype == np.int32 and w.P.flags["C_CONTIGUOUS"]  # the artifact's type, held as stored
+    assert w.P.dtype == np.int16 and w.P.flags["C_CONTIGUOUS"]  # the narrowest type the kernel sums exactly
     for a in (w.B1, w.WO, w.BO):
         assert a.dtype == np.int64 and a.flags["C_CONTIGUOUS"]
     assert np.abs(w.WO).max() <= 127
@@ -198,3 +198,14 @@ def test_a_first_layer_outside_int32_is_refused_not_wrapped(tiny) -> None:  # ty
     big[0, 0, 0] = 2**31
     with pytest.raises(ValueError, match="outside int32"):
         dataclasses.replace(w, P=big)
+
+
+def test_a_first_layer_beyond_int16_is_held_as_int32(tiny) -> None:  # type: ignore[no-untyped-def]
+    """int16 only where every value fits: one beyond it keeps the table int32 (summed in int64), not wrapped."""
+    import dataclasses
+
+    w = export_int(tiny.model)
+    wide = w.P.astype(np.int64)
+    wide[0, 0, 0] = 2**15
+    w2 = dataclasses.replace(w, P=wide)
+    assert w2.P.dtype == np.int32 and int(w2.P[0, 0, 0]) == 2**15
