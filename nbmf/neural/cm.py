@@ -86,17 +86,19 @@ class NeuralWeights:
 
     def __post_init__(self) -> None:
         """P holds the same integers as the artifact (int32), in the narrowest type the kernel sums exactly: the
-        kernel reads 64 rows of it for each byte coded. int16 where every value and the bias allow it (the models
-        built here lie within +-1,700), which the kernel sums in int32: decode 8-11 % faster than int32 on financial
-        and general (thirty-third session; ``BENCHMARKS.md``, "The first-layer table as int16"). int32 otherwise, summed
-        in int64 (half the memory of int64: ``bench/p_dtype_speed.py``). The two types are two compiled kernels."""
+        kernel reads 64 rows of it for each byte coded. int16 where every value fits and B1 plus one row per
+        position cannot pass int32 (the models built here lie within +-1,700), which the kernel sums in int32:
+        decode 8-11 % faster than int32 on financial and general (thirty-third session; ``BENCHMARKS.md``,
+        "The first-layer table as int16"). int32 otherwise, summed in int64 (half the memory of int64:
+        ``bench/p_dtype_speed.py``). The two types are two compiled kernels."""
         p = np.asarray(self.P)
         lo, hi = (int(p.min()), int(p.max())) if p.size else (0, 0)
         if lo < -(2**31) or hi >= 2**31:
             raise ValueError(f"the predictor's first-layer table holds {lo}..{hi}, outside int32")
         b1 = np.asarray(self.B1)
-        # int32 sums of up to 256 int16 rows and B1 cannot wrap while |B1| < 2^30 (256 * 2^15 = 2^23)
-        narrow = -(2**15) <= lo and hi < 2**15 and (b1.size == 0 or int(np.abs(b1).max()) < 2**30)
+        # the kernel's int32 sum of B1 and one int16 row per context position cannot wrap within this bound
+        bound = (int(np.abs(b1).max()) if b1.size else 0) + (p.shape[0] if p.ndim else 1) * 2**15
+        narrow = -(2**15) <= lo and hi < 2**15 and bound < 2**31
         self.P = np.ascontiguousarray(p, np.int16 if narrow else np.int32)
 
     @classmethod

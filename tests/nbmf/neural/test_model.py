@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from nbmf.config import NeuralConfig
+from nbmf.neural.cm import NeuralWeights
 from nbmf.neural.model import (
     BytePredictor,
     bad_evals_after,
@@ -209,3 +210,10 @@ def test_a_first_layer_beyond_int16_is_held_as_int32(tiny) -> None:  # type: ign
     wide[0, 0, 0] = 2**15
     w2 = dataclasses.replace(w, P=wide)
     assert w2.P.dtype == np.int32 and int(w2.P[0, 0, 0]) == 2**15
+
+
+def test_a_bias_that_an_int32_sum_could_pass_keeps_the_table_int32() -> None:
+    """int16 only where B1 plus one int16 row per position cannot pass int32, the type the kernel sums it in."""
+    P, WO, BO = np.ones((4, 256, 8), np.int64), np.zeros((256, 8), np.int64), np.zeros(256, np.int64)
+    assert NeuralWeights(P, np.zeros(8, np.int64), WO, BO, 1, 1, 1).P.dtype == np.int16
+    assert NeuralWeights(P, np.full(8, 2**31 - 2**16, np.int64), WO, BO, 1, 1, 1).P.dtype == np.int32
