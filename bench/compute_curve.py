@@ -1,16 +1,20 @@
 """The compute curve: what more training tokens buy the codec (issue #15).
 
 python bench/compute_curve.py --domain technical [--base-tokens 2000000] [--multiples 1 4 16] [--ref-mib 2] [--records 250]
+python bench/compute_curve.py --domain financial --full-reference --records 400   # the shipped reference cap
 
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). The shipped predictor
-(``NeuralConfig()``: 64 bytes of context since 2026-12-02, 16 before; 128 hidden) is trained from scratch on the train side for
-``base × m`` tokens each (Adam, the shipped batch, the learning rate decaying linearly to 10 % over
-the run), on the device there is (``cuda`` when present). Each model is then measured as
+(``NeuralConfig()``: 64 bytes of context since 2026-12-02, 16 before; 128 hidden) is trained from
+scratch on the train side for ``base × m`` tokens each (Adam, the shipped batch and learning-rate
+schedule by steps, ``nbmf.neural.model.lr_factor``; before the thirty-fifth session a linear decay
+to 10 %), on the device there is (``cuda`` when present). Each model is then measured as
 ``bench/gpu_predictor_bench.py`` does on the first ``--records`` held-out records: the float
 predictor's val bits/byte, the integer predictor alone, and the whole codec with it mixed in; the
 first row is the same primed core without a neural input (the ablation). A 2 MiB reference keeps
-priming short: compare the rows, not the product's ratio. Writes bench/results/compute_curve_<domain>.json
-and bench/results/compute_curve_<domain>.png.
+priming short: compare the rows, not the product's ratio. ``--full-reference`` primes on what the
+product primes on (``ModelConfig.reference_bytes`` of the train side) and counts what a frame of
+version 5 costs (the end coded in the payload, a 6-byte header), so the share is the product's.
+Writes bench/results/compute_curve_<domain>[_fullref].json and .png.
 """
 
 from __future__ import annotations
@@ -25,14 +29,14 @@ import torch
 from gpu_predictor_bench import measure, val_bpb
 from results_io import save
 
-from nbmf.config import NeuralConfig
+from nbmf.config import ModelConfig, NeuralConfig
 from nbmf.neural.build import select_reference, split_bytes
-from nbmf.neural.model import BytePredictor, export_int, optimizer, packed, train_step, windows_at
+from nbmf.neural.model import BytePredictor, export_int, lr_factor, optimizer, packed, train_step, windows_at
 from nbmf.records import read_records
 
 
 def train_tokens(cfg: NeuralConfig, recs: list[bytes], tokens: int, device: str) -> tuple[BytePredictor, dict[str, Any]]:
-    """Adam over ``tokens`` training tokens (random windows of the train side), lr decaying to 10 %."""
+    """Adam over ``tokens`` training tokens (random windows of the train side), the shipped schedule by steps."""
     torch.manual_seed(cfg.seed)
     buf, pos = packed(recs, cfg.context)
     b, p = torch.from_numpy(buf).to(device), torch.from_numpy(pos).to(device)
@@ -43,7 +47,7 @@ def train_tokens(cfg: NeuralConfig, recs: list[bytes], tokens: int, device: str)
     t0 = time.perf_counter()
     for s in range(steps):
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * max(0.1, 1 - s / steps)
+            group["lr"] = cfg.lr * lr_factor(cfg, s / steps)
         at = p[torch.randint(0, len(p), (cfg.batch_size,), device=device, generator=gen)]
         train_step(model, opt, *windows_at(b, at, cfg.context))
     secs = time.perf_counter() - t0
@@ -84,14 +88,19 @@ def main() -> None:
     ap.add_argument("--base-tokens", type=int, default=2_000_000)
     ap.add_argument("--multiples", type=int, nargs="+", default=[1, 4, 16])
     ap.add_argument("--ref-mib", type=float, default=2)
+    ap.add_argument("--full-reference", action="store_true", help="prime on ModelConfig.reference_bytes (the product's cap)")
     ap.add_argument("--records", type=int, default=250)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--context", type=int, default=None, help="predictor context bytes (default: NeuralConfig's)")
     ap.add_argument("--hidden", type=int, default=None, help="predictor hidden width (default: NeuralConfig's)")
+    ap.add_argument("--weight-decay", type=float, default=None, help="AdamW's decay (default: NeuralConfig's; 0: Adam)")
+    ap.add_argument("--tag", default="", help="a suffix for the result files (e.g. a run of other multiples)")
     ap.add_argument("--replot", action="store_true", help="only draw the PNG again from the saved JSON")
     args = ap.parse_args()
-    arch = {k: v for k, v in (("context", args.context), ("hidden", args.hidden)) if v is not None}
+    given = (("context", args.context), ("hidden", args.hidden), ("weight_decay", args.weight_decay))
+    arch = {k: v for k, v in given if v is not None}
     name = f"compute_curve_{args.domain}" + "".join(f"_{k}{v}" for k, v in arch.items())
+    name += ("_fullref" if args.full_reference else "") + args.tag
     if args.replot:
         import json
 
@@ -99,7 +108,8 @@ def main() -> None:
         plot(json.loads((results / f"{name}.json").read_text()), results / f"{name}.png")
         return
     sp = split_bytes(list(read_records(f"data/corpus/{args.domain}.jsonl")))
-    ref = select_reference(sp["train"], int(args.ref_mib * 2**20))
+    ref_bytes = ModelConfig().reference_bytes if args.full_reference else int(args.ref_mib * 2**20)
+    ref = select_reference(sp["train"], ref_bytes)
     test = sp["test"][: args.records]
     res: dict[str, Any] = {
         "command": "python " + " ".join(sys.argv),
@@ -118,10 +128,13 @@ def main() -> None:
         res["variants"][name] = row
         print(name, row, flush=True)
 
-    report("cm_without_neural", measure(None, ref, test))
+    framing: dict[str, Any] = {"header": 6, "ends": True} if args.full_reference else {}
+    res["header_bytes"] = framing.get("header", 12)
+    report("cm_without_neural", measure(None, ref, test, **framing))
     for m in args.multiples:
         model, row = train_tokens(NeuralConfig(**arch), sp["train"], args.base_tokens * m, args.device)
-        report(f"{m}x", {"multiple": m} | row | {"val_bpb_float": val_bpb(model, sp["val"])} | measure(export_int(model), ref, test))
+        coded = measure(export_int(model), ref, test, **framing)
+        report(f"{m}x", {"multiple": m} | row | {"val_bpb_float": val_bpb(model, sp["val"])} | coded)
     save(name, res)
     plot(res, Path(__file__).parent / "results" / f"{name}.png")
 

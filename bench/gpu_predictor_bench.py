@@ -57,7 +57,8 @@ def train_timed(cfg: NeuralConfig, recs: list[bytes], seconds: float, device: st
     return model.cpu(), {"steps": steps, "train_s": round(secs, 1), "tokens": tokens, "tokens_per_s": round(tokens / secs)}
 
 
-def measure(weights: NeuralWeights | None, ref: bytes, test: list[bytes]) -> dict[str, Any]:
+def measure(weights: NeuralWeights | None, ref: bytes, test: list[bytes], header: int = HEADER, ends: bool = False) -> dict[str, Any]:
+    """Ratio of ``test`` coded alone with ``header`` bytes each (``ends``: the record's end coded, as frames 4 and 5 do)."""
     cm = cm_config(CMParams())
     orig = sum(map(len, test))
     out: dict[str, Any] = {}
@@ -65,13 +66,13 @@ def measure(weights: NeuralWeights | None, ref: bytes, test: list[bytes]) -> dic
     state = CMState.build(cm, ref, weights, use_nn=weights is not None)
     out["prime_s"] = round(time.perf_counter() - t0, 1)
     t0 = time.perf_counter()
-    coded = sum(len(state.encode(r, 2 * len(r) + 64)) + HEADER for r in test)
+    coded = sum(len(state.encode(r, 2 * len(r) + 64, ends=ends)) + header for r in test)
     out["encode_s"] = round(time.perf_counter() - t0, 1)
     out["ratio"] = round(orig / coded, 3)
     out["bpb"] = round(8 * coded / orig, 4)
     if weights is not None:
         alone = CMState.build(cm, ref, weights, nn_only=True)
-        out["predictor_alone_bpb"] = round(8 * sum(len(alone.encode(r, 2 * len(r) + 64)) + HEADER for r in test) / orig, 4)
+        out["predictor_alone_bpb"] = round(8 * sum(len(alone.encode(r, 2 * len(r) + 64, ends=ends)) + header for r in test) / orig, 4)
     return out
 
 

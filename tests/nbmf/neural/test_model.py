@@ -217,3 +217,26 @@ def test_a_bias_that_an_int32_sum_could_pass_keeps_the_table_int32() -> None:
     P, WO, BO = np.ones((4, 256, 8), np.int64), np.zeros((256, 8), np.int64), np.zeros(256, np.int64)
     assert NeuralWeights(P, np.zeros(8, np.int64), WO, BO, 1, 1, 1).P.dtype == np.int16
     assert NeuralWeights(P, np.full(8, 2**31 - 2**16, np.int64), WO, BO, 1, 1, 1).P.dtype == np.int32
+
+
+def test_weight_decay_shrinks_what_training_never_touches() -> None:
+    """``NeuralConfig.weight_decay`` (AdamW): rows of the free table that no window uses decay toward zero, so a small
+    domain seen many times is not memorized by rare rows; 0 is plain Adam, which leaves them as initialized (#15)."""
+    from nbmf.neural.model import optimizer
+
+    ctx, tgt = windows([b"abcabcabc abcabc " * 20], 4)
+    c, t = torch.from_numpy(ctx), torch.from_numpy(tgt)
+    unused = torch.tensor([k * 256 + ord("z") for k in range(4)])  # "z" is never in a window
+    norms = {}
+    for wd in (0.0, 0.1):
+        torch.manual_seed(0)
+        m = BytePredictor(NeuralConfig(context=4, hidden=8, lr=1e-2, weight_decay=wd))
+        before = m.P.weight[unused].detach().clone()
+        opt = optimizer(m)
+        assert isinstance(opt, torch.optim.AdamW) == (wd > 0)
+        for _ in range(50):
+            train_step(m, opt, c, t)
+        after = m.P.weight[unused].detach()
+        norms[wd] = float(after.norm() / before.norm())
+    assert norms[0.0] == 1.0  # Adam: no gradient, no change
+    assert norms[0.1] < 0.999  # AdamW: (1 - lr * wd) per step, 50 steps
