@@ -37,8 +37,6 @@ class NeuralConfig(BaseModel):
         description="the last part of the budget (steps or time, whichever runs out first) over which the learning rate "
         "falls linearly to 5 %; 0: constant (every model before 2026-12-02)",
     )
-    # 10**9 from 2026-12-02 (before: 3000): a time budget is what stops training unless a step cap is given. At 3000
-    # `nbmf train --time-budget 180` stopped at ~3 M tokens, a third of its budget on this 2-core machine
     # 0.1 from the thirty-fifth session (2026-12-04; before: none, plain Adam). Financial's 3.7 MB of train text is
     # seen 8.7 times in 32 M tokens: without decay the predictor memorizes it (val 0.497 -> 0.529 bits/byte from 8 M
     # to 32 M tokens, share +3.7 -> +1.0 %); with it, val keeps falling (0.491) and the share grows (+4.0 %). At the
@@ -49,6 +47,8 @@ class NeuralConfig(BaseModel):
         le=1,
         description="decoupled weight decay (AdamW) on every parameter; 0: plain Adam (every model before 2026-12-04)",
     )
+    # 10**9 from 2026-12-02 (before: 3000): a time budget is what stops training unless a step cap is given. At 3000
+    # `nbmf train --time-budget 180` stopped at ~3 M tokens, a third of its budget on this 2-core machine
     max_steps: int = Field(10**9, ge=0, description="optimizer steps at most; by default the time budget binds")
     time_budget_s: float = Field(
         120.0,
