@@ -1,4 +1,4 @@
-"""Coding speed of the CM core, artifact formats 1 to 10, in one process (no neural input).
+"""Coding speed of the CM core, artifact formats 1 to 11, in one process (no neural input).
 
     python bench/cm_speed.py [DOMAIN] [REFERENCE_MIB] [RECORDS] [FORMATS, e.g. 5,6]
 Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``). Builds each state on the train
@@ -37,9 +37,10 @@ if __name__ == "__main__":
         ("format 7", CMConfig(contexts=f7, freeze=0, ends=False)),
         ("format 8", CMConfig(contexts=f7, ends=False)),
         ("format 9", CMConfig(contexts=f7)),  # records coded with their length here: format 8's bytes, priming also learns ends
-        ("format 10", CMConfig()),  # + the line's layout context
+        ("format 10", CMConfig(contexts=(*f7, "line", "paren"))),  # + the line's layout context
+        ("format 11", CMConfig()),  # + the numbers the record's last two imply
     )
-    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 11)]
+    wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 12)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)
     for name, cfg in formats:
         t = time.perf_counter()

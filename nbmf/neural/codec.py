@@ -40,10 +40,11 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 11))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 12))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
+_FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
     "nbmf-neural-8": {"ends"},
@@ -57,6 +58,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if any(c in cm.contexts for c in _FORMAT11_CONTEXTS):
+        return "nbmf-neural-11"
     if any(c in cm.contexts for c in _FORMAT10_CONTEXTS):
         return "nbmf-neural-10"
     if cm.ends:
@@ -117,6 +120,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # code with both as before and decode other bytes.
         # format 9: priming also learns where records end (``ends``), so the model's frames can leave their
         # length out (frame version 4); a reader of format 8 would prime other tables.
+        # format 10: the line's layout and the open brackets (``line``, ``paren``).
+        # format 11: the numbers a record's earlier numbers imply (``num``), which a reader of format 10 does not know.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

@@ -19,6 +19,8 @@ undo); rarer and new ones still learn, as do the record's own contexts, the mixe
 hashed context's linear input is given only while its counter is young (``LIN_SEEN``).
 Format 9 also primes where records end (``X_END``), so a record coded with ``ENDS`` carries its own end
 and its frame no length (frame version 4, docs/FORMAT.md).
+Format 10 follows the line's layout and the open brackets (``X_LINE``, ``X_PAREN``); format 11 the numbers that the
+record's last two numbers imply (``X_NUM``).
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates. Likewise the
@@ -84,6 +86,16 @@ X_END = 4096
 # of the last four opened, the previous byte (what closes next, and what a call or a literal holds).
 X_LINE = 16384
 X_PAREN = 32768
+# X_NUM (artifact format 11): a hashed context of the numbers a record's earlier numbers imply. When a number ends
+# (outside JSON strings), the product, the difference and the sum of the last two (at the larger of their scales,
+# written as Python writes a float when either had a point) become three candidates for the next number; the context
+# is (the JSON key, at a value's start?, in a string?, the byte each candidate predicts next: 256 once it failed, 257
+# once it is complete). Priming learns per key whether one holds (quantity x price = amount; value - cost = gain;
+# subtotal + tax = total).
+X_NUM = 8192
+NUM_LEN = 24  # the longest candidate written out
+NUM_CAND = 3  # candidates: product, difference, sum
+NUM_MAX = 1 << 31  # larger operands give no candidate (their product would not fit)
 END_SLOTS = 65536
 ENDS = 4  # mode | ENDS: encode the ends, or decode until one (returns the bytes decoded; -4: none within n)
 X_NAMES = {
@@ -95,6 +107,7 @@ X_NAMES = {
     "word3": X_WORD3,
     "line": X_LINE,
     "paren": X_PAREN,
+    "num": X_NUM,
     "recw": X_RECW,
     "rec3": X_REC3,
 }
@@ -129,7 +142,7 @@ def weight_sets(xctx: int) -> int:
 
 def n_extra(xctx: int) -> int:
     """Hashed contexts after the orders, word and column: the shared ones, then the record's own."""
-    one_each = X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE | X_PAREN
+    one_each = X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE | X_PAREN | X_NUM
     return bin(xctx & one_each).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
 
 
@@ -250,6 +263,44 @@ def _group(gbase: np.ndarray, k: int, bits: int, hh: int, ways: int) -> int:
     its region starts at ``gbase[k]`` and has ``2^bits`` slots, or fewer for the record's own (format 7)."""
     rb = bits if k < gbase.shape[0] - 1 - gbase[gbase.shape[0] - 1] else min(bits, REC_BITS)
     return int(gbase[k]) + (hh & ((1 << rb) - 1) & ~(ways - 1))
+
+
+@njit(cache=True)
+def _write_number(cand: np.ndarray, clen: np.ndarray, q: int, v: int, scale: int, point: int) -> None:
+    """Candidate ``q`` (format 11): the number v / 10^scale as Python writes a float when ``point`` (the fraction's
+    trailing zeros dropped, at least one digit after the point), else as an integer; too long: no candidate."""
+    digits = np.zeros(NUM_LEN + 2, dtype=np.int64)
+    a = abs(v)
+    n = 0
+    while (a > 0 or n <= scale) and n < NUM_LEN + 2:  # least significant first, at least one before the point
+        digits[n] = a % 10
+        a //= 10
+        n += 1
+    if a > 0:
+        clen[q] = 0
+        return
+    lo = 0  # trailing zeros of the fraction are not written (one is, after a point with nothing else)
+    if point:
+        while lo < scale - 1 and digits[lo] == 0:
+            lo += 1
+    m = 0
+    if v < 0:
+        cand[q, 0] = 45
+        m = 1
+    for k in range(n - 1, lo - 1, -1):
+        if m >= NUM_LEN - 1:
+            clen[q] = 0
+            return
+        if k == scale - 1 and point and scale > 0:
+            cand[q, m] = 46
+            m += 1
+        cand[q, m] = 48 + digits[k]
+        m += 1
+    if point and scale == 0 and m < NUM_LEN - 1:
+        cand[q, m] = 46
+        cand[q, m + 1] = 48
+        m += 2
+    clen[q] = m
 
 
 @njit(cache=True, inline="always")
@@ -395,12 +446,13 @@ def process(
     x_end = (xctx & X_END) != 0
     x_line = (xctx & X_LINE) != 0
     x_paren = (xctx & X_PAREN) != 0
+    x_num = (xctx & X_NUM) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
     nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3)
-    nhashed += int(x_line) + int(x_paren) + nrec
+    nhashed += int(x_line) + int(x_paren) + int(x_num) + nrec
     o_sm = o_hash + ((nhashed - nrec) << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
@@ -498,6 +550,14 @@ def process(
     # JSON structure: inside a string?, escape pending, hash of the string so far, of the last string,
     # the key the current value belongs to, bytes into the value, nesting depth
     in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
+    # numbers (format 11): the one being read (digits as an integer, digits after its point: -1 before one, sign,
+    # bytes so far, whether it is still a number), the last two read (value, scale, had a point), and three candidates
+    # for the next one written out, with how far the current number has matched each (-1: it failed)
+    nv, nd, nneg, nlen, innum = 0, -1, 0, 0, 0
+    av1, as1, ap1, av2, as2, ap2, nnum = 0, 0, 0, 0, 0, 0, 0
+    ncand = np.zeros((NUM_CAND, NUM_LEN), dtype=np.int64)
+    clen = np.zeros(NUM_CAND, dtype=np.int64)
+    cpos = np.zeros(NUM_CAND, dtype=np.int64)
 
     recno = 1 if mode == PRIME else 0  # the record's own contexts (format 7): reference records count from 1
     for i in range(n_bytes):
@@ -557,6 +617,15 @@ def process(
             kx += 1
         if x_paren:  # format 10: the open brackets
             ctx[kx] = _hash(0xB1E0 + min(pdepth, 15) * 256 + (pstack & 255), c1)
+            kx += 1
+        if x_num:  # format 11: what the candidates predict next
+            e = 0
+            for q in range(NUM_CAND):
+                eq = 256
+                if clen[q] > 0 and cpos[q] >= 0:
+                    eq = int(ncand[q, cpos[q]]) if cpos[q] < clen[q] else 257
+                e = (e << 9) | eq
+            ctx[kx] = _hash(0xC1E0 + jkey, (e << 2) | (in_str << 1) | int(vlen == 0))
             kx += 1
         if x_recw:  # format 7: the record's own word (between words: the previous word and byte)
             ctx[kx] = _hash(0x5A1 + recno, word) if word != 0 else _hash(0x5A2 + recno, _hash(prev_word, c1))
@@ -937,6 +1006,49 @@ def process(
         elif (c == 41 or c == 93 or c == 125) and pdepth > 0:
             pdepth -= 1
             pstack = pstack >> 2
+        if x_num:
+            isdig = 48 <= c <= 57
+            if innum and (isdig or (c == 46 and nd < 0 and nlen > 0)):
+                pass
+            elif innum:  # the number ended: with digits, it is one of the last two
+                innum = 0
+                if nv < NUM_MAX and nlen > int(nneg):
+                    av1, as1, ap1 = av2, as2, ap2
+                    av2, as2, ap2 = -nv if nneg else nv, max(nd, 0), int(nd >= 0)
+                    nnum += 1
+                    sc = max(as1, as2)
+                    if nnum >= 2 and sc <= 8:  # the candidates: av1 * av2, av1 - av2, av1 + av2
+                        for q in range(NUM_CAND):
+                            if q == 0:
+                                v = av1 * av2
+                                extra = as1 + as2 - sc
+                                if extra > 0:  # round half away from zero to the larger scale
+                                    d10 = 10**extra
+                                    v = (abs(v) + d10 // 2) // d10 * (1 if v >= 0 else -1)
+                            elif q == 1:
+                                v = av1 * 10 ** (sc - as1) - av2 * 10 ** (sc - as2)
+                            else:
+                                v = av1 * 10 ** (sc - as1) + av2 * 10 ** (sc - as2)
+                            _write_number(ncand, clen, q, v, sc, ap1 | ap2)
+                cpos[:] = 0
+            if not innum and in_str == 0 and (isdig or c == 45):  # a number starts (a digit or a minus sign)
+                innum, nv, nd, nneg, nlen = 1, 0, -1, int(c == 45), 0
+                cpos[:] = 0
+            if innum:
+                if isdig:
+                    if nv < NUM_MAX:
+                        nv = nv * 10 + (c - 48)
+                    if nd >= 0:
+                        nd += 1
+                elif c == 46:
+                    nd = 0
+                nlen += 1
+                for q in range(NUM_CAND):  # how far the number so far has followed each candidate
+                    if cpos[q] >= 0:
+                        if cpos[q] < clen[q] and ncand[q, cpos[q]] == c:
+                            cpos[q] += 1
+                        else:
+                            cpos[q] = -1
         if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
             rec_start = pos
             word = 0
@@ -945,6 +1057,10 @@ def process(
             indent, lead, ftok, pindent, pftok = 0, 1, 0, 0, 0
             pdepth, pstack = 0, 0
             in_str, esc, shash, last_str, jkey, vlen, depth = 0, 0, 0, 0, 0, 0, 0
+            nv, nd, nneg, nlen, innum = 0, -1, 0, 0, 0
+            av1, as1, ap1, av2, as2, ap2, nnum = 0, 0, 0, 0, 0, 0, 0
+            clen[:] = 0
+            cpos[:] = 0
             col = 0
             line_start = pos
             prev_line_start = pos

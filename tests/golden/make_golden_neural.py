@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
@@ -20,6 +20,7 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 
 # input of a hashed context only while its counter is young;
 # format 9: priming learns where records end; a payload may code its end (``payload_ends``: frame version 4);
 # format 10: + the line's layout and the open brackets (its text has indented lines too)
+# format 11: + the numbers the record's last two numbers imply (its JSON has quantity x price = amount, too)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -45,14 +46,16 @@ for _n in CM:
     CM[_n]["ends"] = False  # every format before 9: its frames carry the length
 CM[9] = {**CM[8], "ends": True}
 CM[10] = {**CM[9], "contexts": (*CM[9]["contexts"], "line", "paren")}
+CM[11] = {**CM[10], "contexts": (*CM[10]["contexts"], "num")}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
 ).split()
 
 
-def texts(seed: int, n: int, lines: bool = False) -> list[bytes]:
-    """Prose and JSON records; with ``lines`` (format 10 on) a third of them indented code-like lines."""
+def texts(seed: int, n: int, lines: bool = False, nums: bool = False) -> list[bytes]:
+    """Prose and JSON records; with ``lines`` (format 10 on) a third of them indented code-like lines; with ``nums``
+    (format 11 on) each JSON record also has a quantity, a price and their product."""
     rng = random.Random(seed)
     out = []
     for _ in range(n):
@@ -67,6 +70,9 @@ def texts(seed: int, n: int, lines: bool = False) -> list[bytes]:
         else:
             memo = " ".join(rng.choice(WORDS) for _ in range(8))
             rec = {"id": rng.randrange(10**6), "amount": round(rng.uniform(1, 999), 2), "memo": memo}
+            if nums:
+                qty, price = rng.randint(1, 400), round(rng.uniform(1, 500), 2)
+                rec |= {"quantity": qty, "price": price, "value": round(qty * price, 2)}
             out.append(json.dumps(rec).encode())
     return out
 
@@ -98,15 +104,15 @@ if __name__ == "__main__":
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=200, time_budget_s=60, batch_size=256),
         cm=CMParams(table_bits=16, match_bits=16, **CM[fmt]),
     )
-    lines = fmt >= 10
-    files, _ = build_files(texts(1, 400, lines), texts(2, 40, lines), cfg)
+    lines, nums = fmt >= 10, fmt >= 11
+    files, _ = build_files(texts(1, 400, lines, nums), texts(2, 40, lines, nums), cfg)
     out.mkdir()
     for name, data in files.items():
         (out / name).write_bytes(data)
     (out / "config.json").write_text(cfg.model_dump_json(indent=1))
     codec = golden_neural(out)
     frames = []
-    for value in [b.decode() for b in texts(3, 12, lines)] + ["", "x", "The licensee shall keep every notice."]:
+    for value in [b.decode() for b in texts(3, 12, lines, nums)] + ["", "x", "The licensee shall keep every notice."]:
         data = value.encode()
         frame = {"value": value, "payload": codec.compress_unbounded(data).hex()}
         if codec.codes_ends and data:  # an empty record is stored, never coded without its length

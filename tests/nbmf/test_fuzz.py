@@ -140,7 +140,7 @@ def test_structure_aware_decode_fuzz() -> None:
 def test_frames_without_a_length_fuzz(version: int) -> None:
     """Version 4 and 5 frames (a model's of format 9 or later: the payload codes the record's end; v5: named by
     its registry serial) mutated the same ways: a decoder that has no length to stop at must still refuse
-    garbage quickly and with a typed error. The newest golden model (format 10: its line context too)."""
+    garbage quickly and with a typed error. The newest golden model (format 11: its line and number contexts too)."""
     codec = make_codec(neural_format=max(DIRS), serial=None if version == 4 else 1)
     v4 = [f for kind, f in _seeds(codec) if kind == "frame" and fr.unpack(f)[0].version == version]
     assert len(v4) >= 2  # the neural codec won those records, so their frames carry no length

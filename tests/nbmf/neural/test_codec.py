@@ -112,14 +112,21 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
-        c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren"))
+        c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
         return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-10" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"ends": False}, {"contexts": ("num",), "freeze": 0, "wide_mixers": False}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-11"
+    c10 = tuple(c for c in CMParams().contexts if c != "num")
+    ten_cm = CMParams(table_bits=12, match_bits=12, contexts=c10)
+    ten = pack_files(NeuralWeights.empty(), b"ref", ten_cm)
+    assert meta(ten)["format"] == "nbmf-neural-10" and unpack_files(ten)[2] == ten_cm
     for one in ({"ends": False}, {"contexts": ("line",), "freeze": 0, "wide_mixers": False}, {"contexts": ("paren",)}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-10"
-    c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren"))  # formats 7 to 9
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "contexts": c10} | one)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-10"
+    c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))  # formats 7 to 9
     nine_cm = CMParams(table_bits=12, match_bits=12, contexts=c9)
     nine = pack_files(NeuralWeights.empty(), b"ref", nine_cm)
     assert meta(nine)["format"] == "nbmf-neural-9" and unpack_files(nine)[2] == nine_cm
