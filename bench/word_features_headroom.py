@@ -160,7 +160,14 @@ def mix(domain: str, registry: str, saved: list[str], records: int) -> None:
     print(f"{domain}: {len(test) - half} counted records, {nbytes} bytes (bits/byte; share = core / with - 1)")
     print(f"  core alone (no neural input)     {core / nbytes:.4f}")
     print(f"  core + its predictor, kernel     {kernel / nbytes:.4f}  share {core / kernel - 1:+.2%}")
-    rows = {"core + its predictor, offline": [np.clip(tr["nn"] / 256.0, -8, 8)]}
+    p1 = tr["p1"].astype(np.float64) / 4096
+    s1 = np.clip(np.log(p1 / (1 - p1)), -8, 8)
+    nn_s = np.clip(tr["nn"] / 256.0, -8, 8)
+    rows = {"core + its predictor, offline": [nn_s]}
+    b = _mix(np.stack([s1, one], 1), y, starts, lens, 0.002, half)
+    print(f"  {'kernel output remixed alone':40s} {b / nbytes:.4f}  share {core / b - 1:+.2%}")
+    b = _mix(np.stack([s1, nn_s, one], 1), y, starts, lens, 0.002, half)
+    print(f"  {'kernel output + its predictor again':40s} {b / nbytes:.4f}  share {core / b - 1:+.2%}")
     for f in saved:
         z = np.load(f)
         print(f"  {f}: alone {float(z['alone']):.4f} bits/byte on all {records} records, {int(z['steps'])} steps")

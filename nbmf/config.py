@@ -126,6 +126,12 @@ class CMParams(BaseModel):
         "format 9). False: as every model before format 9, "
         "whose frames carry the length (nbmf.neural.codec.unpack_files)",
     )
+    post_mix: bool = Field(
+        True,
+        description="a last mixer after the APM stages, over the final probability and the predictor's stretch, so the "
+        "trained predictor has a second say (artifact format 12). False: as every model before format 12 "
+        "(nbmf.neural.codec.unpack_files)",
+    )
 
 
 class ModelConfig(BaseModel):

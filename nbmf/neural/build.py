@@ -65,11 +65,45 @@ def build_files(
             nn_tokens_per_s=res.tokens_per_s,
         )
         weights = export_int(model)
+    primed = None
+    if cfg.use_neural and weights is not None and cfg.cm.post_mix:
+        weights, primed = learn_post(weights, reference, cfg, val, progress)
+        metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
     files.update(pack_files(weights or NeuralWeights.empty(), reference, cfg.cm, cfg.use_neural and weights is not None))
+    if primed is not None:  # the state primed to learn the post mixer is this artifact's: no second priming
+        from nbmf.neural.codec import adopt_state
+
+        adopt_state(files, primed)
     metrics["build_s"] = round(time.time() - t0, 1)
     metrics["zstd_dict_id"] = ZstdDictCodec(dictionary).dict_id
     return files, metrics
+
+
+POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones (``measure_val`` takes the first)
+
+
+def learn_post(
+    weights: NeuralWeights, reference: bytes, cfg: ModelConfig, val: Sequence[bytes], progress: Callable[[str], None] = lambda s: None
+) -> tuple[NeuralWeights, Any]:
+    """``weights`` with the post mixer's weights (artifact format 12) learned on the last ``POST_RECORDS`` val records,
+    coded one by one from the primed state as the codec codes them: the predictor's second say, after the APM stages,
+    weighed on records it was not trained on. Without val records the post mixer stays the identity. Also returns the
+    primed state, which holds the learned weights: the new artifact's own (``codec.adopt_state``)."""
+    import dataclasses
+
+    import numpy as np
+
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMState
+    from nbmf.neural.codec import cm_config
+
+    t0 = time.time()
+    st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
+    post = st.learn_post(list(val)[-POST_RECORDS:]) if val else np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)
+    progress(f"post mixer learned on {min(len(val), POST_RECORDS)} val records in {time.time() - t0:.0f} s")
+    st.nn = dataclasses.replace(weights, post=post)
+    return st.nn, st
 
 
 def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,7 @@ class CMConfig:
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
     freeze: int = 8  # a record leaves the shared counters seen this often as primed (0: all learn, before format 8)
     ends: bool = True  # the model can code where a record ends (kernel.X_END; format 9): frames need no length
+    post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
 
 
 @dataclass
@@ -83,6 +85,7 @@ class NeuralWeights:
     m1: int
     s1: int
     m2: int
+    post: np.ndarray | None = None  # int64 [kernel.POST_SETS * 3]: the post mixer's weights, learned on val (format 12)
 
     def __post_init__(self) -> None:
         """P holds the same integers as the artifact (int32), in the narrowest type the kernel sums exactly: the
@@ -164,6 +167,8 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_WIDE
         if config.ends:
             cfg[K.C_XCTX] |= K.X_END
+        if config.post_mix:
+            cfg[K.C_XCTX] |= K.X_POST
         return cfg
 
     @classmethod
@@ -209,6 +214,8 @@ class CMState:
         W = np.full((m1 + m2) * ninputs, 12000, dtype=np.int64)
         if config.mixers == 3:  # mixer 3 as the others; the final mixer starts as the mean of the three
             W = np.concatenate([W, np.full(m3 * ninputs, 12000, np.int64), np.full(mf * 3, 21845, np.int64)])
+        if config.post_mix:  # the post mixer starts as the identity: 1.0 on the final probability, 0 on the predictor
+            W = np.concatenate([W, np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)])
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
         j = np.zeros(2, np.int64)
@@ -218,12 +225,30 @@ class CMState:
             K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
             nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
         )  # fmt: skip
+        if config.post_mix and use_nn and not nn_only and nn.post is not None:  # priming leaves the post mixer alone
+            W[-K.POST_SETS * 3 :] = nn.post
         return cls(config, nn, cfg, T, W, H, len(ref))
 
-    def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None) -> int:
+    def learn_post(self, records: Sequence[bytes]) -> np.ndarray:
+        """The post mixer's weights (format 12) after coding ``records`` one by one, each from the primed state but
+        keeping what the post mixer learned from the ones before: what ``NeuralWeights.post`` holds. Train them on
+        records the predictor was not trained on (val): on its own training text it looks better than it is."""
+        if not self.config.post_mix:
+            raise CodecError("this model has no post mixer (artifact format 12)")
+        for r in records:
+            if 0 < len(r) <= MAX_RECORD:
+                x = np.frombuffer(r, np.uint8)
+                self._run(K.ENCODE, x, len(r), np.zeros(2 * len(r) + 64, np.uint8), learn_post=True)
+        return self.W0[-K.POST_SETS * 3 :].copy()
+
+    def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None, learn_post: bool = False) -> int:
         xctx = int(self.cfg[K.C_XCTX])
         nhashed = int(self.cfg[K.C_NORD]) + 2 + K.n_extra(xctx)
         nn = self.nn
+        cfg = self.cfg
+        if learn_post:  # the post mixer learns, and keeps what it learned (``learn_post``)
+            cfg = self.cfg.copy()
+            cfg[K.C_XCTX] |= K.X_POST_LEARN
         with self.lock:  # the primed state is shared: one record at a time per state (and its journal buffers)
             if self.broken is not None:
                 raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
@@ -235,7 +260,7 @@ class CMState:
             try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
                 got = int(
                     K.process(
-                        mode, self.cfg, self.T, self.W0, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
+                        mode, cfg, self.T, self.W0, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
                         nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE if trace is None else trace,
                     )
                 )  # fmt: skip

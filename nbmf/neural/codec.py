@@ -27,6 +27,7 @@ from safetensors.numpy import save as st_save
 from nbmf.config import CMParams
 from nbmf.errors import CodecError, IntegrityError, NBMFError
 from nbmf.frame import CodecId, ModelRef
+from nbmf.neural import kernel as K
 from nbmf.neural import primed_cache
 from nbmf.neural.cm import CMConfig, CMState, NeuralWeights
 
@@ -40,24 +41,29 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 12))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 13))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-8": {"ends"},
-    "nbmf-neural-7": {"freeze", "ends"},
-    "nbmf-neural-6": {"freeze", "ends"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends"} for f in FORMATS[:3]},
+    "nbmf-neural-11": {"post_mix"},
+    "nbmf-neural-10": {"post_mix"},
+    "nbmf-neural-9": {"post_mix"},
+    "nbmf-neural-8": {"ends", "post_mix"},
+    "nbmf-neural-7": {"freeze", "ends", "post_mix"},
+    "nbmf-neural-6": {"freeze", "ends", "post_mix"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.post_mix:
+        return "nbmf-neural-12"
     if any(c in cm.contexts for c in _FORMAT11_CONTEXTS):
         return "nbmf-neural-11"
     if any(c in cm.contexts for c in _FORMAT10_CONTEXTS):
@@ -95,6 +101,7 @@ def cm_config(p: CMParams) -> CMConfig:
         wide_mixers=p.wide_mixers,
         freeze=p.freeze,
         ends=p.ends,
+        post_mix=p.post_mix,
     )
 
 
@@ -122,6 +129,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # length out (frame version 4); a reader of format 8 would prime other tables.
         # format 10: the line's layout and the open brackets (``line``, ``paren``).
         # format 11: the numbers a record's earlier numbers imply (``num``), which a reader of format 10 does not know.
+        # format 12: a last mixer after the APM stages (``post_mix``), which a reader of format 11 would not run.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -131,6 +139,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         "WO": c(weights.WO, np.int8),
         "BO": c(weights.BO, np.int32),
     }
+    if weights.post is not None and fmt not in FORMATS[:11]:  # format 12: the post mixer's trained weights
+        tensors["POST"] = c(weights.post, np.int64)
     weights_file = canonical_safetensors(st_save(tensors, metadata=meta))
     return {WEIGHTS_FILE: weights_file, REFERENCE_FILE: zstd.ZstdCompressor(level=19).compress(reference)}
 
@@ -163,7 +173,10 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             int(meta["m1"]),
             int(meta["s1"]),
             int(meta["m2"]),
+            tensors["POST"].astype(np.int64) if "POST" in tensors else None,
         )
+        if w.post is not None and w.post.shape != (K.POST_SETS * 3,):
+            raise IntegrityError(f"neural artifact's post mixer has {w.post.shape} weights, not {K.POST_SETS * 3}")
         reference = zstd.ZstdDecompressor().decompress(files[REFERENCE_FILE], max_output_size=1 << 30)
         cm = json.loads(meta["cm"])
         if meta["format"] == "nbmf-neural-1":
@@ -178,6 +191,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["freeze"] = 0  # every format before 8: each counter a record sees learns from it
         if meta["format"] in FORMATS[:8]:
             cm["ends"] = False  # every format before 9: no end counters; its frames carry the length
+        if meta["format"] in FORMATS[:11]:
+            cm["post_mix"] = False  # every format before 12: the APM stages' average is the final probability
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None
@@ -237,6 +252,18 @@ def primed_state(
                     _share(shelf, disk_key, arrays)
             _STATES[key] = st
         return st
+
+
+def adopt_state(files: dict[str, bytes], st: CMState) -> None:
+    """Take ``st``, primed from exactly these files' predictor and reference, as their primed state: in this process
+    while a model holds it, and on this node's disk (``nbmf.neural.build`` primes once to learn the post mixer, and the
+    model it builds then loads without priming again)."""
+    digest = hashlib.sha256(files[WEIGHTS_FILE] + files[REFERENCE_FILE]).hexdigest()
+    use = unpack_files(files)[3]
+    with _STATES_LOCK:
+        _STATES[f"{digest}:None:False"] = st
+        _STATES[f"{digest}:{use}:False"] = st
+    primed_cache.save(_disk_key(digest, use, False), st.arrays())
 
 
 def _disk_key(digest: str, use: bool, nn_only: bool) -> str:

@@ -93,6 +93,16 @@ X_PAREN = 32768
 # once it is complete). Priming learns per key whether one holds (quantity x price = amount; value - cost = gain;
 # subtotal + tax = total).
 X_NUM = 8192
+# X_POST (artifact format 12): a last mixer after the APM stages, over the final probability's stretch, the neural
+# stretch and a bias, its weights chosen by match state x bit position (POST_SETS, starting as the identity). The APM
+# stages calibrate the mixers' output by contexts the predictor does not enter, and their average dilutes what it
+# says. Priming does not train it: on the reference, which the predictor was trained on, it learns to distrust the
+# predictor. Its weights come with the predictor (``NeuralWeights.post``), learned on val records at build time, and
+# stay as they are while a record is coded: learning there cost the core 0.2 % (thirty-seventh session).
+X_POST = 65536
+X_POST_LEARN = 131072  # set by ``CMState.learn_post`` only: the post mixer learns (and is not undone)
+POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
+POST_RATE = 5  # its learning rate while ``CMState.learn_post`` trains it
 NUM_LEN = 24  # the longest candidate written out
 NUM_CAND = 3  # candidates: product, difference, sum
 NUM_MAX = 1 << 31  # larger operands give no candidate (their product would not fit)
@@ -444,6 +454,8 @@ def process(
     x_recw = (xctx & X_RECW) != 0
     x_rec3 = (xctx & X_REC3) != 0
     x_end = (xctx & X_END) != 0
+    x_post = (xctx & X_POST) != 0
+    x_post_learn = x_post and (xctx & X_POST_LEARN) != 0 and mode != PRIME
     x_line = (xctx & X_LINE) != 0
     x_paren = (xctx & X_PAREN) != 0
     x_num = (xctx & X_NUM) != 0
@@ -485,6 +497,11 @@ def process(
     w3base = w2base + m2sets * ninputs
     wfbase = w3base + m3sets * ninputs
     fset = m1sets + m2sets + m3sets  # the final mixer's first set (in ``wflag``)
+    # the post mixer (format 12): its weights follow the last mixer's, its sets the final mixer's
+    wpbase = (wfbase + FINAL_SETS * 3) if x_mix3 else w3base
+    wp = 0
+    sp = 0
+    pp = 2048
     set1 = 0  # this bit's weight set in mixers 1, 2 and 3
     set2 = 0
     set3 = 0
@@ -824,6 +841,19 @@ def process(
                 p = (pm + pa1 + pa2 + pa3 + 2) >> 2
             else:
                 p = (pm * 2 + pa1 + pa2 + 2) >> 2
+            if x_post:  # format 12: the predictor once more, after the APM stages
+                wp = wpbase + (mb * 8 + bitpos) * 3
+                sp = stretch[min(max(p, 1), 4095)]
+                if W[wp] != 65536 or W[wp + 1] != 0 or W[wp + 2] != 0 or x_post_learn:  # the identity leaves p as it is
+                    dotp = (sp * W[wp] + nn_st * W[wp + 1] + 256 * W[wp + 2]) >> 16
+                    if dotp > 2047:
+                        dotp = 2047
+                    elif dotp < -2047:
+                        dotp = -2047
+                    pp = squash[dotp + 2048]
+                    p = pp
+                else:
+                    pp = p
             if nn_only:
                 p = squash[nn_st + 2048]
             if p < 1:
@@ -874,6 +904,11 @@ def process(
                 W[wf] += (dot * errf) >> 14
                 W[wf + 1] += (dot2 * errf) >> 14
                 W[wf + 2] += (dot3 * errf) >> 14
+            if x_post_learn:  # only ``CMState.learn_post`` trains it (on val records; not journaled: it keeps what it learned)
+                errp = ((y << 12) - pp) * POST_RATE
+                W[wp] += (sp * errp) >> 14
+                W[wp + 1] += (nn_st * errp) >> 14
+                W[wp + 2] += (256 * errp) >> 14
             # counters
             slot = c0
             if journal:

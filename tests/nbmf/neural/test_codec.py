@@ -113,32 +113,43 @@ def test_artifact_format_follows_the_contexts() -> None:
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
-        return CMParams.model_validate({"table_bits": 12, "match_bits": 12, "freeze": 0, "ends": False, "contexts": c7} | kw)
+        return CMParams.model_validate(
+            {"table_bits": 12, "match_bits": 12, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw
+        )
 
-    new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12)
+    twelve = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
+    assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(table_bits=12, match_bits=12)
+    assert unpack_files(twelve)[0].post is None  # no post weights trained: the post mixer stays the identity
+    for one in ({"ends": False, "contexts": ()}, {"freeze": 0, "wide_mixers": False}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-12"
+    new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, post_mix=False))
+    assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12, post_mix=False)
+    assert b"post_mix" not in new[WEIGHTS_FILE]  # as format 11 wrote it: its readers take False
     for one in ({"ends": False}, {"contexts": ("num",), "freeze": 0, "wide_mixers": False}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-11"
+        assert (
+            meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, post_mix=False, **one)))["format"]
+            == "nbmf-neural-11"
+        )
     c10 = tuple(c for c in CMParams().contexts if c != "num")
-    ten_cm = CMParams(table_bits=12, match_bits=12, contexts=c10)
+    ten_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, contexts=c10)
     ten = pack_files(NeuralWeights.empty(), b"ref", ten_cm)
     assert meta(ten)["format"] == "nbmf-neural-10" and unpack_files(ten)[2] == ten_cm
     for one in ({"ends": False}, {"contexts": ("line",), "freeze": 0, "wide_mixers": False}, {"contexts": ("paren",)}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "contexts": c10} | one)
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "contexts": c10} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-10"
     c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))  # formats 7 to 9
-    nine_cm = CMParams(table_bits=12, match_bits=12, contexts=c9)
+    nine_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, contexts=c9)
     nine = pack_files(NeuralWeights.empty(), b"ref", nine_cm)
     assert meta(nine)["format"] == "nbmf-neural-9" and unpack_files(nine)[2] == nine_cm
     for one in ({"freeze": 0}, {"contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "contexts": c9} | one)
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-9"
-    eight_cm = CMParams(table_bits=12, match_bits=12, ends=False, contexts=c9)
+    eight_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, ends=False, contexts=c9)
     eight = pack_files(NeuralWeights.empty(), b"ref", eight_cm)
     assert meta(eight)["format"] == "nbmf-neural-8" and unpack_files(eight)[2] == eight_cm
     assert b"ends" not in eight[WEIGHTS_FILE]  # as format 8 wrote it: its readers take False
     for one in ({"freeze": 1}, {"freeze": 8, "contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "ends": False, "contexts": c9} | one)
+        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "ends": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-8"
     seven_cm = pre8()
     seven = pack_files(NeuralWeights.empty(), b"ref", seven_cm)
@@ -271,3 +282,30 @@ def test_frames_of_a_format_9_model_carry_no_length(tiny) -> None:  # type: igno
     if fr.unpack(frame)[0].version == 4:
         with pytest.raises(NBMFError, match="does not end within 50"):
             small.decode(frame)
+
+
+def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Format 12: the build learns the post mixer's weights on val records (``learn_post``), the artifact carries
+    them, a state primed from it codes with them, a record leaves them as they were, and the codec without its
+    predictor keeps the identity (so it codes as format 11 did)."""
+    import dataclasses
+
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMState
+    from nbmf.neural.codec import cm_config, unpack_files
+
+    w, ref, cm, _ = unpack_files(tiny.files())
+    identity = np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)
+    assert cm.post_mix and w.post is not None and w.post.shape == identity.shape
+    assert not np.array_equal(w.post, identity)  # it learned
+    st = CMState.build(cm_config(cm), ref, w)
+    assert np.array_equal(st.W0[-K.POST_SETS * 3 :], w.post)
+    plain = CMState.build(cm_config(cm), ref, dataclasses.replace(w, post=None))
+    coded = [st.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]
+    assert [st.decode(c, len(x)) for c, x in zip(coded, tiny.test[:10])] == tiny.test[:10]
+    assert coded != [plain.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]  # the learned weights are used
+    assert np.array_equal(st.W0[-K.POST_SETS * 3 :], w.post)  # coding leaves them as the artifact has them
+    core = CMState.build(cm_config(cm), ref, w, use_nn=False)
+    assert np.array_equal(core.W0[-K.POST_SETS * 3 :], identity)
+    old = CMState.build(dataclasses.replace(cm_config(cm), post_mix=False), ref, w, use_nn=False)
+    assert [core.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]] == [old.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]

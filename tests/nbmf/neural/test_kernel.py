@@ -27,13 +27,15 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
     assert nn.P.dtype == np.int32
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
-               freeze=x.get("freeze", 0), ends=x.get("ends", False))
+               freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
 st = CMState.build(cfg, ref, nn)
 rec = b"the lazy dog returns x + 1;\n    the quick fox" + js
+if cfg.post_mix:  # format 12: the post mixer learns on other records first (``learn_post``), then codes with it
+    st.learn_post([b"the quick dog jumps over x + 2" + js, js[::-1]])
 coded = st.encode(rec, 200)
 ends = st.encode(rec, 200, ends=True).hex() if cfg.ends else ""  # format 9: the record's end coded too
 back = st.decode_ends(bytes.fromhex(ends)) == rec if cfg.ends else None
@@ -73,10 +75,11 @@ FORMAT8 = {
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"]},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"], "p32": True},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"]},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11"),
+        *("format-10-int32-table", "format-11", "format-12"),
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -128,7 +131,7 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
     # the orders and match lengths of format 10's first models: with order 12 and 7-byte matches this record,
     # 40 times in its reference, codes to one byte with or without any extra context
-    small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16)}
+    small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16), "post_mix": False}
     plain = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
