@@ -16,7 +16,8 @@ import dataclasses
 import sys
 import time
 
-from nbmf.neural.build import POST_RECORDS, split_bytes
+from nbmf.config import ModelConfig
+from nbmf.neural.build import learn_post, split_bytes
 from nbmf.neural.cm import CMState
 from nbmf.neural.codec import cm_config, unpack_files
 from nbmf.records import read_records
@@ -33,22 +34,25 @@ def main() -> None:
     for post in (False, True):
         for use_nn in (False, True):
             t = time.time()
-            st = CMState.build(dataclasses.replace(cm_config(cm), post_mix=post), ref, w, use_nn=use_nn)
             if post and use_nn:
-                st.learn_post(sp["val"][:POST_RECORDS])
+                st = learn_post(
+                    w, ref, ModelConfig(cm=cm.model_copy(update={"post_mix": True})), sp["val"], lambda s: print(s, flush=True)
+                )[1]
+            else:
+                st = CMState.build(dataclasses.replace(cm_config(cm), post_mix=post), ref, w, use_nn=use_nn)
             coded = [st.encode(x, 2 * len(x) + 64) for x in test]
             assert all(st.decode(c, len(x)) == x for c, x in zip(coded, test)), "a record did not decode exactly"
             sizes[post, use_nn] = sum(len(c) for c in coded)
+            ratio, secs = orig / sizes[post, use_nn], time.time() - t
             print(
-                f"post mixer {post!s:5} predictor {use_nn!s:5}: {sizes[post, use_nn]} bytes, payload ratio {orig / sizes[post, use_nn]:.3f} ({time.time() - t:.0f} s)",
+                f"post mixer {post!s:5} predictor {use_nn!s:5}: {sizes[post, use_nn]} bytes, payload ratio {ratio:.3f} ({secs:.0f} s)",
                 flush=True,
             )
             del st
     for post in (False, True):
         print(f"{domain} post mixer {post}: share {sizes[post, False] / sizes[post, True] - 1:+.2%}")
-    print(
-        f"{domain}: the post mixer saves {1 - sizes[True, True] / sizes[False, True]:+.2%} of the bytes with the predictor, {1 - sizes[True, False] / sizes[False, False]:+.2%} without"
-    )
+    saved, core = 1 - sizes[True, True] / sizes[False, True], 1 - sizes[True, False] / sizes[False, False]
+    print(f"{domain}: the post mixer saves {saved:+.2%} of the bytes with the predictor, {core:+.2%} without")
 
 
 if __name__ == "__main__":

@@ -80,7 +80,8 @@ def build_files(
     return files, metrics
 
 
-POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones (``measure_val`` takes the first)
+POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
+POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
 
 
 def learn_post(
@@ -92,17 +93,27 @@ def learn_post(
     primed state, which holds the learned weights: the new artifact's own (``codec.adopt_state``)."""
     import dataclasses
 
-    import numpy as np
-
     from nbmf.neural import kernel as K
-    from nbmf.neural.cm import CMState
+    from nbmf.neural.cm import MAX_RECORD, CMState
     from nbmf.neural.codec import cm_config
 
     t0 = time.time()
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
-    post = st.learn_post(list(val)[-POST_RECORDS:]) if val else np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)
-    progress(f"post mixer learned on {min(len(val), POST_RECORDS)} val records in {time.time() - t0:.0f} s")
-    st.nn = dataclasses.replace(weights, post=post)
+    identity = st.post.copy()
+    learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
+    candidates = {0: identity}
+    for rate in K.POST_RATES if val else ():
+        st.post[:] = identity
+        candidates[rate] = st.learn_post(learn, rate)
+    sizes = {}
+    for rate, post in candidates.items():  # the weights that code other val records smallest (the identity: format 11's)
+        st.post[:] = post
+        sizes[rate] = sum(len(st.encode(r, 2 * len(r) + 64)) for r in check if 0 < len(r) <= MAX_RECORD)
+    best = min(sizes, key=lambda r: (sizes[r], r))
+    st.post[:] = candidates[best]
+    said = ", ".join(f"rate {r}: {n} bytes" if r else f"identity: {n} bytes" for r, n in sizes.items())
+    progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
+    st.nn = dataclasses.replace(weights, post=candidates[best].copy())
     return st.nn, st
 
 

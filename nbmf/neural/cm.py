@@ -229,19 +229,28 @@ class CMState:
             W[-K.POST_SETS * 3 :] = nn.post
         return cls(config, nn, cfg, T, W, H, len(ref))
 
-    def learn_post(self, records: Sequence[bytes]) -> np.ndarray:
-        """The post mixer's weights (format 12) after coding ``records`` one by one, each from the primed state but
-        keeping what the post mixer learned from the ones before: what ``NeuralWeights.post`` holds. Train them on
-        records the predictor was not trained on (val): on its own training text it looks better than it is."""
+    @property
+    def post(self) -> np.ndarray:
+        """The post mixer's weights (format 12), a view into the state's weights."""
         if not self.config.post_mix:
             raise CodecError("this model has no post mixer (artifact format 12)")
+        return self.W0[-K.POST_SETS * 3 :]
+
+    def learn_post(self, records: Sequence[bytes], rate: int) -> np.ndarray:
+        """The post mixer's weights (format 12) after coding ``records`` one by one at learning rate ``rate``, each
+        from the primed state but keeping what the post mixer learned from the ones before, starting from the
+        weights it has: what ``NeuralWeights.post`` holds. Train them on records the predictor was not trained on
+        (val): on its own training text it looks better than it is."""
+        if not 1 <= rate <= 255:
+            raise CodecError(f"the post mixer's learning rate must be in 1..255, got {rate}")
+        post = self.post
         for r in records:
             if 0 < len(r) <= MAX_RECORD:
                 x = np.frombuffer(r, np.uint8)
-                self._run(K.ENCODE, x, len(r), np.zeros(2 * len(r) + 64, np.uint8), learn_post=True)
-        return self.W0[-K.POST_SETS * 3 :].copy()
+                self._run(K.ENCODE, x, len(r), np.zeros(2 * len(r) + 64, np.uint8), learn_post=rate)
+        return post.copy()
 
-    def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None, learn_post: bool = False) -> int:
+    def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None, learn_post: int = 0) -> int:
         xctx = int(self.cfg[K.C_XCTX])
         nhashed = int(self.cfg[K.C_NORD]) + 2 + K.n_extra(xctx)
         nn = self.nn
@@ -249,6 +258,7 @@ class CMState:
         if learn_post:  # the post mixer learns, and keeps what it learned (``learn_post``)
             cfg = self.cfg.copy()
             cfg[K.C_XCTX] |= K.X_POST_LEARN
+            cfg[K.C_LR] |= learn_post << 24
         with self.lock:  # the primed state is shared: one record at a time per state (and its journal buffers)
             if self.broken is not None:
                 raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")

@@ -102,7 +102,7 @@ X_NUM = 8192
 X_POST = 65536
 X_POST_LEARN = 131072  # set by ``CMState.learn_post`` only: the post mixer learns (and is not undone)
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
-POST_RATE = 5  # its learning rate while ``CMState.learn_post`` trains it
+POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
 NUM_CAND = 3  # candidates: product, difference, sum
 NUM_MAX = 1 << 31  # larger operands give no candidate (their product would not fit)
@@ -456,6 +456,7 @@ def process(
     x_end = (xctx & X_END) != 0
     x_post = (xctx & X_POST) != 0
     x_post_learn = x_post and (xctx & X_POST_LEARN) != 0 and mode != PRIME
+    post_rate = (cfg[C_LR] >> 24) & 255
     x_line = (xctx & X_LINE) != 0
     x_paren = (xctx & X_PAREN) != 0
     x_num = (xctx & X_NUM) != 0
@@ -905,7 +906,7 @@ def process(
                 W[wf + 1] += (dot2 * errf) >> 14
                 W[wf + 2] += (dot3 * errf) >> 14
             if x_post_learn:  # only ``CMState.learn_post`` trains it (on val records; not journaled: it keeps what it learned)
-                errp = ((y << 12) - pp) * POST_RATE
+                errp = ((y << 12) - pp) * post_rate
                 W[wp] += (sp * errp) >> 14
                 W[wp + 1] += (nn_st * errp) >> 14
                 W[wp + 2] += (256 * errp) >> 14

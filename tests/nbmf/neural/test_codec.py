@@ -285,9 +285,10 @@ def test_frames_of_a_format_9_model_carry_no_length(tiny) -> None:  # type: igno
 
 
 def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> None:  # type: ignore[no-untyped-def]
-    """Format 12: the build learns the post mixer's weights on val records (``learn_post``), the artifact carries
-    them, a state primed from it codes with them, a record leaves them as they were, and the codec without its
-    predictor keeps the identity (so it codes as format 11 did)."""
+    """Format 12: the build gives the artifact post mixer weights (learned on val records, or the identity where
+    learning did not code val smaller); ``learn_post`` learns; the artifact carries what it learned bit for bit; a state
+    primed from it codes with them and a record leaves them as they were; the codec without its predictor keeps the
+    identity, so it codes as format 11 did."""
     import dataclasses
 
     from nbmf.neural import kernel as K
@@ -297,15 +298,21 @@ def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> Non
     w, ref, cm, _ = unpack_files(tiny.files())
     identity = np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)
     assert cm.post_mix and w.post is not None and w.post.shape == identity.shape
-    assert not np.array_equal(w.post, identity)  # it learned
-    st = CMState.build(cm_config(cm), ref, w)
-    assert np.array_equal(st.W0[-K.POST_SETS * 3 :], w.post)
     plain = CMState.build(cm_config(cm), ref, dataclasses.replace(w, post=None))
-    coded = [st.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]
-    assert [st.decode(c, len(x)) for c, x in zip(coded, tiny.test[:10])] == tiny.test[:10]
-    assert coded != [plain.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]  # the learned weights are used
-    assert np.array_equal(st.W0[-K.POST_SETS * 3 :], w.post)  # coding leaves them as the artifact has them
+    assert np.array_equal(plain.post, identity)  # priming leaves the post mixer alone
+    learned = plain.learn_post(tiny.test[:20], 5)
+    assert not np.array_equal(learned, identity)
+    plain.post[:] = identity
+    w = unpack_files(pack_files(dataclasses.replace(w, post=learned), ref, cm))[0]
+    assert w.post is not None and np.array_equal(w.post, learned)
+    st = CMState.build(cm_config(cm), ref, w)
+    assert np.array_equal(st.post, learned)
+    test = tiny.test[20:30]
+    coded = [st.encode(x, 2 * len(x) + 64) for x in test]
+    assert [st.decode(c, len(x)) for c, x in zip(coded, test)] == test
+    assert coded != [plain.encode(x, 2 * len(x) + 64) for x in test]  # the learned weights are used
+    assert np.array_equal(st.post, learned)  # coding leaves them as the artifact has them
     core = CMState.build(cm_config(cm), ref, w, use_nn=False)
-    assert np.array_equal(core.W0[-K.POST_SETS * 3 :], identity)
+    assert np.array_equal(core.post, identity)
     old = CMState.build(dataclasses.replace(cm_config(cm), post_mix=False), ref, w, use_nn=False)
-    assert [core.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]] == [old.encode(x, 2 * len(x) + 64) for x in tiny.test[:10]]
+    assert [core.encode(x, 2 * len(x) + 64) for x in test] == [old.encode(x, 2 * len(x) + 64) for x in test]

@@ -35,7 +35,7 @@ ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(
 st = CMState.build(cfg, ref, nn)
 rec = b"the lazy dog returns x + 1;\n    the quick fox" + js
 if cfg.post_mix:  # format 12: the post mixer learns on other records first (``learn_post``), then codes with it
-    st.learn_post([b"the quick dog jumps over x + 2" + js, js[::-1]])
+    st.learn_post([b"the quick dog jumps over x + 2" + js, js[::-1]], 5)
 coded = st.encode(rec, 200)
 ends = st.encode(rec, 200, ends=True).hex() if cfg.ends else ""  # format 9: the record's end coded too
 back = st.decode_ends(bytes.fromhex(ends)) == rec if cfg.ends else None
