@@ -143,6 +143,28 @@ def _mix(S: np.ndarray, y: np.ndarray, starts: np.ndarray, lens: np.ndarray, lr:
     return bits
 
 
+def layout(test: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, slice, int]:
+    """The offline mix's layout of ``test``: its bits, each record's first bit, the lengths, the first counted record
+    (the second half is counted), the counted bits and the counted bytes."""
+    lens = np.array([len(x) for x in test])
+    y = np.unpackbits(np.frombuffer(b"".join(test), np.uint8)).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]) * 8
+    half = len(test) // 2
+    return y, starts, lens, half, slice(int(starts[half]), len(y)), int(lens[half:].sum())
+
+
+def ideal_cost(p12: np.ndarray, y: np.ndarray, ev: slice) -> float:
+    """Bits the 12-bit probabilities ``p12`` of a one would cost on the counted bits ``ev`` of ``y``."""
+    p = p12[ev] / 4096
+    return float(-np.log2(np.where(y[ev] == 1, p, 1 - p)).sum())
+
+
+def stretch_of(p12: np.ndarray) -> np.ndarray:
+    """ln(p / (1 - p)) of 12-bit probabilities, clipped to +-8 (the offline mix's input)."""
+    p = p12.astype(np.float64) / 4096
+    return np.clip(np.log(p / (1 - p)), -8, 8)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("domain")
@@ -159,19 +181,12 @@ def main() -> None:
     m = train_gru(sp["train"], a.hidden, a.seconds)
     lg = np.clip(gru_logits(m, test), -8, 8).astype(np.float64)
 
-    lens = np.array([len(x) for x in test])
-    y = np.unpackbits(np.frombuffer(b"".join(test), np.uint8)).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]) * 8
-    half = len(test) // 2
-    ev = slice(int(starts[half]), len(y))
-    nbytes = int(lens[half:].sum())
+    y, starts, lens, half, ev, nbytes = layout(test)
 
     def cost(p12: np.ndarray) -> float:
-        p = p12[ev] / 4096
-        return float(-np.log2(np.where(y[ev] == 1, p, 1 - p)).sum())
+        return ideal_cost(p12, y, ev)
 
-    p0 = tr["p0"].astype(np.float64) / 4096
-    s0 = np.clip(np.log(p0 / (1 - p0)), -8, 8)
+    s0 = stretch_of(tr["p0"])
     one = np.ones_like(s0)
     core, kernel = cost(tr["p0"]), cost(tr["p1"])
     gru_alone = float(-(y * np.log2(1 / (1 + np.exp(-lg))) + (1 - y) * np.log2(1 - 1 / (1 + np.exp(-lg))))[ev].sum())

@@ -124,7 +124,7 @@ def mix(domain: str, registry: str, saved: list[str], records: int) -> None:
     import sys
 
     sys.path.insert(0, "bench")
-    from recurrent_headroom import _mix
+    from recurrent_headroom import _mix, ideal_cost, layout, stretch_of
 
     from nbmf.neural.cm import CMState
     from nbmf.neural.codec import cm_config, unpack_files
@@ -142,26 +142,14 @@ def mix(domain: str, registry: str, saved: list[str], records: int) -> None:
         if use_nn:
             tr["nn"] = np.concatenate([t[:, 1] for t in trs])
         del st
-    lens = np.array([len(x) for x in test])
-    y = np.unpackbits(np.frombuffer(b"".join(test), np.uint8)).astype(np.int64)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]) * 8
-    half = len(test) // 2
-    ev = slice(int(starts[half]), len(y))
-    nbytes = int(lens[half:].sum())
-
-    def cost(p12: np.ndarray) -> float:
-        p = p12[ev] / 4096
-        return float(-np.log2(np.where(y[ev] == 1, p, 1 - p)).sum())
-
-    p0 = tr["p0"].astype(np.float64) / 4096
-    s0 = np.clip(np.log(p0 / (1 - p0)), -8, 8)
+    y, starts, lens, half, ev, nbytes = layout(test)
+    s0 = stretch_of(tr["p0"])
     one = np.ones_like(s0)
-    core, kernel = cost(tr["p0"]), cost(tr["p1"])
+    core, kernel = ideal_cost(tr["p0"], y, ev), ideal_cost(tr["p1"], y, ev)
     print(f"{domain}: {len(test) - half} counted records, {nbytes} bytes (bits/byte; share = core / with - 1)")
     print(f"  core alone (no neural input)     {core / nbytes:.4f}")
     print(f"  core + its predictor, kernel     {kernel / nbytes:.4f}  share {core / kernel - 1:+.2%}")
-    p1 = tr["p1"].astype(np.float64) / 4096
-    s1 = np.clip(np.log(p1 / (1 - p1)), -8, 8)
+    s1 = stretch_of(tr["p1"])
     nn_s = np.clip(tr["nn"] / 256.0, -8, 8)
     rows = {"core + its predictor, offline": [nn_s]}
     b = _mix(np.stack([s1, one], 1), y, starts, lens, 0.002, half)
