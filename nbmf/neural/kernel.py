@@ -498,7 +498,7 @@ def process(
     w3base = w2base + m2sets * ninputs
     wfbase = w3base + m3sets * ninputs
     fset = m1sets + m2sets + m3sets  # the final mixer's first set (in ``wflag``)
-    # the post mixer (format 12): its weights follow the last mixer's, its sets the final mixer's
+    # the post mixer (format 12): its weights follow the final mixer's (the second mixer's in format 1)
     wpbase = (wfbase + FINAL_SETS * 3) if x_mix3 else w3base
     wp = 0
     sp = 0
