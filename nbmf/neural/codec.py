@@ -177,6 +177,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
         )
         if w.post is not None and w.post.shape != (K.POST_SETS * 3,):
             raise IntegrityError(f"neural artifact's post mixer has {w.post.shape} weights, not {K.POST_SETS * 3}")
+        if w.post is not None and np.abs(w.post).max() >= 2**31:  # the kernel's products must stay far inside int64
+            raise IntegrityError("neural artifact's post mixer weights are out of range")
         reference = zstd.ZstdDecompressor().decompress(files[REFERENCE_FILE], max_output_size=1 << 30)
         cm = json.loads(meta["cm"])
         if meta["format"] == "nbmf-neural-1":

@@ -305,6 +305,10 @@ def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> Non
     plain.post[:] = identity
     w = unpack_files(pack_files(dataclasses.replace(w, post=learned), ref, cm))[0]
     assert w.post is not None and np.array_equal(w.post, learned)
+    with pytest.raises(IntegrityError, match="post mixer"):  # a damaged artifact is refused, not coded with
+        unpack_files(pack_files(dataclasses.replace(w, post=learned[:-3]), ref, cm))
+    with pytest.raises(IntegrityError, match="post mixer"):
+        unpack_files(pack_files(dataclasses.replace(w, post=learned * 2**40), ref, cm))
     st = CMState.build(cm_config(cm), ref, w)
     assert np.array_equal(st.post, learned)
     test = tiny.test[20:30]
