@@ -48,6 +48,8 @@ def build_files(
     metrics["zstd_dict_bytes"] = len(dictionary)
     reference = select_reference(train, cfg.reference_bytes)
     metrics["reference_bytes"] = len(reference)
+    cfg = sized(cfg, len(reference))
+    metrics["table_bits"] = cfg.cm.table_bits
     if cfg.use_neural and weights is None:
         import torch
 
@@ -151,6 +153,11 @@ def split_bytes(records: Sequence[Any], seed: int = 0) -> dict[str, list[bytes]]
     return out
 
 
+def sized(cfg: ModelConfig, reference_bytes: int) -> ModelConfig:
+    """``cfg`` with its core's tables sized for a reference of ``reference_bytes`` (``CMParams.sized_for``)."""
+    return cfg.model_copy(update={"cm": cfg.cm.sized_for(reference_bytes)})
+
+
 def publish(
     registry: Any,
     domain: str,
@@ -159,7 +166,10 @@ def publish(
     metrics: dict[str, Any],
     data_manifest: dict[str, Any] | None = None,
 ) -> Any:
-    """Publish a candidate version; the config it records includes the dictionary id it was built with."""
+    """Publish a candidate version; the config it records includes the dictionary id it was built with, and the
+    table size its build chose for its reference (``sized``)."""
+    if "reference_bytes" in metrics:
+        cfg = sized(cfg, metrics["reference_bytes"])
     config = cfg.model_dump(mode="json")
     config["zstd_dict_id"] = metrics.get("zstd_dict_id")
     return registry.publish(domain, files, config=config, metrics=metrics, data_manifest=data_manifest)

@@ -24,7 +24,7 @@ import zstandard as zstd
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from nbmf.config import CMParams
+from nbmf.config import TABLE_BITS, CMParams
 from nbmf.errors import CodecError, IntegrityError, NBMFError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.neural import kernel as K
@@ -88,7 +88,7 @@ def artifact_format(cm: CMParams) -> str:
 def cm_config(p: CMParams) -> CMConfig:
     return CMConfig(
         orders=tuple(p.orders),
-        table_bits=p.table_bits,
+        table_bits=p.table_bits if p.table_bits is not None else TABLE_BITS,  # (a built artifact always names its own)
         match_bits=p.match_bits,
         match_min=(p.match_min[0], p.match_min[1]),
         limit=p.limit,
@@ -106,7 +106,9 @@ def cm_config(p: CMParams) -> CMConfig:
 
 
 def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neural: bool = True) -> dict[str, bytes]:
-    """The two artifact files of a neural model (no pickle: safetensors + zstd text)."""
+    """The two artifact files of a neural model (no pickle: safetensors + zstd text). The artifact names its table size:
+    where ``cm`` leaves it open, the one its reference takes (``CMParams.sized_for``)."""
+    cm = cm.sized_for(len(reference))
     fmt = artifact_format(cm)
     meta = {
         "m1": str(weights.m1),
