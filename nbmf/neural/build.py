@@ -49,7 +49,7 @@ def build_files(
     reference = select_reference(train, cfg.reference_bytes)
     metrics["reference_bytes"] = len(reference)
     cfg = sized(cfg, len(reference))
-    metrics["table_bits"] = cfg.cm.table_bits
+    metrics["table_bits"], metrics["match_bits"] = cfg.cm.table_bits, cfg.cm.match_bits
     if cfg.use_neural and weights is None:
         import torch
 

@@ -323,22 +323,27 @@ def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> Non
 
 
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from nbmf.config import LARGE_REFERENCE, TABLE_BITS, CMParams, ModelConfig
+    from nbmf.config import LARGE_REFERENCE, MATCH_BITS, MATCH_LARGE_REFERENCE, TABLE_BITS, CMParams, ModelConfig
     from nbmf.neural.build import build_files, sized
     from nbmf.neural.cm import NeuralWeights
 
-    auto = CMParams(match_bits=12)
+    auto = CMParams()
     assert auto.table_bits is None and auto.sized_for(LARGE_REFERENCE).table_bits == TABLE_BITS == 23
     assert auto.sized_for(LARGE_REFERENCE + 1).table_bits == 24
-    assert CMParams(table_bits=16).sized_for(LARGE_REFERENCE + 1).table_bits == 16  # a size given is kept
-    # the artifact always names a size: an open one is closed by its reference
-    assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", auto))[2].table_bits == TABLE_BITS
+    assert auto.match_bits is None and auto.sized_for(MATCH_LARGE_REFERENCE).match_bits == MATCH_BITS == 22
+    assert auto.sized_for(MATCH_LARGE_REFERENCE + 1).match_bits == 24
+    given = CMParams(table_bits=16, match_bits=12).sized_for(LARGE_REFERENCE + 1)  # sizes given are kept
+    assert (given.table_bits, given.match_bits) == (16, 12)
+    # the artifact always names its sizes: open ones are closed by its reference
+    assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", auto))[2].model_dump() == auto.sized_for(3).model_dump()
+    assert auto.sized_for(3).match_bits == MATCH_BITS
     assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12)))[2].table_bits == 12
     # a build chooses by its reference, and the version it publishes says what it chose
-    cfg = ModelConfig(use_neural=False, reference_bytes=4096, dict_bytes=1024, cm=CMParams(match_bits=12, post_mix=False))
+    cfg = ModelConfig(use_neural=False, reference_bytes=4096, dict_bytes=1024, cm=CMParams(post_mix=False))
     train = [f"record {i}: the same words again and again, {i * 7}".encode() for i in range(200)]
     files, metrics = build_files(train, train[:5], cfg)
     assert metrics["table_bits"] == TABLE_BITS and unpack_files(files)[2].table_bits == TABLE_BITS
+    assert metrics["match_bits"] == MATCH_BITS and unpack_files(files)[2].match_bits == MATCH_BITS
     man = publish(Registry(str(tmp_path)), "technical", files, cfg, metrics)
-    assert man.config["cm"]["table_bits"] == TABLE_BITS
+    assert (man.config["cm"]["table_bits"], man.config["cm"]["match_bits"]) == (TABLE_BITS, MATCH_BITS)
     assert sized(cfg, LARGE_REFERENCE + 1).cm.table_bits == 24 and cfg.cm.table_bits is None
