@@ -1,10 +1,11 @@
 """A format 12 model from a format 11 one: the same predictor and reference, the post mixer learned as a build learns it.
 
-    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY
+    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized]
 
 Reads version 1 of DOMAIN from SOURCE_REGISTRY, learns the post mixer's weights on the val split of
 data/corpus/DOMAIN.jsonl (``nbmf.neural.build.learn_post``) and publishes the result as a candidate in TARGET_REGISTRY,
 so that ``nbmf bench --registry TARGET_REGISTRY`` measures a format 12 model on frames (#15, thirty-seventh session).
+``--sized``: also size the core's tables by the reference as a build now does (``CMParams.sized_for``; thirty-eighth).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 
 from nbmf.config import ModelConfig
-from nbmf.neural.build import learn_post, publish, split_bytes
+from nbmf.neural.build import learn_post, publish, sized, split_bytes
 from nbmf.neural.codec import REFERENCE_FILE, WEIGHTS_FILE, pack_files, unpack_files
 from nbmf.records import read_records
 from nbmf.registry import Registry
@@ -20,12 +21,15 @@ from nbmf.registry import Registry
 
 def main() -> None:
     source, domain, target = sys.argv[1], sys.argv[2], sys.argv[3]
+    open_sizes = "--sized" in sys.argv[4:]
     man, files = Registry(source).load_files(domain, 1)
     w, ref, cm, _ = unpack_files(files)
     config = dict(man.config)
     config.pop("zstd_dict_id", None)
     cfg = ModelConfig.model_validate(config)
     cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True})})
+    if open_sizes:
+        cfg = sized(cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"table_bits": None, "match_bits": None})}), len(ref))
     val = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["val"]
     w, _ = learn_post(w, ref, cfg, val, print)
     out = dict(files)
