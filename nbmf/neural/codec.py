@@ -24,7 +24,7 @@ import zstandard as zstd
 from safetensors.numpy import load as st_load
 from safetensors.numpy import save as st_save
 
-from nbmf.config import MATCH_BITS, TABLE_BITS, CMParams
+from nbmf.config import CMParams
 from nbmf.errors import CodecError, IntegrityError, NBMFError
 from nbmf.frame import CodecId, ModelRef
 from nbmf.neural import kernel as K
@@ -86,10 +86,12 @@ def artifact_format(cm: CMParams) -> str:
 
 
 def cm_config(p: CMParams) -> CMConfig:
+    p = p.sized_for(0)  # sizes left open and no reference to size them by: the small ones (an artifact names its own)
+    assert p.table_bits is not None and p.match_bits is not None
     return CMConfig(
         orders=tuple(p.orders),
-        table_bits=p.table_bits if p.table_bits is not None else TABLE_BITS,  # (a built artifact always names its own)
-        match_bits=p.match_bits if p.match_bits is not None else MATCH_BITS,
+        table_bits=p.table_bits,
+        match_bits=p.match_bits,
         match_min=(p.match_min[0], p.match_min[1]),
         limit=p.limit,
         lr=p.lr,
