@@ -71,6 +71,7 @@ class CMConfig:
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
     freeze: int = 8  # a record leaves the shared counters seen this often as primed (0: all learn, before format 8)
     ends: bool = True  # the model can code where a record ends (kernel.X_END; format 9): frames need no length
+    once: bool = True  # a context seen once takes one slot (kernel.X_ONCE; format 13)
     post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
 
 
@@ -169,6 +170,8 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_END
         if config.post_mix:
             cfg[K.C_XCTX] |= K.X_POST
+        if config.once:
+            cfg[K.C_XCTX] |= K.X_ONCE
         return cfg
 
     @classmethod

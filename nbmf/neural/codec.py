@@ -41,27 +41,30 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 13))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 14))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-11": {"post_mix"},
-    "nbmf-neural-10": {"post_mix"},
-    "nbmf-neural-9": {"post_mix"},
-    "nbmf-neural-8": {"ends", "post_mix"},
-    "nbmf-neural-7": {"freeze", "ends", "post_mix"},
-    "nbmf-neural-6": {"freeze", "ends", "post_mix"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix"} for f in FORMATS[:3]},
+    "nbmf-neural-12": {"once"},
+    "nbmf-neural-11": {"post_mix", "once"},
+    "nbmf-neural-10": {"post_mix", "once"},
+    "nbmf-neural-9": {"post_mix", "once"},
+    "nbmf-neural-8": {"ends", "post_mix", "once"},
+    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once"},
+    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.once:
+        return "nbmf-neural-13"
     if cm.post_mix:
         return "nbmf-neural-12"
     if any(c in cm.contexts for c in _FORMAT11_CONTEXTS):
@@ -104,6 +107,7 @@ def cm_config(p: CMParams) -> CMConfig:
         freeze=p.freeze,
         ends=p.ends,
         post_mix=p.post_mix,
+        once=p.once,
     )
 
 
@@ -134,6 +138,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 10: the line's layout and the open brackets (``line``, ``paren``).
         # format 11: the numbers a record's earlier numbers imply (``num``), which a reader of format 10 does not know.
         # format 12: a last mixer after the APM stages (``post_mix``), which a reader of format 11 would not run.
+        # format 13: a context seen once takes one slot (``once``); a reader of format 12 would prime other tables.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -199,6 +204,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["ends"] = False  # every format before 9: no end counters; its frames carry the length
         if meta["format"] in FORMATS[:11]:
             cm["post_mix"] = False  # every format before 12: the APM stages' average is the final probability
+        if meta["format"] in FORMATS[:12]:
+            cm["once"] = False  # every format before 13: a context seen once has a slot for each bit
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

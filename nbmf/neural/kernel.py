@@ -20,7 +20,8 @@ hashed context's linear input is given only while its counter is young (``LIN_SE
 Format 9 also primes where records end (``X_END``), so a record coded with ``ENDS`` carries its own end
 and its frame no length (frame version 4, docs/FORMAT.md).
 Format 10 follows the line's layout and the open brackets (``X_LINE``, ``X_PAREN``); format 11 the numbers that the
-record's last two numbers imply (``X_NUM``).
+record's last two numbers imply (``X_NUM``). Format 13 gives a hashed context seen once one slot, not one per bit
+(``X_ONCE``): the slot records the byte, and the bits' slots are made when the context is met again.
 Speed: the tables are hundreds of MB, read at random, so each bit's lookups would wait on memory. As soon
 as a bit is known, the next bit's table groups (and APM rows) are hashed and prefetched (``_prefetch``,
 a cache hint that changes no value), and their misses overlap with this bit's updates. Likewise the
@@ -101,6 +102,12 @@ X_NUM = 8192
 # stay as they are while a record is coded: learning there cost the core 0.2 % (thirty-seventh session).
 X_POST = 65536
 X_POST_LEARN = 131072  # set by ``CMState.learn_post`` only: the post mixer learns (and is not undone)
+# X_ONCE (artifact format 13): a hashed context seen once takes one slot, not one per bit. The first time a context is
+# met, its slot for the byte's first bit records the whole byte that followed (in the probability's place; seen
+# once); the byte's other bits take no slot. The next time, that slot gives each bit the prediction a counter seen
+# once would give (while the byte so far agrees with the recorded one), then becomes an ordinary counter, and the
+# bits' slots are made as they were before. Contexts seen once filled a fifth of technical's high orders' slots.
+X_ONCE = 262144
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -460,6 +467,7 @@ def process(
     x_line = (xctx & X_LINE) != 0
     x_paren = (xctx & X_PAREN) != 0
     x_num = (xctx & X_NUM) != 0
+    x_once = (xctx & X_ONCE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
@@ -538,6 +546,15 @@ def process(
     idx = np.zeros(nhashed, dtype=np.int64)
     chk = np.zeros(nhashed, dtype=np.int64)
     hnext = np.zeros(nhashed, dtype=np.int64)
+    # format 13: per hashed context, this byte: -1 an ordinary counter, 0..255 the byte its one sighting recorded,
+    # 256 not seen (its first-bit slot and check, ``slot0`` and ``chk0``, then record this byte when it is known)
+    once = np.full(nhashed, -1, dtype=np.int64)
+    slot0 = np.zeros(nhashed, dtype=np.int64)
+    chk0 = np.zeros(nhashed, dtype=np.int64)
+    vsyn = np.full(nhashed, -1, dtype=np.int64)  # the counter a recorded byte stands for this bit (-1: none)
+    v1 = np.zeros(2, dtype=np.int64)  # a counter seen once, after a 0 and after a 1
+    for yy in range(2):
+        v1[yy] = _counter_update(32768 << 16, yy, limit, rates)
     xin = np.zeros(ninputs, dtype=np.int64)
     hid = np.zeros(max(nh, 1), dtype=np.int64)
     hid32 = np.zeros(max(nh, 1), dtype=np.int32)  # the first layer's sums, for an int16 table
@@ -713,6 +730,12 @@ def process(
             for k in range(nhashed):
                 hh = hnext[k]  # _hash(ctx[k], c0), computed when the previous bit was known
                 chk[k] = (hh >> 24) & 255
+                vsyn[k] = -1
+                if x_once and bitpos > 0 and once[k] == 256:  # format 13: a context first seen this byte takes no slot
+                    idx[k] = -1
+                    xin[2 + k] = 0
+                    xin[base + 4 + k] = 0
+                    continue
                 # the context's slot in its group of ``ways``: the one that holds its check byte, else
                 # the one seen least (it is replaced at the update); one way: the slot the hash names
                 group = _group(gbase, k, bits, hh, ways)
@@ -729,6 +752,17 @@ def process(
                         slot = group + w
                 idx[k] = slot
                 v = int(T[slot])
+                if x_once:  # format 13
+                    if bitpos == 0:
+                        slot0[k] = slot
+                        chk0[k] = chk[k]
+                        if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
+                            once[k] = ((v >> 16) & 255) if ((v >> 8) & 255) == 1 else -1
+                        else:
+                            once[k] = 256
+                    if once[k] >= 0 and once[k] < 256 and ((once[k] + 256) >> (8 - bitpos)) == c0:
+                        vsyn[k] = v1[(once[k] >> (7 - bitpos)) & 1] | chk[k]  # as a counter seen once would say
+                        v = vsyn[k]
                 if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
                     p12 = _counter_p(v) >> 4
                     xin[2 + k] = stretch[p12]
@@ -927,7 +961,17 @@ def process(
             T[slot] = _counter_update(int(T[slot]), y, limit, rates)
             for k in range(nhashed):
                 slot = idx[k]
-                v = int(T[slot])
+                if x_once:  # format 13
+                    if slot < 0:
+                        continue  # first seen this byte: no slot for this bit
+                    if bitpos == 0 and once[k] == 256:  # its one slot: the byte is written in when it is known
+                        if journal:
+                            jidx[jn] = slot
+                            jold[jn] = T[slot]
+                            jn += 1
+                        T[slot] = (1 << 8) | chk[k]
+                        continue
+                v = int(T[slot]) if vsyn[k] < 0 else int(vsyn[k])
                 if k < frozen and (v & 255) == chk[k] and ((v >> 8) & 255) >= freeze:
                     continue  # format 8: primed well enough; the record leaves it as priming left it
                 if (v & 255) != chk[k]:
@@ -966,6 +1010,16 @@ def process(
 
         # ---------------- after the byte ----------------
         c = c0 & 255
+        if x_once:  # format 13: contexts first seen this byte record it in their one slot
+            if journal and jn + nhashed + 1 > jcap:
+                return _stop(jidx, jcap, jn, wj, wn, -2)
+            for k in range(nhashed):
+                if once[k] == 256 and (int(T[slot0[k]]) & 0xFFFF) == ((1 << 8) | chk0[k]):
+                    if journal:
+                        jidx[jn] = slot0[k]
+                        jold[jn] = T[slot0[k]]
+                        jn += 1
+                    T[slot0[k]] = (c << 16) | (1 << 8) | chk0[k]
         if mode == DECODE:
             out[i] = c
         if mode == PRIME and c == 0:  # the reference's records are joined by \0

@@ -111,45 +111,47 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
+    base: dict[str, object] = {"table_bits": 12, "match_bits": 12, "once": False}  # small, and before format 13
+
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
-        return CMParams.model_validate(
-            {"table_bits": 12, "match_bits": 12, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw
-        )
+        return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    twelve = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(table_bits=12, match_bits=12)
+    thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
+    assert meta(thirteen)["format"] == "nbmf-neural-13" and unpack_files(thirteen)[2] == CMParams(table_bits=12, match_bits=12)
+    for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-13"
+    twelve = pack_files(NeuralWeights.empty(), b"ref", CMParams(**base))
+    assert b"once" not in twelve[WEIGHTS_FILE]  # as format 12 wrote it: its readers take False
+    assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(**base)
     assert unpack_files(twelve)[0].post is None  # no post weights trained: the post mixer stays the identity
     for one in ({"ends": False, "contexts": ()}, {"freeze": 0, "wide_mixers": False}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-12"
-    new = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, post_mix=False))
-    assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(table_bits=12, match_bits=12, post_mix=False)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, **one)))["format"] == "nbmf-neural-12"
+    new = pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, post_mix=False))
+    assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(**base, post_mix=False)
     assert b"post_mix" not in new[WEIGHTS_FILE]  # as format 11 wrote it: its readers take False
     for one in ({"ends": False}, {"contexts": ("num",), "freeze": 0, "wide_mixers": False}):
-        assert (
-            meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, post_mix=False, **one)))["format"]
-            == "nbmf-neural-11"
-        )
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, post_mix=False, **one)))["format"] == "nbmf-neural-11"
     c10 = tuple(c for c in CMParams().contexts if c != "num")
-    ten_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, contexts=c10)
+    ten_cm = CMParams(**base, post_mix=False, contexts=c10)
     ten = pack_files(NeuralWeights.empty(), b"ref", ten_cm)
     assert meta(ten)["format"] == "nbmf-neural-10" and unpack_files(ten)[2] == ten_cm
     for one in ({"ends": False}, {"contexts": ("line",), "freeze": 0, "wide_mixers": False}, {"contexts": ("paren",)}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "contexts": c10} | one)
+        cm = CMParams.model_validate({**base, "post_mix": False, "contexts": c10} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-10"
     c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))  # formats 7 to 9
-    nine_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, contexts=c9)
+    nine_cm = CMParams(**base, post_mix=False, contexts=c9)
     nine = pack_files(NeuralWeights.empty(), b"ref", nine_cm)
     assert meta(nine)["format"] == "nbmf-neural-9" and unpack_files(nine)[2] == nine_cm
     for one in ({"freeze": 0}, {"contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "contexts": c9} | one)
+        cm = CMParams.model_validate({**base, "post_mix": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-9"
-    eight_cm = CMParams(table_bits=12, match_bits=12, post_mix=False, ends=False, contexts=c9)
+    eight_cm = CMParams(**base, post_mix=False, ends=False, contexts=c9)
     eight = pack_files(NeuralWeights.empty(), b"ref", eight_cm)
     assert meta(eight)["format"] == "nbmf-neural-8" and unpack_files(eight)[2] == eight_cm
     assert b"ends" not in eight[WEIGHTS_FILE]  # as format 8 wrote it: its readers take False
     for one in ({"freeze": 1}, {"freeze": 8, "contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
-        cm = CMParams.model_validate({"table_bits": 12, "match_bits": 12, "post_mix": False, "ends": False, "contexts": c9} | one)
+        cm = CMParams.model_validate({**base, "post_mix": False, "ends": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-8"
     seven_cm = pre8()
     seven = pack_files(NeuralWeights.empty(), b"ref", seven_cm)

@@ -27,7 +27,7 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
     assert nn.P.dtype == np.int32
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
-               freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False))
+               freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -76,10 +76,11 @@ FORMAT8 = {
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"], "p32": True},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"]},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11", "format-12"),
+        *("format-10-int32-table", "format-11", "format-12", "format-13"),
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -131,7 +132,7 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     ref = b"\0".join(rec.replace(b"3", bytes([48 + i % 10])) for i in range(40))
     # the orders and match lengths of format 10's first models: with order 12 and 7-byte matches this record,
     # 40 times in its reference, codes to one byte with or without any extra context
-    small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16), "post_mix": False}
+    small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16), "post_mix": False, "once": False}
     plain = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
@@ -370,3 +371,31 @@ def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> No
         assert state.decode(expected, len(r)) == r
         assert np.array_equal(state.T, before) and np.array_equal(state.W0, weights)
     assert any(len(r) > 1500 for r in recs) and any(len(r) <= 1500 for r in recs)
+
+
+def test_a_context_seen_once_takes_one_slot_and_still_predicts() -> None:
+    """Format 13 (``once``): priming on text whose long contexts are all new writes one slot per context where
+    format 12 wrote one per bit; a context met again predicts from the byte its slot recorded, as a counter seen
+    once would have, so a record of pieces of the reference codes about as small, and every record round-trips."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rng = np.random.default_rng(7)
+    ref = bytes(rng.integers(97, 123, 4_000).tolist())  # random letters: every order 4+ context is new
+    # matches only from 20 bytes on, so the pieces below are coded by the hashed contexts, not the match models
+    small = {"table_bits": 16, "match_bits": 14, "match_min": (20, 32), "contexts": (), "post_mix": False}
+    per_bit, once = (CMState.build(CMConfig(**small, once=o), ref) for o in (False, True))
+    lay = K.layout(per_bit.cfg)
+    high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))  # orders 4 and up
+    used = [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in (per_bit, once)]
+    assert used[1] < 0.2 * used[0]  # about an eighth: one slot for the byte, none for its other seven bits
+    assert (((once.T[high] >> 8) & 255) == 1).sum() > 0.9 * used[1]  # and those record the byte: seen once
+    rec = b"".join(ref[s : s + 12] for s in rng.integers(0, 3_900, 80))  # 12-byte pieces of the reference
+    fresh = bytes(rng.integers(97, 123, len(rec)).tolist())
+    sizes = []
+    for s in (per_bit, once):
+        for r in (rec, fresh):
+            coded = s.encode(r, 2 * len(r))
+            assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
+            sizes.append(len(coded))
+    assert sizes[2] < 0.5 * sizes[3] and abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0]  # met again: predicted as before
