@@ -1,4 +1,4 @@
-"""A format 12 model from a format 11 one: the same predictor and reference, the post mixer learned as a build learns it.
+"""A format 12 (``--once``: 13) model from an older one: the same predictor and reference, the post mixer learned anew.
 
     python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized]
 
