@@ -52,7 +52,7 @@ class BytePredictor(nn.Module):
             w = self.P.weight
             summed = table_sum(w, rows) if w.requires_grad and torch.is_grad_enabled() and w.device.type == "cpu" else self.P(rows)
             return torch.clamp(summed + self.b1, 0.0, self.cfg.hmax)
-        x = self.emb(ctx).flatten(1)
+        x = self.emb(ctx.long()).flatten(1)
         return torch.clamp(self.l1(x), 0.0, self.cfg.hmax)
 
     def first_layer_table(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -192,11 +192,13 @@ def packed(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarr
     return buf, pos
 
 
-def windows_at(buf: torch.Tensor, pos: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
+def windows_at(buf: torch.Tensor, pos: torch.Tensor, context: int, widen: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(contexts [N, context] most recent first, targets [N]) at positions ``pos`` of a ``packed`` buffer,
-    cut on whatever device ``buf`` lives on."""
+    cut on whatever device ``buf`` lives on: int64, or with ``widen=False`` the buffer's bytes (an eighth of the
+    memory; ``BytePredictor`` and ``loss_fn`` take either)."""
     offsets = torch.arange(1, context + 1, device=buf.device)
-    return buf[pos.unsqueeze(1) - offsets].long(), buf[pos].long()
+    ctx, tgt = buf[pos.unsqueeze(1) - offsets], buf[pos]
+    return (ctx.long(), tgt.long()) if widen else (ctx, tgt)
 
 
 def windows(records: Sequence[bytes], context: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,7 @@ from nbmf.neural.model import (
     eval_bpb,
     export_int,
     int_stretch_torch,
+    loss_fn,
     lr_factor,
     node_indices,
     packed,
@@ -48,6 +49,27 @@ def test_packed_windows_cut_anywhere_equal_the_plain_cut() -> None:
         ctx, tgt = windows_at(torch.from_numpy(buf), torch.from_numpy(pos[order]), context)
         assert ctx.dtype == torch.int64 and ctx.shape == (len(want_tgt), context)
         assert ctx.tolist() == [want_ctx[i] for i in order] and tgt.tolist() == [want_tgt[i] for i in order]
+
+
+@pytest.mark.parametrize("kind", ["table", "factored"])
+def test_byte_windows_train_as_the_widened_ones_do(kind: str) -> None:
+    """The train job cuts a whole batch of windows as bytes (``widen=False``) and slices it per step: the model's loss
+    and gradients are the ones it computes on int64 windows."""
+    records = [bytes(np.random.default_rng(i).integers(0, 256, 300, dtype=np.uint8)) for i in range(3)]
+    buf, pos = packed(records, 8)
+    wide = windows_at(torch.from_numpy(buf), torch.from_numpy(pos), 8)
+    narrow = windows_at(torch.from_numpy(buf), torch.from_numpy(pos), 8, widen=False)
+    assert narrow[0].dtype == torch.uint8 and torch.equal(narrow[0].long(), wide[0]) and torch.equal(narrow[1].long(), wide[1])
+    losses, grads = [], []
+    for ct, tt in (wide, narrow):
+        torch.manual_seed(0)
+        model = BytePredictor(NeuralConfig(context=8, dim=4, hidden=16, first_layer=kind))
+        loss = loss_fn(model, ct, tt)
+        loss.backward()  # type: ignore[no-untyped-call]
+        losses.append(float(loss.detach()))
+        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
+    assert losses[0] == losses[1]
+    assert all(torch.equal(a, b) for a, b in zip(grads[0], grads[1]))
 
 
 def test_node_indices_walk_the_binary_tree() -> None:
