@@ -1,6 +1,6 @@
-"""A format 12 (``--once``: 13) model from an older one: the same predictor and reference, the post mixer learned anew.
+"""A format 12 (``--once``: 13, ``--runs``: 14) model from an older one: the same predictor and reference, the post mixer learned anew.
 
-    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized]
+    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]]
 
 Reads version 1 of DOMAIN from SOURCE_REGISTRY, learns the post mixer's weights on the val split of
 data/corpus/DOMAIN.jsonl (``nbmf.neural.build.learn_post``) and publishes the result as a candidate in TARGET_REGISTRY,
@@ -8,6 +8,7 @@ so that ``nbmf bench --registry TARGET_REGISTRY`` measures a format 12 model on 
 ``--sized``: also size the core's tables by the reference as a build now does (``CMParams.sized_for``; thirty-eighth).
 ``--once``: and a context seen once takes one slot (``CMParams.once``: format 13; thirty-ninth session); the post mixer
 is learned on that core.
+``--runs`` (with ``--once``): and keeps it while the same byte follows (``CMParams.runs``: format 14; fortieth session).
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ def main() -> None:
     source, domain, target = sys.argv[1], sys.argv[2], sys.argv[3]
     open_sizes = "--sized" in sys.argv[4:]
     once = "--once" in sys.argv[4:]
+    runs = once and "--runs" in sys.argv[4:]
     man, files = Registry(source).load_files(domain, 1)
     w, ref, cm, _ = unpack_files(files)
     config = dict(man.config)
     config.pop("zstd_dict_id", None)
     cfg = ModelConfig.model_validate(config)
-    cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True, "once": once})})
+    cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True, "once": once, "runs": runs})})
     if open_sizes:
         cfg = sized(cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"table_bits": None, "match_bits": None})}), len(ref))
     val = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["val"]
@@ -39,7 +41,7 @@ def main() -> None:
     out.update(pack_files(w, ref, cfg.cm))
     assert out[REFERENCE_FILE] == files[REFERENCE_FILE] and out[WEIGHTS_FILE] != files[WEIGHTS_FILE]
     new = publish(Registry(target), domain, out, cfg, dict(man.metrics))
-    print(f"published {domain}@{new.version} (format {13 if once else 12}) in {target}")
+    print(f"published {domain}@{new.version} (format {14 if runs else 13 if once else 12}) in {target}")
 
 
 if __name__ == "__main__":

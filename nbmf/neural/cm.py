@@ -43,11 +43,11 @@ def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarra
     uses it under its lock): fresh pages for every record cost more than coding a format 6 record
     gains (its wide mixers save thousands of weight sets per KB). ``wflag`` is all zero; the caller
     zeroes it again after the record (``CMState._run``)."""
-    jcap = n * 8 * (nhashed + 8) + 4 * n + 16
+    jcap = n * 16 * (nhashed + 8) + 4 * n + 16 + 16 * nhashed
     if n > SCRATCH_RECORD:
         return (np.zeros(jcap + 1, np.int64), np.zeros(jcap + 1, np.uint32), *_weight_journal(n, ninputs, xctx))
     if not kept:
-        big = SCRATCH_RECORD * 8 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16
+        big = SCRATCH_RECORD * 16 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16 + 16 * nhashed
         kept += [np.zeros(big + 1, np.int64), np.zeros(big + 1, np.uint32), *_weight_journal(SCRATCH_RECORD, ninputs, xctx)]
     jidx, jold, wflag, wj, wold = kept
     cap = min(wflag.shape[0], 32 * n)
@@ -72,6 +72,7 @@ class CMConfig:
     freeze: int = 8  # a record leaves the shared counters seen this often as primed (0: all learn, before format 8)
     ends: bool = True  # the model can code where a record ends (kernel.X_END; format 9): frames need no length
     once: bool = True  # a context seen once takes one slot (kernel.X_ONCE; format 13)
+    runs: bool = True  # ... and keeps it while the same byte follows it every time (kernel.X_RUN; format 14; needs once)
     post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
 
 
@@ -172,6 +173,8 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_POST
         if config.once:
             cfg[K.C_XCTX] |= K.X_ONCE
+        if config.runs:
+            cfg[K.C_XCTX] |= K.X_RUN
         return cfg
 
     @classmethod

@@ -111,16 +111,20 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
-    base: dict[str, object] = {"table_bits": 12, "match_bits": 12, "once": False}  # small, and before format 13
+    base: dict[str, object] = {"table_bits": 12, "match_bits": 12, "once": False, "runs": False}  # small, and before format 13
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(thirteen)["format"] == "nbmf-neural-13" and unpack_files(thirteen)[2] == CMParams(table_bits=12, match_bits=12)
+    fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
+    assert meta(fourteen)["format"] == "nbmf-neural-14" and unpack_files(fourteen)[2] == CMParams(table_bits=12, match_bits=12)
     for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-13"
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-14"
+    thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, runs=False))
+    assert b"runs" not in thirteen[WEIGHTS_FILE]  # as format 13 wrote it: its readers take False
+    assert meta(thirteen)["format"] == "nbmf-neural-13"
+    assert unpack_files(thirteen)[2] == CMParams(table_bits=12, match_bits=12, runs=False)
     twelve = pack_files(NeuralWeights.empty(), b"ref", CMParams(**base))
     assert b"once" not in twelve[WEIGHTS_FILE]  # as format 12 wrote it: its readers take False
     assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(**base)

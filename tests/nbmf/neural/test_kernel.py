@@ -27,11 +27,14 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
     assert nn.P.dtype == np.int32
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
-               freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False))
+               freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
+               runs=x.get("runs", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
 ref = (b"the quick brown fox jumps over the lazy dog. " * 20) + b"\0" + b"def f(x):\n    return x + 1\n" * 10 + b"\0" + js * 4
+if x.get("long_run"):  # format 14: a context followed by the same byte more often than a run counts (RUN_CAP)
+    ref += b"\0" + b"ab" * 300
 st = CMState.build(cfg, ref, nn)
 rec = b"the lazy dog returns x + 1;\n    the quick fox" + js
 if cfg.post_mix:  # format 12: the post mixer learns on other records first (``learn_post``), then codes with it
@@ -77,10 +80,20 @@ FORMAT8 = {
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"]},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True},
         {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True},
+        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True, "runs": True},
+        {
+            **FORMAT8,
+            "ends": True,
+            "contexts": [*FORMAT8["contexts"], "line", "paren", "num"],
+            "post": True,
+            "once": True,
+            "runs": True,
+            "long_run": True,
+        },
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11", "format-12", "format-13"),
+        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run"),
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -384,7 +397,7 @@ def test_a_context_seen_once_takes_one_slot_and_still_predicts() -> None:
     ref = bytes(rng.integers(97, 123, 4_000).tolist())  # random letters: every order 4+ context is new
     # matches only from 20 bytes on, so the pieces below are coded by the hashed contexts, not the match models
     small = {"table_bits": 16, "match_bits": 14, "match_min": (20, 32), "contexts": (), "post_mix": False}
-    per_bit, once = (CMState.build(CMConfig(**small, once=o), ref) for o in (False, True))
+    per_bit, once = (CMState.build(CMConfig(**small, once=o, runs=False), ref) for o in (False, True))
     lay = K.layout(per_bit.cfg)
     high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))  # orders 4 and up
     used = [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in (per_bit, once)]
@@ -399,3 +412,32 @@ def test_a_context_seen_once_takes_one_slot_and_still_predicts() -> None:
             assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
             sizes.append(len(coded))
     assert sizes[2] < 0.5 * sizes[3] and abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0]  # met again: predicted as before
+
+
+def test_a_context_always_followed_by_the_same_byte_keeps_one_slot() -> None:
+    """Format 14 (``runs``): a context met again and again, always followed by the same byte, stays in its one slot
+    and counts; format 13 gave it a slot for each bit from the second sighting on. A record whose bytes part from
+    the runs (and one that follows them) round-trips, coded about as small."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rng = np.random.default_rng(11)
+    words = [bytes(rng.integers(97, 123, int(rng.integers(8, 14))).tolist()) for _ in range(150)]
+    ref = b" ".join(words[int(i)] for i in rng.integers(0, len(words), 1_500))  # each word's long contexts: one follower
+    small = {"table_bits": 16, "match_bits": 14, "match_min": (20, 32), "contexts": (), "post_mix": False}
+    per_bit, runs = (CMState.build(CMConfig(**small, runs=r), ref) for r in (False, True))
+    lay = K.layout(per_bit.cfg)
+    high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))  # orders 4 and up
+    used = [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in (per_bit, runs)]
+    assert used[1] < 0.75 * used[0]  # (the contexts across a word's end vary: they still take a slot per bit)
+    odd = (runs.T[high] >> 16) & 1
+    assert ((((runs.T[high] >> 8) & 255) > 1) & (odd == 1)).sum() > 0.2 * used[1]  # runs seen more than once
+    same = b" ".join(words[int(i)] for i in rng.integers(0, len(words), 60))
+    parted = b" ".join(w[:5] + bytes(reversed(w[5:])) for w in (words[int(i)] for i in rng.integers(0, len(words), 60)))
+    sizes = []
+    for s in (per_bit, runs):
+        for r in (same, parted):
+            coded = s.encode(r, 2 * len(r))
+            assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
+            sizes.append(len(coded))
+    assert abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0] and abs(sizes[3] - sizes[1]) <= 0.1 * sizes[1], sizes
