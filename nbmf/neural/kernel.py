@@ -291,6 +291,23 @@ def _group(gbase: np.ndarray, k: int, bits: int, hh: int, ways: int) -> int:
     return int(gbase[k]) + (hh & ((1 << rb) - 1) & ~(ways - 1))
 
 
+@njit(cache=True, inline="always")
+def _slot(T: np.ndarray, group: int, ways: int, chk: int) -> int:
+    """A context's slot in its group of ``ways`` (from ``_group``): the one that holds its check byte ``chk``, else the
+    one seen least (it is replaced at the update); one way: the slot the hash names."""
+    slot = group
+    least = np.int64(1 << 30)
+    for w in range(ways):
+        v = int(T[group + w])
+        seen = np.int64((v >> 8) & 255)
+        if (v & 255) == chk and seen > 0:
+            return group + w
+        if seen < least:
+            least = seen
+            slot = group + w
+    return slot
+
+
 @njit(cache=True)
 def _write_number(cand: np.ndarray, clen: np.ndarray, q: int, v: int, scale: int, point: int) -> None:
     """Candidate ``q`` (format 11): the number v / 10^scale as Python writes a float when ``point`` (the fraction's
@@ -760,20 +777,7 @@ def process(
                     xin[2 + k] = 0
                     xin[base + 4 + k] = 0
                     continue
-                # the context's slot in its group of ``ways``: the one that holds its check byte, else
-                # the one seen least (it is replaced at the update); one way: the slot the hash names
-                group = _group(gbase, k, bits, hh, ways)
-                slot = group
-                least = np.int64(1 << 30)
-                for w in range(ways):
-                    v = int(T[group + w])
-                    seen = np.int64((v >> 8) & 255)
-                    if (v & 255) == chk[k] and seen > 0:
-                        slot = group + w
-                        break
-                    if seen < least:
-                        least = seen
-                        slot = group + w
+                slot = _slot(T, _group(gbase, k, bits, hh, ways), ways, chk[k])
                 idx[k] = slot
                 v = int(T[slot])
                 if x_once:  # format 13
@@ -1033,18 +1037,7 @@ def process(
                             cb = (b + 256) >> (8 - bi)
                             hb = _hash(ctx[k], cb)
                             ck = (hb >> 24) & 255
-                            grp = _group(gbase, k, bits, hb, ways)
-                            sl = grp
-                            least = np.int64(1 << 30)
-                            for w in range(ways):
-                                tv = int(T[grp + w])
-                                seen = np.int64((tv >> 8) & 255)
-                                if (tv & 255) == ck and seen > 0:
-                                    sl = grp + w
-                                    break
-                                if seen < least:
-                                    least = seen
-                                    sl = grp + w
+                            sl = _slot(T, _group(gbase, k, bits, hb, ways), ways, ck)
                             if journal:
                                 jidx[jn] = sl
                                 jold[jn] = T[sl]
