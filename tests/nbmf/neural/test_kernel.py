@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -386,11 +387,31 @@ def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> No
     assert any(len(r) > 1500 for r in recs) and any(len(r) <= 1500 for r in recs)
 
 
+def _high_orders_used(*states: Any) -> tuple[slice, list[int]]:
+    """The hashed tables of orders 4 and up (16-bit tables), and how many of their slots each state uses."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig
+
+    lay = K.layout(states[0].cfg)
+    high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))
+    return high, [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in states]
+
+
+def _coded_sizes(states: Any, records: Any) -> list[int]:
+    """Each record coded by each state, state by state: its size; every one decodes, with its length or its end."""
+    sizes = []
+    for s in states:
+        for r in records:
+            coded = s.encode(r, 2 * len(r))
+            assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
+            sizes.append(len(coded))
+    return sizes
+
+
 def test_a_context_seen_once_takes_one_slot_and_still_predicts() -> None:
     """Format 13 (``once``): priming on text whose long contexts are all new writes one slot per context where
     format 12 wrote one per bit; a context met again predicts from the byte its slot recorded, as a counter seen
     once would have, so a record of pieces of the reference codes about as small, and every record round-trips."""
-    from nbmf.neural import kernel as K
     from nbmf.neural.cm import CMConfig, CMState
 
     rng = np.random.default_rng(7)
@@ -398,19 +419,12 @@ def test_a_context_seen_once_takes_one_slot_and_still_predicts() -> None:
     # matches only from 20 bytes on, so the pieces below are coded by the hashed contexts, not the match models
     small = {"table_bits": 16, "match_bits": 14, "match_min": (20, 32), "contexts": (), "post_mix": False}
     per_bit, once = (CMState.build(CMConfig(**small, once=o, runs=False), ref) for o in (False, True))
-    lay = K.layout(per_bit.cfg)
-    high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))  # orders 4 and up
-    used = [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in (per_bit, once)]
+    high, used = _high_orders_used(per_bit, once)
     assert used[1] < 0.2 * used[0]  # about an eighth: one slot for the byte, none for its other seven bits
     assert (((once.T[high] >> 8) & 255) == 1).sum() > 0.9 * used[1]  # and those record the byte: seen once
     rec = b"".join(ref[s : s + 12] for s in rng.integers(0, 3_900, 80))  # 12-byte pieces of the reference
     fresh = bytes(rng.integers(97, 123, len(rec)).tolist())
-    sizes = []
-    for s in (per_bit, once):
-        for r in (rec, fresh):
-            coded = s.encode(r, 2 * len(r))
-            assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
-            sizes.append(len(coded))
+    sizes = _coded_sizes((per_bit, once), (rec, fresh))
     assert sizes[2] < 0.5 * sizes[3] and abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0]  # met again: predicted as before
 
 
@@ -418,7 +432,6 @@ def test_a_context_always_followed_by_the_same_byte_keeps_one_slot() -> None:
     """Format 14 (``runs``): a context met again and again, always followed by the same byte, stays in its one slot
     and counts; format 13 gave it a slot for each bit from the second sighting on. A record whose bytes part from
     the runs (and one that follows them) round-trips, coded about as small."""
-    from nbmf.neural import kernel as K
     from nbmf.neural.cm import CMConfig, CMState
 
     rng = np.random.default_rng(11)
@@ -426,18 +439,11 @@ def test_a_context_always_followed_by_the_same_byte_keeps_one_slot() -> None:
     ref = b" ".join(words[int(i)] for i in rng.integers(0, len(words), 1_500))  # each word's long contexts: one follower
     small = {"table_bits": 16, "match_bits": 14, "match_min": (20, 32), "contexts": (), "post_mix": False}
     per_bit, runs = (CMState.build(CMConfig(**small, runs=r), ref) for r in (False, True))
-    lay = K.layout(per_bit.cfg)
-    high = slice(lay["hashed"] + (2 << 16), lay["hashed"] + (len(CMConfig().orders) << 16))  # orders 4 and up
-    used = [int(np.count_nonzero((s.T[high] >> 8) & 255)) for s in (per_bit, runs)]
+    high, used = _high_orders_used(per_bit, runs)
     assert used[1] < 0.75 * used[0]  # (the contexts across a word's end vary: they still take a slot per bit)
     odd = (runs.T[high] >> 16) & 1
     assert ((((runs.T[high] >> 8) & 255) > 1) & (odd == 1)).sum() > 0.2 * used[1]  # runs seen more than once
     same = b" ".join(words[int(i)] for i in rng.integers(0, len(words), 60))
     parted = b" ".join(w[:5] + bytes(reversed(w[5:])) for w in (words[int(i)] for i in rng.integers(0, len(words), 60)))
-    sizes = []
-    for s in (per_bit, runs):
-        for r in (same, parted):
-            coded = s.encode(r, 2 * len(r))
-            assert s.decode(coded, len(r)) == r and s.decode_ends(s.encode(r, 2 * len(r), ends=True)) == r
-            sizes.append(len(coded))
+    sizes = _coded_sizes((per_bit, runs), (same, parted))
     assert abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0] and abs(sizes[3] - sizes[1]) <= 0.1 * sizes[1], sizes
