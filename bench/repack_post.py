@@ -1,6 +1,6 @@
 """A format 12 (``--once``: 13, ``--runs``: 14) model from an older one: the same predictor and reference, the post mixer learned anew.
 
-    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]]
+    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]] [--place PLACE]
 
 Reads version 1 of DOMAIN from SOURCE_REGISTRY, learns the post mixer's weights on the val split of
 data/corpus/DOMAIN.jsonl (``nbmf.neural.build.learn_post``) and publishes the result as a candidate in TARGET_REGISTRY,
@@ -9,6 +9,8 @@ so that ``nbmf bench --registry TARGET_REGISTRY`` measures a format 12 model on 
 ``--once``: and a context seen once takes one slot (``CMParams.once``: format 13; thirty-ninth session); the post mixer
 is learned on that core.
 ``--runs`` (with ``--once``): and keeps it while the same byte follows (``CMParams.runs``: format 14; fortieth session).
+``--place mixers|post|best``: where the predictor enters (``ModelConfig.predictor_place``; ``post`` is format 15,
+``best`` primes both and keeps the one that codes the check records smaller; forty-first session). Default: mixers.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import sys
 
 from nbmf.config import ModelConfig
-from nbmf.neural.build import learn_post, publish, sized, split_bytes
+from nbmf.neural.build import place_predictor, publish, sized, split_bytes
 from nbmf.neural.codec import REFERENCE_FILE, WEIGHTS_FILE, pack_files, unpack_files
 from nbmf.records import read_records
 from nbmf.registry import Registry
@@ -27,21 +29,24 @@ def main() -> None:
     open_sizes = "--sized" in sys.argv[4:]
     once = "--once" in sys.argv[4:]
     runs = once and "--runs" in sys.argv[4:]
+    place = sys.argv[sys.argv.index("--place") + 1] if "--place" in sys.argv[4:] else "mixers"
     man, files = Registry(source).load_files(domain, 1)
     w, ref, cm, _ = unpack_files(files)
     config = dict(man.config)
     config.pop("zstd_dict_id", None)
     cfg = ModelConfig.model_validate(config)
-    cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True, "once": once, "runs": runs})})
+    cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True, "once": once, "runs": runs}), "predictor_place": place})
     if open_sizes:
         cfg = sized(cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"table_bits": None, "match_bits": None})}), len(ref))
     val = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["val"]
-    w, _ = learn_post(w, ref, cfg, val, print)
+    metrics = dict(man.metrics)
+    w, _, cfg = place_predictor(w, ref, cfg, val, metrics, print)
     out = dict(files)
     out.update(pack_files(w, ref, cfg.cm))
     assert out[REFERENCE_FILE] == files[REFERENCE_FILE] and out[WEIGHTS_FILE] != files[WEIGHTS_FILE]
-    new = publish(Registry(target), domain, out, cfg, dict(man.metrics))
-    print(f"published {domain}@{new.version} (format {14 if runs else 13 if once else 12}) in {target}")
+    new = publish(Registry(target), domain, out, cfg, metrics)
+    fmt = 15 if cfg.cm.late else 14 if runs else 13 if once else 12
+    print(f"published {domain}@{new.version} (format {fmt}, predictor in the {metrics['predictor_place']}) in {target}")
 
 
 if __name__ == "__main__":

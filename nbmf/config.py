@@ -156,6 +156,12 @@ class CMParams(BaseModel):
         "counting how often (artifact format 14): more room for contexts that vary (+0.9 % on technical, +0.7 % on "
         "general). False: as every model before format 14 (nbmf.neural.codec.unpack_files)",
     )
+    late: bool = Field(
+        False,
+        description="the trained predictor speaks in the post mixer only, not in the mixers (artifact format 15; needs "
+        "post_mix): for a predictor far surer on its training text than on new records, which the mixers, learning "
+        "on the reference, would over-trust. ModelConfig.predictor_place chooses it at build time",
+    )
 
     def sized_for(self, reference_bytes: int) -> CMParams:
         """These params with the table sizes set for a reference of ``reference_bytes`` (each as given, where given):
@@ -190,3 +196,11 @@ class ModelConfig(BaseModel):
     neural: NeuralConfig = NeuralConfig()
     cm: CMParams = CMParams()
     use_neural: bool = True
+    predictor_place: Literal["mixers", "post", "best"] = Field(
+        "mixers",
+        description="where the trained predictor enters the codec: 'mixers' (an input of every mixer and of the post "
+        "mixer), 'post' (the post mixer only: cm.late, artifact format 15), or 'best': the build primes both and keeps "
+        "the one that codes val records smaller (one more priming). The mixers learn while priming, on text the "
+        "predictor trained on; a GPU-trained predictor, 37 passes over general's, was over-trusted there and made "
+        "general's codec 2.7 % larger than no predictor ('post': 3.9 % smaller; BENCHMARKS.md, forty-first session)",
+    )

@@ -69,7 +69,7 @@ def build_files(
         weights = export_int(model)
     primed = None
     if cfg.use_neural and weights is not None and cfg.cm.post_mix:
-        weights, primed = learn_post(weights, reference, cfg, val, progress)
+        weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
     files.update(pack_files(weights or NeuralWeights.empty(), reference, cfg.cm, cfg.use_neural and weights is not None))
@@ -86,9 +86,44 @@ POST_RECORDS = 400  # val records the post mixer learns from (format 12): the la
 POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
 
 
+def place_predictor(
+    weights: NeuralWeights,
+    reference: bytes,
+    cfg: ModelConfig,
+    val: Sequence[bytes],
+    metrics: dict[str, Any],
+    progress: Callable[[str], None] = lambda s: None,
+) -> tuple[NeuralWeights, Any, ModelConfig]:
+    """``learn_post`` where ``cfg.predictor_place`` puts the predictor: in the mixers and the post mixer, in the post
+    mixer only (``cm.late``, format 15), or, for ``best``, both, keeping the one that codes the check records (val)
+    smaller. Returns the weights, the primed state and the config the artifact is packed with."""
+    places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
+    tried = {}
+    for late in places:
+        c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late})})
+        w, st, size = _learn_post(weights, reference, c, val, progress)
+        tried[late] = (w, st, c, size)  # for best, two primed states at once (each its tables) until one is kept
+    if len(tried) > 1:
+        sizes = {("post" if late else "mixers"): t[3] for late, t in tried.items()}
+        metrics["predictor_place_bytes"] = sizes
+        best = min(tried, key=lambda late: (tried[late][3], late))
+        progress(f"predictor placed in {'the post mixer only' if best else 'the mixers'}: check records {sizes}")
+        tried = {best: tried[best]}
+    ((w, st, c, _),) = tried.values()
+    metrics["predictor_place"] = "post" if c.cm.late else "mixers"
+    return w, st, c
+
+
 def learn_post(
     weights: NeuralWeights, reference: bytes, cfg: ModelConfig, val: Sequence[bytes], progress: Callable[[str], None] = lambda s: None
 ) -> tuple[NeuralWeights, Any]:
+    w, st, _ = _learn_post(weights, reference, cfg, val, progress)
+    return w, st
+
+
+def _learn_post(
+    weights: NeuralWeights, reference: bytes, cfg: ModelConfig, val: Sequence[bytes], progress: Callable[[str], None] = lambda s: None
+) -> tuple[NeuralWeights, Any, int]:
     """``weights`` with the post mixer's weights (artifact format 12) learned on the last ``POST_RECORDS`` val records,
     coded one by one from the primed state as the codec codes them: the predictor's second say, after the APM stages,
     weighed on records it was not trained on. Without val records the post mixer stays the identity. Also returns the
@@ -116,7 +151,7 @@ def learn_post(
     said = ", ".join(f"rate {r}: {n} bytes" if r else f"identity: {n} bytes" for r, n in sizes.items())
     progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
     st.nn = dataclasses.replace(weights, post=candidates[best].copy())
-    return st.nn, st
+    return st.nn, st, sizes[best]
 
 
 def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:

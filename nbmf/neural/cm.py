@@ -73,6 +73,7 @@ class CMConfig:
     ends: bool = True  # the model can code where a record ends (kernel.X_END; format 9): frames need no length
     once: bool = True  # a context seen once takes one slot (kernel.X_ONCE; format 13)
     runs: bool = True  # ... and keeps it while the same byte follows it every time (kernel.X_RUN; format 14; needs once)
+    late: bool = False  # the predictor enters the post mixer only, not the mixers (kernel.X_LATE; format 15; needs post_mix)
     post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
 
 
@@ -175,6 +176,10 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_ONCE
         if config.runs:
             cfg[K.C_XCTX] |= K.X_RUN
+        if config.late:
+            if not config.post_mix:
+                raise CodecError("a late predictor (format 15) speaks in the post mixer: post_mix is needed")
+            cfg[K.C_XCTX] |= K.X_LATE
         return cfg
 
     @classmethod

@@ -41,29 +41,32 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 15))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 16))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-13": {"runs"},
-    "nbmf-neural-12": {"once", "runs"},
-    "nbmf-neural-11": {"post_mix", "once", "runs"},
-    "nbmf-neural-10": {"post_mix", "once", "runs"},
-    "nbmf-neural-9": {"post_mix", "once", "runs"},
-    "nbmf-neural-8": {"ends", "post_mix", "once", "runs"},
-    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs"},
-    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs"} for f in FORMATS[:3]},
+    "nbmf-neural-14": {"late"},
+    "nbmf-neural-13": {"runs", "late"},
+    "nbmf-neural-12": {"once", "runs", "late"},
+    "nbmf-neural-11": {"post_mix", "once", "runs", "late"},
+    "nbmf-neural-10": {"post_mix", "once", "runs", "late"},
+    "nbmf-neural-9": {"post_mix", "once", "runs", "late"},
+    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late"},
+    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late"},
+    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"},
+    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"} for f in FORMATS[:3]},
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.late and cm.post_mix:
+        return "nbmf-neural-15"
     if cm.once and cm.runs:
         return "nbmf-neural-14"
     if cm.once:
@@ -112,6 +115,7 @@ def cm_config(p: CMParams) -> CMConfig:
         post_mix=p.post_mix,
         once=p.once,
         runs=p.once and p.runs,
+        late=p.post_mix and p.late,
     )
 
 
@@ -144,6 +148,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 12: a last mixer after the APM stages (``post_mix``), which a reader of format 11 would not run.
         # format 13: a context seen once takes one slot (``once``); a reader of format 12 would prime other tables.
         # format 14: ... and keeps it while the same byte follows (``runs``): other tables again.
+        # format 15: the predictor in the post mixer only (``late``): a reader of format 14 would mix it in.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -213,6 +218,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["once"] = False  # every format before 13: a context seen once has a slot for each bit
         if meta["format"] in FORMATS[:13]:
             cm["runs"] = False  # every format before 14: a context seen twice has a slot for each bit
+        if meta["format"] in FORMATS[:14]:
+            cm["late"] = False  # every format before 15: the predictor is one of the mixers' inputs
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

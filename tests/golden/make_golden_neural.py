@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
@@ -24,6 +24,7 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 
 # format 12: + the post mixer after the APM stages, its weights learned on the val records (``NeuralWeights.post``)
 # format 13: a context seen once takes one slot, which records the byte that followed (``once``)
 # format 14: ... and keeps it while the same byte follows it every time (``runs``)
+# format 15: the predictor speaks in the post mixer only (``late``; the build's ``predictor_place='post'``)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -59,6 +60,9 @@ CM[13] = {**CM[12], "once": True}
 for _n in CM:
     CM[_n]["runs"] = False  # every format before 14: a context seen twice has a slot per bit
 CM[14] = {**CM[13], "runs": True}
+for _n in CM:
+    CM[_n]["late"] = False  # every format before 15: the predictor is one of the mixers' inputs
+CM[15] = {**CM[14], "late": True}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"
@@ -115,6 +119,7 @@ if __name__ == "__main__":
         dict_bytes=2048,
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=200, time_budget_s=60, batch_size=256),
         cm=CMParams(table_bits=16, match_bits=16, **CM[fmt]),
+        predictor_place="post" if CM[fmt]["late"] else "mixers",
     )
     lines, nums = fmt >= 10, fmt >= 11
     files, _ = build_files(texts(1, 400, lines, nums), texts(2, 40, lines, nums), cfg)

@@ -7,7 +7,7 @@ import pytest
 
 from nbmf.artifact import DomainModel
 from nbmf.codec import NBMF
-from nbmf.errors import IntegrityError
+from nbmf.errors import CodecError, IntegrityError
 from nbmf.frame import CodecId
 from nbmf.neural.build import measure_val, publish
 from nbmf.neural.codec import NeuralCodec, pack_files, unpack_files
@@ -119,6 +119,11 @@ def test_artifact_format_follows_the_contexts() -> None:
 
     fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
     assert meta(fourteen)["format"] == "nbmf-neural-14" and unpack_files(fourteen)[2] == CMParams(table_bits=12, match_bits=12)
+    assert b"late" not in fourteen[WEIGHTS_FILE]  # as format 14 wrote it: its readers take False
+    fifteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, late=True))
+    assert meta(fifteen)["format"] == "nbmf-neural-15" and unpack_files(fifteen)[2] == CMParams(table_bits=12, match_bits=12, late=True)
+    no_post = CMParams(table_bits=12, match_bits=12, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", no_post))["format"] == "nbmf-neural-14"
     for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
         assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-14"
     thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, runs=False))
@@ -326,6 +331,44 @@ def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> Non
     assert np.array_equal(core.post, identity)
     old = CMState.build(dataclasses.replace(cm_config(cm), post_mix=False), ref, w, use_nn=False)
     assert [core.encode(x, 2 * len(x) + 64) for x in test] == [old.encode(x, 2 * len(x) + 64) for x in test]
+
+
+def test_a_late_predictor_speaks_in_the_post_mixer_only(tiny) -> None:  # type: ignore[no-untyped-def]
+    """Format 15: with ``late`` the mixers never see the predictor, so with the post mixer at the identity a record
+    codes exactly as the codec without its predictor codes it; with learned post weights the predictor has its say
+    there, and records round-trip."""
+    import dataclasses
+
+    from nbmf.neural.cm import CMState
+    from nbmf.neural.codec import cm_config, unpack_files
+
+    w, ref, cm, _ = unpack_files(tiny.files())
+    late = dataclasses.replace(cm_config(cm), late=True)
+    silent = CMState.build(late, ref, dataclasses.replace(w, post=None))
+    core = CMState.build(cm_config(cm), ref, w, use_nn=False)
+    test = tiny.test[20:30]
+    assert [silent.encode(x, 2 * len(x) + 64) for x in test] == [core.encode(x, 2 * len(x) + 64) for x in test]
+    silent.post[:] = silent.learn_post(tiny.test[:20], 5)
+    coded = [silent.encode(x, 2 * len(x) + 64) for x in test]
+    assert coded != [core.encode(x, 2 * len(x) + 64) for x in test]
+    assert [silent.decode(c, len(x)) for c, x in zip(coded, test)] == test
+    with pytest.raises(CodecError, match="post mixer"):
+        CMState.build(dataclasses.replace(late, post_mix=False), ref, w)
+
+
+def test_the_build_places_the_predictor_where_it_codes_val_smaller(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``predictor_place``: 'post' builds a format 15 artifact; 'best' primes both and keeps the smaller on the check
+    records, and says what each coded."""
+    from nbmf.neural.build import build_files
+    from nbmf.neural.codec import unpack_files
+
+    files, metrics = build_files(tiny.train, tiny.test, tiny.config.model_copy(update={"predictor_place": "best"}), tiny.weights)
+    sizes = metrics["predictor_place_bytes"]
+    assert set(sizes) == {"mixers", "post"} and all(n > 0 for n in sizes.values())
+    assert metrics["predictor_place"] == min(sizes, key=lambda k: (sizes[k], k == "post"))
+    assert unpack_files(files)[2].late == (metrics["predictor_place"] == "post")
+    post, m = build_files(tiny.train, tiny.test, tiny.config.model_copy(update={"predictor_place": "post"}), tiny.weights)
+    assert unpack_files(post)[2].late and m["predictor_place"] == "post" and "predictor_place_bytes" not in m
 
 
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
-               runs=x.get("runs", False))
+               runs=x.get("runs", False), late=x.get("late", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -64,6 +64,7 @@ FORMAT8 = {
     "lr_record": 12,
     "freeze": 8,
 }
+FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True, "runs": True}
 
 
 @pytest.mark.parametrize(
@@ -91,10 +92,11 @@ FORMAT8 = {
             "runs": True,
             "long_run": True,
         },
+        {**FORMAT14, "late": True},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run"),
+        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15"),
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
