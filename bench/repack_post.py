@@ -46,7 +46,7 @@ def main() -> None:
     assert out[REFERENCE_FILE] == files[REFERENCE_FILE] and out[WEIGHTS_FILE] != files[WEIGHTS_FILE]
     new = publish(Registry(target), domain, out, cfg, metrics)
     fmt = 15 if cfg.cm.late else 14 if runs else 13 if once else 12
-    print(f"published {domain}@{new.version} (format {fmt}, predictor in the {metrics['predictor_place']}) in {target}")
+    print(f"published {domain}@{new.version} (format {fmt}, predictor_place {metrics['predictor_place']}) in {target}")
 
 
 if __name__ == "__main__":
