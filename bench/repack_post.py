@@ -11,6 +11,8 @@ is learned on that core.
 ``--runs`` (with ``--once``): and keeps it while the same byte follows (``CMParams.runs``: format 14; fortieth session).
 ``--place mixers|post|best``: where the predictor enters (``ModelConfig.predictor_place``; ``post`` is format 15,
 ``best`` primes both and keeps the one that codes the check records smaller; forty-first session). Default: mixers.
+The match models' trust (format 16, forty-second session) is chosen on the check records as a build chooses it, unless
+the source model names one.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ def main() -> None:
     if out[WEIGHTS_FILE] == files[WEIGHTS_FILE]:  # e.g. a format 14 model kept in the mixers: the same artifact
         print(f"{domain}: the artifact is the source's, byte for byte")
     new = publish(Registry(target), domain, out, cfg, metrics)
-    fmt = 15 if cfg.cm.late else 14 if runs else 13 if once else 12
+    fmt = 16 if (cfg.cm.match_trust or 8) < 8 else 15 if cfg.cm.late else 14 if runs else 13 if once else 12
     print(f"published {domain}@{new.version} (format {fmt}, predictor_place {metrics['predictor_place']}) in {target}")
 
 

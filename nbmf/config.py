@@ -162,6 +162,16 @@ class CMParams(BaseModel):
         "post_mix): for a predictor far surer on its training text than on new records, which the mixers, learning "
         "on the reference, would over-trust. ModelConfig.predictor_place chooses it at build time",
     )
+    match_trust: int | None = Field(
+        None,
+        ge=1,
+        le=8,
+        description="while a record is coded, the match models' inputs to the mixers are scaled by this many eighths "
+        "(artifact format 16 below 8): priming meets matches in the reference, where a record's own document has its "
+        "other records, and a record of a new document finds matches that hold less often. None: the build tries "
+        "8, 6, 5 and 4 on val records and keeps the one that codes them smallest (technical's core: 0.3 to 0.4 % "
+        "smaller at 4 or 5). 8, or None in an artifact (every format before 16 leaves it out): unscaled",
+    )
 
     def sized_for(self, reference_bytes: int) -> CMParams:
         """These params with the table sizes set for a reference of ``reference_bytes`` (each as given, where given):

@@ -84,6 +84,7 @@ def build_files(
 
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
 POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
+TRUSTS = (8, 6, 5, 4)  # the match models' trusts a build tries (format 16, eighths; 8: as before), on the check records
 
 
 def place_predictor(
@@ -101,16 +102,19 @@ def place_predictor(
     tried = {}
     for late in places:
         c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late})})
-        w, st, size = _learn_post(weights, reference, c, val, progress)
-        tried[late] = (w, st, c, size)  # for best, two primed states at once (each its tables) until one is kept
+        said: dict[str, Any] = {}
+        w, st, size = _learn_post(weights, reference, c, val, progress, said)
+        c = c.model_copy(update={"cm": c.cm.model_copy(update={"match_trust": st.config.match_trust})})
+        tried[late] = (w, st, c, size, said)  # for best, two primed states at once (each its tables) until one is kept
     if len(tried) > 1:
         sizes = {("post" if late else "mixers"): t[3] for late, t in tried.items()}
         metrics["predictor_place_bytes"] = sizes
         best = min(tried, key=lambda late: (tried[late][3], late))
         progress(f"predictor placed in {'the post mixer only' if best else 'the mixers'}: check records {sizes}")
         tried = {best: tried[best]}
-    ((w, st, c, _),) = tried.values()
+    ((w, st, c, _, said),) = tried.values()
     metrics["predictor_place"] = "post" if c.cm.late else "mixers"
+    metrics.update(said)
     return w, st, c
 
 
@@ -122,12 +126,19 @@ def learn_post(
 
 
 def _learn_post(
-    weights: NeuralWeights, reference: bytes, cfg: ModelConfig, val: Sequence[bytes], progress: Callable[[str], None] = lambda s: None
+    weights: NeuralWeights,
+    reference: bytes,
+    cfg: ModelConfig,
+    val: Sequence[bytes],
+    progress: Callable[[str], None] = lambda s: None,
+    metrics: dict[str, Any] | None = None,
 ) -> tuple[NeuralWeights, Any, int]:
     """``weights`` with the post mixer's weights (artifact format 12) learned on the last ``POST_RECORDS`` val records,
     coded one by one from the primed state as the codec codes them: the predictor's second say, after the APM stages,
-    weighed on records it was not trained on. Without val records the post mixer stays the identity. Also returns the
-    primed state, which holds the learned weights: the new artifact's own (``codec.adopt_state``)."""
+    weighed on records it was not trained on. Without val records the post mixer stays the identity. Before that, where
+    ``cfg.cm.match_trust`` is open, the match models' trust (format 16) that codes the check records smallest
+    (``choose_trust``). Also returns the primed state, which holds the learned weights and the trust: the new artifact's
+    own (``codec.adopt_state``)."""
     import dataclasses
 
     from nbmf.neural import kernel as K
@@ -138,6 +149,11 @@ def _learn_post(
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
     identity = st.post.copy()
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
+    if cfg.cm.match_trust is None and check:
+        trust, by_trust = choose_trust(st, check)
+        progress(f"match models' trust: {trust}/8 (check records {by_trust})")
+        if metrics is not None:
+            metrics["match_trust"], metrics["match_trust_bytes"] = trust, by_trust
     candidates = {0: identity}
     for rate in K.POST_RATES if val else ():
         st.post[:] = identity
@@ -152,6 +168,20 @@ def _learn_post(
     progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
     st.nn = dataclasses.replace(weights, post=candidates[best].copy())
     return st.nn, st, sizes[best]
+
+
+def choose_trust(st: Any, check: Sequence[bytes]) -> tuple[int, dict[int, int]]:
+    """The match models' trust (format 16, eighths) among ``TRUSTS`` that codes ``check`` (val records, which the
+    reference does not hold) smallest, the larger on a tie; ``st`` keeps it. Returns it and each one's bytes."""
+    from nbmf.neural.cm import MAX_RECORD
+
+    sizes = {}
+    for trust in TRUSTS:
+        st.trust_matches(trust)
+        sizes[trust] = sum(len(st.encode(r, 2 * len(r) + 64)) for r in check if 0 < len(r) <= MAX_RECORD)
+    best = min(sizes, key=lambda t: (sizes[t], -t))
+    st.trust_matches(best)
+    return best, sizes
 
 
 def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:
@@ -201,10 +231,12 @@ def publish(
     metrics: dict[str, Any],
     data_manifest: dict[str, Any] | None = None,
 ) -> Any:
-    """Publish a candidate version; the config it records includes the dictionary id it was built with, and the
-    table size its build chose for its reference (``sized``)."""
+    """Publish a candidate version; the config it records includes the dictionary id it was built with, the
+    table size its build chose for its reference (``sized``) and the match models' trust it chose on val."""
     if "reference_bytes" in metrics:
         cfg = sized(cfg, metrics["reference_bytes"])
+    if cfg.cm.match_trust is None and "match_trust" in metrics:
+        cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"match_trust": metrics["match_trust"]})})
     config = cfg.model_dump(mode="json")
     config["zstd_dict_id"] = metrics.get("zstd_dict_id")
     return registry.publish(domain, files, config=config, metrics=metrics, data_manifest=data_manifest)

@@ -41,30 +41,36 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 16))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 17))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-14": {"late"},
-    "nbmf-neural-13": {"runs", "late"},
-    "nbmf-neural-12": {"once", "runs", "late"},
-    "nbmf-neural-11": {"post_mix", "once", "runs", "late"},
-    "nbmf-neural-10": {"post_mix", "once", "runs", "late"},
-    "nbmf-neural-9": {"post_mix", "once", "runs", "late"},
-    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late"},
-    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late"},
-    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"},
-    **{f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late"} for f in FORMATS[:3]},
+    "nbmf-neural-15": {"match_trust"},
+    "nbmf-neural-14": {"late", "match_trust"},
+    "nbmf-neural-13": {"runs", "late", "match_trust"},
+    "nbmf-neural-12": {"once", "runs", "late", "match_trust"},
+    "nbmf-neural-11": {"post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-10": {"post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-9": {"post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
+    **{
+        f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"}
+        for f in FORMATS[:3]
+    },
 }
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.match_trust is not None and cm.match_trust < 8:
+        return "nbmf-neural-16"
     if cm.late and cm.post_mix:
         return "nbmf-neural-15"
     if cm.once and cm.runs:
@@ -116,6 +122,7 @@ def cm_config(p: CMParams) -> CMConfig:
         once=p.once,
         runs=p.once and p.runs,
         late=p.post_mix and p.late,
+        match_trust=p.match_trust or 8,  # left open (the build has not chosen): as before format 16
     )
 
 
@@ -149,6 +156,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 13: a context seen once takes one slot (``once``); a reader of format 12 would prime other tables.
         # format 14: ... and keeps it while the same byte follows (``runs``): other tables again.
         # format 15: the predictor in the post mixer only (``late``): a reader of format 14 would mix it in.
+        # format 16: the match models' inputs scaled while a record is coded (``match_trust``), which a reader of
+        # format 15 would not scale.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

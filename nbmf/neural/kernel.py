@@ -124,6 +124,12 @@ RUN_CAP = 255
 # core's counters: general coded 2.7 % larger with that predictor than with none. The build chooses (``ModelConfig.
 # predictor_place``); held-out general with it late: 3.9 % smaller (forty-first session).
 X_LATE = 1048576
+# cfg[C_LR] bits 32-35 (artifact format 16): the match models' trust, in eighths (0: 8, as before). While a record is
+# coded (not while priming), the two match models' inputs to the mixers are scaled by it. Priming meets matches in the
+# reference, where a record's own document has its other records, and the mixers learn how far a match holds there; in
+# a record of a new document a match holds less often. The build chooses the trust on val records (``match_trust``):
+# technical's core codes 0.3 % smaller at 5/8 (forty-second session).
+TRUST_SHIFT = 32
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -557,6 +563,7 @@ def process(
     if journal and (cfg[C_LR] >> 8) & 255:  # format 5: the mixers learn faster while a record is coded
         lr = (cfg[C_LR] >> 8) & 255
     freeze = (cfg[C_LR] >> 16) & 255  # format 8: a record leaves the shared counters seen this often alone
+    trust = ((cfg[C_LR] >> TRUST_SHIFT) & 15) if mode != PRIME else 0  # format 16: the match models' trust, in eighths
     frozen = (nhashed - nrec) if (journal and freeze > 0) else 0  # the shared hashed contexts are the first ones
     lin_seen = LIN_SEEN if freeze > 0 else 256  # format 8 (256: every counter, as before)
     jn = 0
@@ -860,6 +867,9 @@ def process(
                 elif nn_st < -2047:
                     nn_st = -2047
             xin[base + 2] = 0 if x_late else nn_st  # format 15: the predictor speaks in the post mixer only
+            if trust:  # format 16: a record of a new document trusts a match less than priming did
+                xin[base] = (xin[base] * trust) >> 3
+                xin[base + 1] = (xin[base + 1] * trust) >> 3
             xin[base + 3] = 256
             # mixer
             if x_wide:  # format 6: also by how many hashed contexts were seen before (4 buckets); format 7:

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
@@ -25,6 +25,7 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in (2, 3, 4, 
 # format 13: a context seen once takes one slot, which records the byte that followed (``once``)
 # format 14: ... and keeps it while the same byte follows it every time (``runs``)
 # format 15: the predictor speaks in the post mixer only (``late``; the build's ``predictor_place='post'``)
+# format 16: a record trusts the match models 5/8 as much as priming taught (``match_trust``)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -63,6 +64,9 @@ CM[14] = {**CM[13], "runs": True}
 for _n in CM:
     CM[_n]["late"] = False  # every format before 15: the predictor is one of the mixers' inputs
 CM[15] = {**CM[14], "late": True}
+for _n in CM:
+    CM[_n]["match_trust"] = 8  # every format before 16: the match models' inputs unscaled (not left for the build to choose)
+CM[16] = {**CM[14], "match_trust": 5}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"

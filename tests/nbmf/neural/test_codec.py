@@ -122,6 +122,11 @@ def test_artifact_format_follows_the_contexts() -> None:
     assert b"late" not in fourteen[WEIGHTS_FILE]  # as format 14 wrote it: its readers take False
     fifteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, late=True))
     assert meta(fifteen)["format"] == "nbmf-neural-15" and unpack_files(fifteen)[2] == CMParams(table_bits=12, match_bits=12, late=True)
+    assert b"match_trust" not in fifteen[WEIGHTS_FILE]  # as format 15 wrote it: its readers scale no match
+    sixteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=5))
+    assert meta(sixteen)["format"] == "nbmf-neural-16" and unpack_files(sixteen)[2].match_trust == 5
+    eight = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=8))
+    assert meta(eight)["format"] == "nbmf-neural-14"  # unscaled: nothing format 14 cannot code
     no_post = CMParams(table_bits=12, match_bits=12, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
     assert meta(pack_files(NeuralWeights.empty(), b"ref", no_post))["format"] == "nbmf-neural-14"
     for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
@@ -369,6 +374,28 @@ def test_the_build_places_the_predictor_where_it_codes_val_smaller(tiny) -> None
     assert unpack_files(files)[2].late == (metrics["predictor_place"] == "post")
     post, m = build_files(tiny.train, tiny.test, tiny.config.model_copy(update={"predictor_place": "post"}), tiny.weights)
     assert unpack_files(post)[2].late and m["predictor_place"] == "post" and "predictor_place_bytes" not in m
+
+
+def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An open ``match_trust``: the build codes the check records at each of ``TRUSTS`` and keeps the smallest (the
+    larger trust on a tie); the artifact codes with it (format 16 below 8) and the published config names it. A trust
+    given is kept, untried."""
+    from nbmf.neural.build import TRUSTS, build_files
+    from nbmf.neural.codec import artifact_format, unpack_files
+
+    cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": None})})
+    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    sizes = metrics["match_trust_bytes"]
+    assert tuple(sizes) == TRUSTS and all(n > 0 for n in sizes.values())
+    assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
+    cm = unpack_files(files)[2]
+    assert (cm.match_trust or 8) == metrics["match_trust"]
+    assert artifact_format(cm) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
+    man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
+    assert man.config["cm"]["match_trust"] == metrics["match_trust"]
+    given = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": 3})})
+    files, metrics = build_files(tiny.train, tiny.test, given, tiny.weights)
+    assert "match_trust_bytes" not in metrics and unpack_files(files)[2].match_trust == 3
 
 
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
-               runs=x.get("runs", False), late=x.get("late", False))
+               runs=x.get("runs", False), late=x.get("late", False), match_trust=x.get("trust", 8))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -93,10 +93,11 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
             "long_run": True,
         },
         {**FORMAT14, "late": True},
+        {**FORMAT14, "trust": 5},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15"),
+        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15", "format-16"),
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -229,6 +230,28 @@ def test_a_record_learns_at_its_own_rate() -> None:
     coded = {r: s.encode(rec, 2 * len(rec)) for r, s in states.items()}
     assert coded[0] == coded[6] != coded[12]
     assert states[12].decode(coded[12], len(rec)) == rec
+
+
+def test_a_record_trusts_the_match_models_as_told() -> None:
+    """Format 16: ``match_trust`` scales the match models' inputs while a record is coded, never while priming (one
+    primed state serves every trust: ``trust_matches``); 8 codes exactly as before, and each trust decodes its own."""
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rec = b"the licensee shall keep the notice 7 intact; the licensee shall keep every notice" * 2
+    ref = b"\0".join(b"the licensee shall keep the notice %d intact" % i for i in range(200))
+    plain, five = (CMState.build(CMConfig(table_bits=14, match_bits=14, match_trust=t), ref) for t in (8, 5))
+    assert np.array_equal(plain.W0, five.W0) and np.array_equal(plain.T, five.T)  # priming does not depend on it
+    before = plain.encode(rec, 2 * len(rec))
+    coded = five.encode(rec, 2 * len(rec))
+    assert coded != before and five.decode(coded, len(rec)) == rec
+    plain.trust_matches(5)
+    assert plain.encode(rec, 2 * len(rec)) == coded and plain.config.match_trust == 5
+    plain.trust_matches(8)
+    assert plain.encode(rec, 2 * len(rec)) == before
+    with pytest.raises(CodecError, match="match_trust"):
+        plain.trust_matches(9)
+    with pytest.raises(CodecError, match="match_trust"):
+        CMState.build(CMConfig(table_bits=14, match_bits=14, match_trust=0), ref)
 
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
