@@ -78,6 +78,13 @@ class CMConfig:
     match_trust: int = 8  # the match models' inputs while a record is coded, in eighths (kernel.TRUST_SHIFT; format 16 below 8)
 
 
+def _trust_bits(trust: int) -> int:
+    """The match models' trust (eighths) as the kernel reads it in cfg[C_LR]: 8 is 0, as every model before format 16."""
+    if not 1 <= trust <= 8:
+        raise CodecError(f"match_trust must be in 1..8 (eighths), got {trust}")
+    return trust << K.TRUST_SHIFT if trust < 8 else 0
+
+
 @dataclass
 class NeuralWeights:
     """The integer neural predictor (see nbmf/neural/model.py ``export_int``)."""
@@ -142,11 +149,7 @@ class CMState:
                 f"lr, lr_record and freeze must be in 1..255, 0..255 and 0..255, got {config.lr}, {config.lr_record} and {config.freeze}"
             )
         # lr_record 0: the record learns at lr (before format 5); freeze 0: every counter learns (before format 8)
-        if not 1 <= config.match_trust <= 8:
-            raise CodecError(f"match_trust must be in 1..8 (eighths), got {config.match_trust}")
-        cfg[K.C_LR] = config.lr | (config.lr_record << 8) | (config.freeze << 16)
-        if config.match_trust < 8:  # format 16 (8: the kernel's 0, every model before it)
-            cfg[K.C_LR] |= config.match_trust << K.TRUST_SHIFT
+        cfg[K.C_LR] = config.lr | (config.lr_record << 8) | (config.freeze << 16) | _trust_bits(config.match_trust)
         cfg[K.C_MIN1], cfg[K.C_MIN2] = config.match_min
         cfg[K.C_MBITS] = config.match_bits
         has_nn = use_nn and nn.m2 != 0
@@ -255,12 +258,10 @@ class CMState:
     def trust_matches(self, trust: int) -> None:
         """Code records from now on with the match models' trust ``trust`` (eighths, format 16; 8: as before): a
         primed state does not depend on it, so a build tries several on one state (``nbmf.neural.build``)."""
-        if not 1 <= trust <= 8:
-            raise CodecError(f"match_trust must be in 1..8 (eighths), got {trust}")
-        lr = int(self.cfg[K.C_LR]) & ~(15 << K.TRUST_SHIFT)
+        bits = _trust_bits(trust)
         with self.lock:
             self.config = replace(self.config, match_trust=trust)
-            self.cfg[K.C_LR] = lr | (trust << K.TRUST_SHIFT if trust < 8 else 0)
+            self.cfg[K.C_LR] = (int(self.cfg[K.C_LR]) & ~(15 << K.TRUST_SHIFT)) | bits
 
     def learn_post(self, records: Sequence[bytes], rate: int) -> np.ndarray:
         """The post mixer's weights (format 12) after coding ``records`` one by one at learning rate ``rate``, each
