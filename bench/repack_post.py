@@ -1,6 +1,6 @@
 """A format 12 (``--once``: 13, ``--runs``: 14) model from an older one: the same predictor and reference, the post mixer learned anew.
 
-    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]] [--place PLACE]
+    python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]] [--place PLACE] [--order-sets]
 
 Reads version 1 of DOMAIN from SOURCE_REGISTRY, learns the post mixer's weights on the val split of
 data/corpus/DOMAIN.jsonl (``nbmf.neural.build.learn_post``) and publishes the result as a candidate in TARGET_REGISTRY,
@@ -13,6 +13,8 @@ is learned on that core.
 ``best`` primes both and keeps the one that codes the check records smaller; forty-first session). Default: mixers.
 The match models' trust (format 16, forty-second session) is chosen on the check records as a build chooses it, unless
 the source model names one.
+``--order-sets``: the build primes with and without the mixers' order sets (``CMParams.order_sets``: format 17;
+forty-third session) and keeps the one that codes the check records smaller; without it, as the source model has them.
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ def main() -> None:
     open_sizes = "--sized" in sys.argv[4:]
     once = "--once" in sys.argv[4:]
     runs = once and "--runs" in sys.argv[4:]
+    order_sets = "--order-sets" in sys.argv[4:]
     place = sys.argv[sys.argv.index("--place") + 1] if "--place" in sys.argv[4:] else "mixers"
     man, files = Registry(source).load_files(domain, 1)
     w, ref, cm, _ = unpack_files(files)
     config = dict(man.config)
     config.pop("zstd_dict_id", None)
     cfg = ModelConfig.model_validate(config)
-    cfg = cfg.model_copy(update={"cm": cm.model_copy(update={"post_mix": True, "once": once, "runs": runs}), "predictor_place": place})
+    sets = None if order_sets else cm.order_sets  # None: the build chooses
+    cm = cm.model_copy(update={"post_mix": True, "once": once, "runs": runs, "order_sets": sets})
+    cfg = cfg.model_copy(update={"cm": cm, "predictor_place": place})
     if open_sizes:
         cfg = sized(cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"table_bits": None, "match_bits": None})}), len(ref))
     val = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["val"]
@@ -49,7 +54,7 @@ def main() -> None:
     if out[WEIGHTS_FILE] == files[WEIGHTS_FILE]:  # e.g. a format 14 model kept in the mixers: the same artifact
         print(f"{domain}: the artifact is the source's, byte for byte")
     new = publish(Registry(target), domain, out, cfg, metrics)
-    fmt = 16 if (cfg.cm.match_trust or 8) < 8 else 15 if cfg.cm.late else 14 if runs else 13 if once else 12
+    fmt = 17 if cfg.cm.order_sets else 16 if (cfg.cm.match_trust or 8) < 8 else 15 if cfg.cm.late else 14 if runs else 13 if once else 12
     print(f"published {domain}@{new.version} (format {fmt}, predictor_place {metrics['predictor_place']}) in {target}")
 
 

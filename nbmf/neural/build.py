@@ -97,23 +97,34 @@ def place_predictor(
 ) -> tuple[NeuralWeights, Any, ModelConfig]:
     """``learn_post`` where ``cfg.predictor_place`` puts the predictor: in the mixers and the post mixer, in the post
     mixer only (``cm.late``, format 15), or, for ``best``, both, keeping the one that codes the check records (val)
-    smaller. Returns the weights, the primed state and the config the artifact is packed with."""
+    smaller. Likewise, where ``cfg.cm.order_sets`` is open, with the mixers' order sets (format 17) and without. Each
+    choice is one more priming; only the best state so far is kept. Returns the weights, the primed state and the
+    config the artifact is packed with."""
     places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
-    tried = {}
+    orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
+    sizes: dict[tuple[bool, bool], int] = {}
+    kept: tuple[Any, ...] = ()
     for late in places:
-        c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late})})
-        said: dict[str, Any] = {}
-        w, st, size = _learn_post(weights, reference, c, val, progress, said)
-        c = c.model_copy(update={"cm": c.cm.model_copy(update={"match_trust": st.config.match_trust})})
-        tried[late] = (w, st, c, size, said)  # for best, two primed states at once (each its tables) until one is kept
-    if len(tried) > 1:
-        sizes = {("post" if late else "mixers"): t[3] for late, t in tried.items()}
-        metrics["predictor_place_bytes"] = sizes
-        best = min(tried, key=lambda late: (tried[late][3], late))
-        progress(f"predictor placed in {'the post mixer only' if best else 'the mixers'}: check records {sizes}")
-        tried = {best: tried[best]}
-    ((w, st, c, _, said),) = tried.values()
+        for order_sets in orders:
+            c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late, "order_sets": order_sets})})
+            said: dict[str, Any] = {}
+            w, st, size = _learn_post(weights, reference, c, val, progress, said)
+            c = c.model_copy(update={"cm": c.cm.model_copy(update={"match_trust": st.config.match_trust})})
+            sizes[(late, order_sets)] = size
+            if not kept or (size, late, order_sets) < (kept[3], kept[2].cm.late, kept[2].cm.order_sets):
+                kept = (w, st, c, size, said)  # the older format on a tie; a state that loses is dropped here
+            del w, st
+    w, st, c, _, said = kept
+    if len(places) > 1:
+        by_place = {("post" if late else "mixers"): min(n for (la, _), n in sizes.items() if la == late) for late in places}
+        metrics["predictor_place_bytes"] = by_place
+        progress(f"predictor placed in {'the post mixer only' if c.cm.late else 'the mixers'}: check records {by_place}")
+    if len(orders) > 1:
+        by_sets = {("on" if o else "off"): sizes[(c.cm.late, o)] for o in orders}
+        metrics["order_sets_bytes"] = by_sets
+        progress(f"mixers' order sets (format 17) {'on' if c.cm.order_sets else 'off'}: check records {by_sets}")
     metrics["predictor_place"] = "post" if c.cm.late else "mixers"
+    metrics["order_sets"] = bool(c.cm.order_sets)
     metrics.update(said)
     return w, st, c
 
@@ -232,11 +243,14 @@ def publish(
     data_manifest: dict[str, Any] | None = None,
 ) -> Any:
     """Publish a candidate version; the config it records includes the dictionary id it was built with, the
-    table size its build chose for its reference (``sized``) and the match models' trust it chose on val."""
+    table size its build chose for its reference (``sized``), the match models' trust and the mixers' order sets it
+    chose on val."""
     if "reference_bytes" in metrics:
         cfg = sized(cfg, metrics["reference_bytes"])
     if cfg.cm.match_trust is None and "match_trust" in metrics:
         cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"match_trust": metrics["match_trust"]})})
+    if cfg.cm.order_sets is None and "order_sets" in metrics:
+        cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"order_sets": metrics["order_sets"]})})
     config = cfg.model_dump(mode="json")
     config["zstd_dict_id"] = metrics.get("zstd_dict_id")
     return registry.publish(domain, files, config=config, metrics=metrics, data_manifest=data_manifest)

@@ -76,6 +76,7 @@ class CMConfig:
     late: bool = False  # the predictor enters the post mixer only, not the mixers (kernel.X_LATE; format 15; needs post_mix)
     post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
     match_trust: int = 8  # the match models' inputs while a record is coded, in eighths (kernel.TRUST_SHIFT; format 16 below 8)
+    order_sets: bool = False  # mixers 1 and 2 select by the highest order seen and its counter (kernel.X_ORDSEL; format 17)
 
 
 def _trust_bits(trust: int) -> int:
@@ -188,6 +189,8 @@ class CMState:
             if not config.post_mix:
                 raise CodecError("a late predictor (format 15) speaks in the post mixer: post_mix is needed")
             cfg[K.C_XCTX] |= K.X_LATE
+        if config.order_sets and config.wide_mixers:  # (it chooses among the wide mixers' sets: format 6's)
+            cfg[K.C_XCTX] |= K.X_ORDSEL
         return cfg
 
     @classmethod

@@ -41,27 +41,28 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 17))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 18))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-15": {"match_trust"},
-    "nbmf-neural-14": {"late", "match_trust"},
-    "nbmf-neural-13": {"runs", "late", "match_trust"},
-    "nbmf-neural-12": {"once", "runs", "late", "match_trust"},
-    "nbmf-neural-11": {"post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-10": {"post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-9": {"post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"},
+    "nbmf-neural-16": {"order_sets"},
+    "nbmf-neural-15": {"match_trust", "order_sets"},
+    "nbmf-neural-14": {"late", "match_trust", "order_sets"},
+    "nbmf-neural-13": {"runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-12": {"once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-11": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-10": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-9": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
+    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
     **{
-        f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust"}
+        f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"}
         for f in FORMATS[:3]
     },
 }
@@ -69,6 +70,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.order_sets is True and cm.wide_mixers:
+        return "nbmf-neural-17"
     if cm.match_trust is not None and cm.match_trust < 8:
         return "nbmf-neural-16"
     if cm.late and cm.post_mix:
@@ -123,6 +126,7 @@ def cm_config(p: CMParams) -> CMConfig:
         runs=p.once and p.runs,
         late=p.post_mix and p.late,
         match_trust=p.match_trust or 8,  # left open (the build has not chosen): as before format 16
+        order_sets=bool(p.order_sets) and p.wide_mixers,  # left open (the build has not chosen): as before format 17
     )
 
 
@@ -158,6 +162,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 15: the predictor in the post mixer only (``late``): a reader of format 14 would mix it in.
         # format 16: the match models' inputs scaled while a record is coded (``match_trust``), which a reader of
         # format 15 would not scale.
+        # format 17: mixers 1 and 2 choose their weights by the highest order seen (``order_sets``): other sets.
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

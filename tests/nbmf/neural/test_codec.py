@@ -105,7 +105,7 @@ def test_artifact_format_follows_the_contexts() -> None:
 
     from nbmf.config import CMParams
     from nbmf.neural.cm import NeuralWeights
-    from nbmf.neural.codec import WEIGHTS_FILE, pack_files, unpack_files
+    from nbmf.neural.codec import WEIGHTS_FILE, cm_config, pack_files, unpack_files
 
     def meta(files: dict[str, bytes]) -> dict[str, str]:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
@@ -118,13 +118,22 @@ def test_artifact_format_follows_the_contexts() -> None:
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
     fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
-    assert meta(fourteen)["format"] == "nbmf-neural-14" and unpack_files(fourteen)[2] == CMParams(table_bits=12, match_bits=12)
+    assert meta(fourteen)["format"] == "nbmf-neural-14"
+    assert unpack_files(fourteen)[2] == CMParams(table_bits=12, match_bits=12)
     assert b"late" not in fourteen[WEIGHTS_FILE]  # as format 14 wrote it: its readers take False
     fifteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, late=True))
-    assert meta(fifteen)["format"] == "nbmf-neural-15" and unpack_files(fifteen)[2] == CMParams(table_bits=12, match_bits=12, late=True)
+    assert meta(fifteen)["format"] == "nbmf-neural-15"
+    assert unpack_files(fifteen)[2] == CMParams(table_bits=12, match_bits=12, late=True)
     assert b"match_trust" not in fifteen[WEIGHTS_FILE]  # as format 15 wrote it: its readers scale no match
     sixteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=5))
     assert meta(sixteen)["format"] == "nbmf-neural-16" and unpack_files(sixteen)[2].match_trust == 5
+    seventeen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, order_sets=True))
+    assert meta(seventeen)["format"] == "nbmf-neural-17" and unpack_files(seventeen)[2].order_sets is True
+    assert b"order_sets" not in sixteen[WEIGHTS_FILE]  # as format 16 wrote it: its readers select as before
+    assert unpack_files(sixteen)[2].order_sets is None  # None in an artifact: as before format 17 (``cm_config``)
+    assert cm_config(unpack_files(sixteen)[2]).order_sets is False
+    narrow = CMParams(table_bits=12, match_bits=12, order_sets=True, wide_mixers=False)  # nothing to choose among
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", narrow))["format"] == "nbmf-neural-14"
     eight = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=8))
     assert meta(eight)["format"] == "nbmf-neural-14"  # unscaled: nothing format 14 cannot code
     no_post = CMParams(table_bits=12, match_bits=12, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
@@ -390,12 +399,36 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
     cm = unpack_files(files)[2]
     assert (cm.match_trust or 8) == metrics["match_trust"]
-    assert artifact_format(cm) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
+    old = cm.model_copy(update={"order_sets": False})  # the build chose the order sets too (format 17 when on)
+    assert artifact_format(old) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
     given = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": 3})})
     files, metrics = build_files(tiny.train, tiny.test, given, tiny.weights)
     assert "match_trust_bytes" not in metrics and unpack_files(files)[2].match_trust == 3
+
+
+def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Open ``order_sets``: the build primes with the mixers' order sets (format 17) and without, codes the check
+    records with each and keeps the smaller (without, on a tie); the artifact and the published config say which. Order
+    sets given are kept, untried."""
+    from nbmf.neural.build import build_files
+    from nbmf.neural.codec import artifact_format, unpack_files
+
+    assert tiny.config.cm.order_sets is None  # the default: the build chooses
+    files, metrics = build_files(tiny.train, tiny.test, tiny.config, tiny.weights)
+    sizes = metrics["order_sets_bytes"]
+    assert set(sizes) == {"on", "off"} and all(n > 0 for n in sizes.values())
+    assert metrics["order_sets"] == (sizes["on"] < sizes["off"])
+    cm = unpack_files(files)[2]
+    assert bool(cm.order_sets) is metrics["order_sets"]  # (off: a format before 17, which leaves it out)
+    assert (artifact_format(cm) == "nbmf-neural-17") is metrics["order_sets"]
+    man = publish(Registry(str(tmp_path)), "general", files, tiny.config, metrics)
+    assert man.config["cm"]["order_sets"] is metrics["order_sets"]
+    for given in (True, False):
+        cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": given})})
+        files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+        assert "order_sets_bytes" not in metrics and bool(unpack_files(files)[2].order_sets) is given
 
 
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]

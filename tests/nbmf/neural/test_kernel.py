@@ -29,7 +29,8 @@ if x.get("p32"):  # one value beyond int16 keeps the first-layer table int32 (su
 cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8), contexts=tuple(x["contexts"]), mixers=x["mixers"],
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
-               runs=x.get("runs", False), late=x.get("late", False), match_trust=x.get("trust", 8))
+               runs=x.get("runs", False), late=x.get("late", False), match_trust=x.get("trust", 8),
+               order_sets=x.get("ordsel", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -94,10 +95,12 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         },
         {**FORMAT14, "late": True},
         {**FORMAT14, "trust": 5},
+        {**FORMAT14, "trust": 5, "ordsel": True},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
         *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15", "format-16"),
+        "format-17",
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -252,6 +255,28 @@ def test_a_record_trusts_the_match_models_as_told() -> None:
         plain.trust_matches(9)
     with pytest.raises(CodecError, match="match_trust"):
         CMState.build(CMConfig(table_bits=14, match_bits=14, match_trust=0), ref)
+
+
+def test_the_mixers_choose_their_sets_by_the_highest_order_seen() -> None:
+    """Format 17: mixers 1 and 2 select their weights by the highest order seen and its counter (``order_sets``):
+    mixer 1 has 8 times format 6's sets, mixer 2 as many; priming learns other weights (and APMs), the same counters, and
+    a record codes differently and decodes. Without the wide mixers (format 6) there is nothing to choose among."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    rec = b"def keep(notice):\n    return notice.strip() + ' 7 intact'\n" * 2
+    ref = b"\0".join(b"def keep_%d(notice):\n    return notice.strip() + ' %d intact'\n" % (i, i) for i in range(200))
+    old, new = (CMState.build(CMConfig(table_bits=14, match_bits=14, order_sets=o), ref) for o in (False, True))
+    m_old, m_new = K.mixer_sets(int(old.cfg[K.C_XCTX])), K.mixer_sets(int(new.cfg[K.C_XCTX]))
+    assert m_new[0] == K.ORDSEL_SETS1 * m_old[0] and m_new[1:] == m_old[1:]
+    n = K.n_inputs(len(new.config.orders), int(new.cfg[K.C_XCTX]))
+    assert new.W0.shape[0] - old.W0.shape[0] == (m_new[0] - m_old[0]) * n
+    apms = K.layout(new.cfg)["apm1"]  # the counters are primed alike (the APM stages, after the mixers, are not)
+    assert np.array_equal(old.T[:apms], new.T[:apms]) and not np.array_equal(old.T, new.T)
+    coded = new.encode(rec, 2 * len(rec))
+    assert coded != old.encode(rec, 2 * len(rec)) and new.decode(coded, len(rec)) == rec
+    narrow = [CMState.build(CMConfig(table_bits=14, match_bits=14, wide_mixers=False, order_sets=o), ref) for o in (False, True)]
+    assert narrow[0].encode(rec, 2 * len(rec)) == narrow[1].encode(rec, 2 * len(rec))
 
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
