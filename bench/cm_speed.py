@@ -26,19 +26,20 @@ if __name__ == "__main__":
     f4 = ("json", "word", "ind", "match")
     f6 = (*f4, "ind3", "word3")
     f7 = (*f6, "recw", "rec3")  # formats 7 to 9
-    old = {"lr_record": 0, "wide_mixers": False, "lr": 6, "freeze": 0, "ends": False}  # formats 1-4
+    old = {"lr_record": 0, "wide_mixers": False, "lr": 6, "freeze": 0, "ends": False, "mixers": 3}  # formats 2-4
+    f11 = {"mixers": 3, "lr": 4}  # formats 6-11: three mixers (four from format 18), priming at rate 4
     formats = (
-        ("format 1", CMConfig(contexts=(), mixers=2, ways=1, apms=2, **old)),
+        ("format 1", CMConfig(contexts=(), ways=1, apms=2, **(old | {"mixers": 2}))),
         ("format 2", CMConfig(contexts=("json", "word"), ways=1, apms=2, **old)),
         ("format 3", CMConfig(contexts=("json", "word", "ind"), ways=1, apms=2, **old)),
         ("format 4", CMConfig(contexts=f4, **old)),
-        ("format 5", CMConfig(contexts=f6, wide_mixers=False, lr=6, freeze=0, ends=False)),
-        ("format 6", CMConfig(contexts=f6, freeze=0, ends=False)),
-        ("format 7", CMConfig(contexts=f7, freeze=0, ends=False)),
-        ("format 8", CMConfig(contexts=f7, ends=False)),
-        ("format 9", CMConfig(contexts=f7)),  # records coded with their length here: format 8's bytes, priming also learns ends
-        ("format 10", CMConfig(contexts=(*f7, "line", "paren"))),  # + the line's layout context
-        ("format 11", CMConfig()),  # + the numbers the record's last two imply
+        ("format 5", CMConfig(contexts=f6, wide_mixers=False, lr=6, freeze=0, ends=False, mixers=3)),
+        ("format 6", CMConfig(contexts=f6, freeze=0, ends=False, **f11)),
+        ("format 7", CMConfig(contexts=f7, freeze=0, ends=False, **f11)),
+        ("format 8", CMConfig(contexts=f7, ends=False, **f11)),
+        ("format 9", CMConfig(contexts=f7, **f11)),  # records coded with their length here: format 8's bytes, priming also learns ends
+        ("format 10", CMConfig(contexts=(*f7, "line", "paren"), **f11)),  # + the line's layout context
+        ("format 11", CMConfig(post_mix=False, once=False, runs=False, **f11)),  # + the numbers the record's last two imply
     )
     wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 12)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)

@@ -1,6 +1,7 @@
 """A format 12 (``--once``: 13, ``--runs``: 14) model from an older one: the same predictor and reference, the post mixer learned anew.
 
     python bench/repack_post.py SOURCE_REGISTRY DOMAIN TARGET_REGISTRY [--sized] [--once [--runs]] [--place PLACE] [--order-sets]
+        [--cm JSON]
 
 Reads version 1 of DOMAIN from SOURCE_REGISTRY, learns the post mixer's weights on the val split of
 data/corpus/DOMAIN.jsonl (``nbmf.neural.build.learn_post``) and publishes the result as a candidate in TARGET_REGISTRY,
@@ -15,15 +16,18 @@ The match models' trust (format 16, forty-second session) is chosen on the check
 the source model names one.
 ``--order-sets``: the build primes with and without the mixers' order sets (``CMParams.order_sets``: format 17;
 forty-third session) and keeps the one that codes the check records smaller; without it, as the source model has them.
+``--cm JSON``: CM params to set before priming, e.g. ``'{"lr": 5, "lr_record": null}'`` (forty-fourth session: the
+priming rate, and the record rate left for the build to choose on the check records).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from nbmf.config import ModelConfig
 from nbmf.neural.build import place_predictor, publish, sized, split_bytes
-from nbmf.neural.codec import REFERENCE_FILE, WEIGHTS_FILE, pack_files, unpack_files
+from nbmf.neural.codec import REFERENCE_FILE, WEIGHTS_FILE, artifact_format, pack_files, unpack_files
 from nbmf.records import read_records
 from nbmf.registry import Registry
 
@@ -42,6 +46,8 @@ def main() -> None:
     cfg = ModelConfig.model_validate(config)
     sets = None if order_sets else cm.order_sets  # None: the build chooses
     cm = cm.model_copy(update={"post_mix": True, "once": once, "runs": runs, "order_sets": sets})
+    if "--cm" in sys.argv[4:]:
+        cm = cm.model_validate({**cm.model_dump(), **json.loads(sys.argv[sys.argv.index("--cm") + 1])})
     cfg = cfg.model_copy(update={"cm": cm, "predictor_place": place})
     if open_sizes:
         cfg = sized(cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"table_bits": None, "match_bits": None})}), len(ref))
@@ -54,8 +60,8 @@ def main() -> None:
     if out[WEIGHTS_FILE] == files[WEIGHTS_FILE]:  # e.g. a format 14 model kept in the mixers: the same artifact
         print(f"{domain}: the artifact is the source's, byte for byte")
     new = publish(Registry(target), domain, out, cfg, metrics)
-    fmt = 17 if cfg.cm.order_sets else 16 if (cfg.cm.match_trust or 8) < 8 else 15 if cfg.cm.late else 14 if runs else 13 if once else 12
-    print(f"published {domain}@{new.version} (format {fmt}, predictor_place {metrics['predictor_place']}) in {target}")
+    fmt = artifact_format(cfg.cm)
+    print(f"published {domain}@{new.version} ({fmt}, predictor_place {metrics['predictor_place']}) in {target}")
 
 
 if __name__ == "__main__":

@@ -88,13 +88,20 @@ class CMParams(BaseModel):
         "(60 in models built before 2026-12-01: 255 codes general and technical 0.2-0.3 % smaller, docs/NEURAL.md)",
     )
     lr: int = Field(
-        4, ge=1, le=64, description="the mixers' learning rate while priming (6 before format 6, whose wider mixers learn best at 4)"
+        5,
+        ge=1,
+        le=64,
+        description="the mixers' learning rate while priming (6 before format 6, 4 in models built before 2026-12-05: 5 "
+        "codes technical's, general's and legal's held-out records 0.04-0.2 % smaller, financial's the same; "
+        "each model's config says which)",
     )
-    lr_record: int = Field(
-        16,
+    lr_record: int | None = Field(
+        None,
         ge=0,
         le=64,
         description="the mixers' learning rate while a record is coded (priming learns at lr); artifact format 5. "
+        "None (the default): the build tries 16, 20 and 24 on val records and keeps the one that codes them smallest "
+        "(one priming serves all three); None outside a build, and in every model built before 2026-12-05: 16. "
         "0: lr, as every model before format 5 (nbmf.neural.codec.unpack_files)",
     )
     contexts: tuple[Literal["json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num"], ...] = Field(
@@ -108,7 +115,15 @@ class CMParams(BaseModel):
         "the record's last two numbers imply: their product, difference and sum; format 11) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
-    mixers: int = Field(3, ge=2, le=3, description="3: a third mixer (by previous byte) and a learned final mixer; format 1 models have 2")
+    mixers: int = Field(
+        4,
+        ge=2,
+        le=4,
+        description="3: a third mixer (by previous byte) and a learned final mixer (format 1 models have 2); 4: and a "
+        "fourth, by the kinds of the last three bytes (letter, digit, space, line break, quote, bracket, ...: artifact "
+        "format 18; all held-out records, core alone: technical 1.9 %, general 2.0 %, legal 2.3 %, financial 0.1-0.3 % "
+        "smaller), its weights and the final mixer's chosen by those kinds. Every model before format 18 has 3",
+    )
     ways: Literal[1, 2, 4, 8] = Field(
         4,
         description="slots a hashed context may take in its aligned group of the table (the one holding its check "
@@ -197,7 +212,14 @@ class CMParams(BaseModel):
             update["match_bits"] = MATCH_BITS + 2 * int(reference_bytes > MATCH_LARGE_REFERENCE)
         return self.model_copy(update=update) if update else self
 
+    @property
+    def record_rate(self) -> int:
+        """The mixers' learning rate while a record is coded: ``lr_record``, or where it is left open (no build has
+        chosen one), ``RECORD_RATE``."""
+        return RECORD_RATE if self.lr_record is None else self.lr_record
 
+
+RECORD_RATE = 16  # the mixers' rate while a record is coded where ``CMParams.lr_record`` is left open (outside a build)
 TABLE_BITS = 23  # a hashed context's table (2^23 counters) when the config leaves it to the reference's size
 MATCH_BITS = 22  # a match model's table of positions (2^22), likewise
 MATCH_LARGE_REFERENCE = 8 << 20  # above this, 2^24 positions (``CMParams.sized_for``)

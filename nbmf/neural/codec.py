@@ -41,7 +41,7 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 18))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 19))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
@@ -70,6 +70,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.mixers == 4:
+        return "nbmf-neural-18"
     if cm.order_sets is True and cm.wide_mixers:
         return "nbmf-neural-17"
     if cm.match_trust is not None and cm.match_trust < 8:
@@ -113,7 +115,7 @@ def cm_config(p: CMParams) -> CMConfig:
         match_min=(p.match_min[0], p.match_min[1]),
         limit=p.limit,
         lr=p.lr,
-        lr_record=p.lr_record,
+        lr_record=p.record_rate,  # left open (the build has not chosen): 16, as before
         contexts=tuple(p.contexts),
         mixers=p.mixers,
         ways=p.ways,
@@ -134,6 +136,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
     """The two artifact files of a neural model (no pickle: safetensors + zstd text). The artifact names its table size:
     where ``cm`` leaves it open, the one its reference takes (``CMParams.sized_for``)."""
     cm = cm.sized_for(len(reference))
+    if cm.lr_record is None:  # an artifact names its record rate (every one has, since format 5)
+        cm = cm.model_copy(update={"lr_record": cm.record_rate})
     fmt = artifact_format(cm)
     meta = {
         "m1": str(weights.m1),
@@ -163,6 +167,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 16: the match models' inputs scaled while a record is coded (``match_trust``), which a reader of
         # format 15 would not scale.
         # format 17: mixers 1 and 2 choose their weights by the highest order seen (``order_sets``): other sets.
+        # format 18: a fourth mixer (``mixers`` 4), by the kinds of the last three bytes, which a reader of format 17
+        # refuses (its CMParams take at most 3).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

@@ -43,7 +43,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from nbmf.neural.tables import RATES, SQUASH, STRETCH
+from nbmf.neural.tables import BYTE_CLASS, RATES, SQUASH, STRETCH
 
 PRIME, ENCODE, DECODE = 0, 1, 2
 
@@ -139,6 +139,15 @@ TRUST_SHIFT = 32
 # that context is. Core alone, technical's held-out set: 0.66 % smaller (forty-third session).
 X_ORDSEL = 2097152
 ORDSEL_SETS1 = 8  # mixer 1 has this many times format 6's sets (hdet)
+# X_MIX4 (artifact format 18, with X_MIX3): a fourth mixer over the same inputs, its weights selected by the kinds of the
+# last three bytes (``tables.BYTE_CLASS``: lowercase, uppercase, digit, space, line break, quote, bracket, other) x c0,
+# joins the other three in the final mixer (4 weights a set), whose sets are chosen by those kinds too (x match state x
+# bit position). Mixers 1 and 2 select by what the contexts have seen, 3 by the previous byte; none knew whether the
+# text is in a word, a number, an indentation or between brackets, which changes how far each context, and each mixer,
+# holds (forty-fourth session: docs/NEURAL.md, "Format 18").
+X_MIX4 = 4194304
+KINDS = 512  # the kinds of the last three bytes (8 each)
+MIXER4_SETS = KINDS * 256
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -174,14 +183,22 @@ MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``process``)
 
 
-def mixer_sets(xctx: int) -> tuple[int, int, int, int]:
-    """Weight sets of mixers 1, 2, 3 and the final mixer (the last two only with X_MIX3). With the
-    record's own contexts (format 7), mixer 1 also selects by which of them were seen: 2^n_rec times the sets."""
+def mixer_sets(xctx: int) -> tuple[int, int, int, int, int]:
+    """Weight sets of mixers 1, 2, 3, 4 and the final mixer (3 and the final mixer only with X_MIX3, 4 only with X_MIX4:
+    else 0 sets). With the record's own contexts (format 7), mixer 1 also selects by which of them were seen: 2^n_rec
+    times the sets."""
+    fourth = MIXER4_SETS if xctx & X_MIX4 else 0
+    final = FINAL_SETS * (KINDS if xctx & X_MIX4 else 1)
     wide = bool(xctx & X_WIDE)
     if wide:
         ones = (WIDE_SETS1 * (ORDSEL_SETS1 if xctx & X_ORDSEL else 1)) << n_rec(xctx)
-        return ones, WIDE_SETS, WIDE_SETS, FINAL_SETS
-    return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, FINAL_SETS
+        return ones, WIDE_SETS, WIDE_SETS, fourth, final
+    return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, fourth, final
+
+
+def final_weights(xctx: int) -> int:
+    """Weights in each of the final mixer's sets: one per mixer before it (3; 4 with X_MIX4)."""
+    return 4 if xctx & X_MIX4 else 3
 
 
 def weight_sets(xctx: int) -> int:
@@ -304,6 +321,21 @@ def _u(i: int) -> np.uint64:
     """An index that is never negative, as numba's unsigned type: indexing with it skips the wrap-around of a
     negative index, so a loop over consecutive elements can load them as vectors."""
     return np.uint64(i)
+
+
+@njit(cache=True, inline="always")
+def _mix(xin: np.ndarray, W: np.ndarray, sel: int) -> int:
+    """One mixer's stretched output: its inputs ``xin`` by the weight set starting at ``W[sel]`` (16.16 fixed point),
+    clipped to the stretch domain."""
+    dot = 0
+    for k in range(xin.shape[0]):
+        dot += xin[k] * W[_u(sel + k)]
+    dot >>= 16
+    if dot > 2047:
+        dot = 2047
+    elif dot < -2047:
+        dot = -2047
+    return dot
 
 
 @njit(cache=True, inline="always")
@@ -520,6 +552,7 @@ def process(
     x_run = x_once and (xctx & X_RUN) != 0
     x_late = x_post and (xctx & X_LATE) != 0
     x_ordsel = x_wide and (xctx & X_ORDSEL) != 0
+    x_mix4 = x_mix3 and (xctx & X_MIX4) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
@@ -556,10 +589,21 @@ def process(
     m2sets = WIDE_SETS if x_wide else MIXER2_SETS
     m3sets = WIDE_SETS if x_wide else MIXER3_SETS
     w3base = w2base + m2sets * ninputs
-    wfbase = w3base + m3sets * ninputs
-    fset = m1sets + m2sets + m3sets  # the final mixer's first set (in ``wflag``)
+    w4base = w3base + m3sets * ninputs
+    m4sets = MIXER4_SETS if x_mix4 else 0
+    wfbase = w4base + m4sets * ninputs
+    fw = 4 if x_mix4 else 3  # the final mixer's weights per set (``final_weights``)
+    fset = m1sets + m2sets + m3sets + m4sets  # the final mixer's first set (in ``wflag``)
     # the post mixer (format 12): its weights follow the final mixer's (the second mixer's in format 1)
-    wpbase = (wfbase + FINAL_SETS * 3) if x_mix3 else w3base
+    fsets = FINAL_SETS * (KINDS if x_mix4 else 1)  # format 18: by the kinds of the last three bytes too
+    wpbase = (wfbase + fsets * fw) if x_mix3 else w3base
+    bclass = BYTE_CLASS
+    kinds = 0  # format 18: the kinds of the last three bytes (mixer 4's selector)
+    set4 = 0
+    sel4 = 0
+    dot4 = 0
+    pm4 = 2048
+    fsel = 0  # the final mixer's set
     wp = 0
     sp = 0
     pp = 2048
@@ -665,6 +709,8 @@ def process(
     for i in range(n_bytes):
         # ---------------- byte-boundary work ----------------
         c1 = c4 & 255
+        if x_mix4:
+            kinds = bclass[c1] | (bclass[(c4 >> 8) & 255] << 3) | (bclass[(c4 >> 16) & 255] << 6)
         for k in range(nord):
             order = cfg[C_ORDERS + k]
             h = order * 0x3C6EF372
@@ -924,15 +970,13 @@ def process(
             if x_mix3:
                 set3 = c0 * 256 + c1 if x_wide else bitpos * 256 + c1  # format 6: by c0, not only the bit position
                 sel3 = w3base + set3 * ninputs
-                dot3 = 0
-                for k in range(ninputs):
-                    dot3 += xin[k] * W[_u(sel3 + k)]
-                dot3 >>= 16
-                if dot3 > 2047:
-                    dot3 = 2047
-                elif dot3 < -2047:
-                    dot3 = -2047
+                dot3 = _mix(xin, W, sel3)
                 pm3 = squash[dot3 + 2048]
+            if x_mix4:  # format 18: by the kinds of the last three bytes
+                set4 = kinds * 256 + c0
+                sel4 = w4base + set4 * ninputs
+                dot4 = _mix(xin, W, sel4)
+                pm4 = squash[dot4 + 2048]
             if dot > 2047:
                 dot = 2047
             elif dot < -2047:
@@ -944,8 +988,12 @@ def process(
             pm1 = squash[dot + 2048]
             pm2 = squash[dot2 + 2048]
             if x_mix3:
-                wf = wfbase + (mb * 8 + bitpos) * 3
-                dotf = (dot * W[wf] + dot2 * W[wf + 1] + dot3 * W[wf + 2]) >> 16
+                fsel = kinds * FINAL_SETS + mb * 8 + bitpos  # (kinds: 0 before format 18)
+                wf = wfbase + fsel * fw
+                dotf = dot * W[wf] + dot2 * W[wf + 1] + dot3 * W[wf + 2]
+                if x_mix4:
+                    dotf += dot4 * W[wf + 3]
+                dotf >>= 16
                 if dotf > 2047:
                     dotf = 2047
                 elif dotf < -2047:
@@ -1004,12 +1052,12 @@ def process(
             if journal:  # save each weight set before its first change in this record (``undo_weights``)
                 # written out here, not called: numba changes a passed array's reference count atomically,
                 # twice per call, and that was a third of decode time (perf, financial)
-                for m in range(4 if x_mix3 else 2):
-                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + mb * 8 + bitpos)[m]
+                for m in range((5 if x_mix4 else 4) if x_mix3 else 2):
+                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + fsel, m1sets + m2sets + m3sets + set4)[m]
                     if wflag[which]:
                         continue
-                    start = (sel, sel2, sel3, wf)[m]
-                    size = ninputs if m < 3 else 3
+                    start = (sel, sel2, sel3, wf, sel4)[m]
+                    size = fw if m == 3 else ninputs
                     wflag[which] = 1
                     wj[2 * wn] = start
                     wj[2 * wn + 1] = size
@@ -1029,6 +1077,11 @@ def process(
                 W[wf] += (dot * errf) >> 14
                 W[wf + 1] += (dot2 * errf) >> 14
                 W[wf + 2] += (dot3 * errf) >> 14
+                if x_mix4:
+                    err4 = ((y << 12) - pm4) * lr
+                    for k in range(ninputs):
+                        W[_u(sel4 + k)] += (xin[k] * err4) >> 14
+                    W[wf + 3] += (dot4 * errf) >> 14
             if x_post_learn:  # only ``CMState.learn_post`` trains it (on val records; not journaled: it keeps what it learned)
                 # rounded, not floored: at these small rates a floored step is -1 for every small error of one sign and
                 # 0 for the other, a drift that cost financial 0.7 % (thirty-eighth session). Only builds run this.

@@ -48,6 +48,19 @@ def build_rates(limit: int = 1023) -> np.ndarray:
     return np.array([(65536 * 2) // (2 * n + 3) for n in range(limit + 1)], dtype=np.int64)
 
 
+def build_byte_class() -> np.ndarray:
+    """BYTE_CLASS[b]: the kind of byte b, 0..7 -- a lowercase letter, an uppercase one, a digit, a space, a line break or
+    tab, a quote (' " `), a bracket ( ( ) [ ] { } < > ), anything else (punctuation, control, non-ASCII). The fourth
+    mixer (artifact format 18) selects its weights by the kinds of the last three bytes."""
+    out = np.full(256, 7, dtype=np.int64)
+    for lo, hi, kind in ((97, 122, 0), (65, 90, 1), (48, 57, 2)):
+        out[lo : hi + 1] = kind
+    for chars, kind in ((b" ", 3), (b"\n\r\t", 4), (b"'\"`", 5), (b"()[]{}<>", 6)):
+        out[list(chars)] = kind
+    return out
+
+
 SQUASH = build_squash()
 STRETCH = build_stretch(SQUASH)
 RATES = build_rates()
+BYTE_CLASS = build_byte_class()

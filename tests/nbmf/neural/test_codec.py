@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ from nbmf.registry import Registry
 def test_files_round_trip(tiny) -> None:  # type: ignore[no-untyped-def]
     files = pack_files(tiny.weights, tiny.reference, tiny.config.cm)
     w, ref, cm, use = unpack_files(files)
-    assert ref == tiny.reference and cm == tiny.config.cm and use
+    named = tiny.config.cm.model_copy(update={"lr_record": tiny.config.cm.record_rate})  # an artifact names its rate
+    assert ref == tiny.reference and cm == named and use
     for k in ("P", "B1", "WO", "BO"):
         assert np.array_equal(getattr(w, k), getattr(tiny.weights, k)), k
     bad = dict(files, **{"neural.safetensors": b"\0" * 16})
@@ -111,39 +113,46 @@ def test_artifact_format_follows_the_contexts() -> None:
         n = int.from_bytes(files[WEIGHTS_FILE][:8], "little")
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
-    base: dict[str, object] = {"table_bits": 12, "match_bits": 12, "once": False, "runs": False}  # small, and before format 13
+    # small, three mixers and before format 13; the record rate as an artifact names it (``CMParams.record_rate``)
+    small: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "mixers": 3}
+    base: dict[str, object] = {**small, "once": False, "runs": False}
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12))
+    eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
+    assert meta(eighteen)["format"] == "nbmf-neural-18"  # the defaults: four mixers
+    assert unpack_files(eighteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
+    plain4 = CMParams(table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False)
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", plain4))["format"] == "nbmf-neural-18"  # whatever else it has
+    fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small))
     assert meta(fourteen)["format"] == "nbmf-neural-14"
-    assert unpack_files(fourteen)[2] == CMParams(table_bits=12, match_bits=12)
+    assert unpack_files(fourteen)[2] == CMParams(**small)
     assert b"late" not in fourteen[WEIGHTS_FILE]  # as format 14 wrote it: its readers take False
-    fifteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, late=True))
+    fifteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, late=True))
     assert meta(fifteen)["format"] == "nbmf-neural-15"
-    assert unpack_files(fifteen)[2] == CMParams(table_bits=12, match_bits=12, late=True)
+    assert unpack_files(fifteen)[2] == CMParams(**small, late=True)
     assert b"match_trust" not in fifteen[WEIGHTS_FILE]  # as format 15 wrote it: its readers scale no match
-    sixteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=5))
+    sixteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, match_trust=5))
     assert meta(sixteen)["format"] == "nbmf-neural-16" and unpack_files(sixteen)[2].match_trust == 5
-    seventeen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, order_sets=True))
+    seventeen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, order_sets=True))
     assert meta(seventeen)["format"] == "nbmf-neural-17" and unpack_files(seventeen)[2].order_sets is True
     assert b"order_sets" not in sixteen[WEIGHTS_FILE]  # as format 16 wrote it: its readers select as before
     assert unpack_files(sixteen)[2].order_sets is None  # None in an artifact: as before format 17 (``cm_config``)
     assert cm_config(unpack_files(sixteen)[2]).order_sets is False
-    narrow = CMParams(table_bits=12, match_bits=12, order_sets=True, wide_mixers=False)  # nothing to choose among
+    narrow = CMParams(**small, order_sets=True, wide_mixers=False)  # nothing to choose among
     assert meta(pack_files(NeuralWeights.empty(), b"ref", narrow))["format"] == "nbmf-neural-14"
-    eight = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, match_trust=8))
+    eight = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, match_trust=8))
     assert meta(eight)["format"] == "nbmf-neural-14"  # unscaled: nothing format 14 cannot code
-    no_post = CMParams(table_bits=12, match_bits=12, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
+    no_post = CMParams(**small, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
     assert meta(pack_files(NeuralWeights.empty(), b"ref", no_post))["format"] == "nbmf-neural-14"
     for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, **one)))["format"] == "nbmf-neural-14"
-    thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, runs=False))
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, **one)))["format"] == "nbmf-neural-14"
+    thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, runs=False))
     assert b"runs" not in thirteen[WEIGHTS_FILE]  # as format 13 wrote it: its readers take False
     assert meta(thirteen)["format"] == "nbmf-neural-13"
-    assert unpack_files(thirteen)[2] == CMParams(table_bits=12, match_bits=12, runs=False)
+    assert unpack_files(thirteen)[2] == CMParams(**small, runs=False)
     twelve = pack_files(NeuralWeights.empty(), b"ref", CMParams(**base))
     assert b"once" not in twelve[WEIGHTS_FILE]  # as format 12 wrote it: its readers take False
     assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(**base)
@@ -399,7 +408,7 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
     cm = unpack_files(files)[2]
     assert (cm.match_trust or 8) == metrics["match_trust"]
-    old = cm.model_copy(update={"order_sets": False})  # the build chose the order sets too (format 17 when on)
+    old = cm.model_copy(update={"order_sets": False, "mixers": 3})  # the build chose the order sets too (format 17 when on)
     assert artifact_format(old) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
@@ -422,7 +431,7 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
     assert metrics["order_sets"] == (sizes["on"] < sizes["off"])
     cm = unpack_files(files)[2]
     assert bool(cm.order_sets) is metrics["order_sets"]  # (off: a format before 17, which leaves it out)
-    assert (artifact_format(cm) == "nbmf-neural-17") is metrics["order_sets"]
+    assert (artifact_format(cm.model_copy(update={"mixers": 3})) == "nbmf-neural-17") is metrics["order_sets"]
     man = publish(Registry(str(tmp_path)), "general", files, tiny.config, metrics)
     assert man.config["cm"]["order_sets"] is metrics["order_sets"]
     for given in (True, False):
@@ -431,8 +440,32 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
         assert "order_sets_bytes" not in metrics and bool(unpack_files(files)[2].order_sets) is given
 
 
+def test_the_build_chooses_the_record_rate_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """An open ``lr_record`` (the default): after the trust, the build codes the check records at each of
+    ``RECORD_RATES`` on the one primed state and keeps the smallest (the first on a tie); the artifact and the published
+    config name it. A rate given is kept, untried; an artifact packed outside a build names ``RECORD_RATE``."""
+    from nbmf.config import RECORD_RATE
+    from nbmf.neural.build import RECORD_RATES, build_files
+    from nbmf.neural.cm import NeuralWeights
+    from nbmf.neural.codec import pack_files, unpack_files
+
+    assert tiny.config.cm.lr_record is None  # the default: the build chooses
+    cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": False})})  # one priming
+    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    sizes = metrics["lr_record_bytes"]
+    assert tuple(sizes) == RECORD_RATES and all(n > 0 for n in sizes.values())
+    assert metrics["lr_record"] == min(sizes, key=lambda r: (sizes[r], RECORD_RATES.index(r)))
+    assert unpack_files(files)[2].lr_record == metrics["lr_record"]
+    man = publish(Registry(str(tmp_path)), "technical", files, cfg, metrics)
+    assert man.config["cm"]["lr_record"] == metrics["lr_record"]
+    given = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"lr_record": 12})})
+    files, metrics = build_files(tiny.train, tiny.test, given, tiny.weights)
+    assert "lr_record_bytes" not in metrics and unpack_files(files)[2].lr_record == metrics["lr_record"] == 12
+    assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", tiny.config.cm))[2].lr_record == RECORD_RATE
+
+
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from nbmf.config import LARGE_REFERENCE, MATCH_BITS, MATCH_LARGE_REFERENCE, TABLE_BITS, CMParams, ModelConfig
+    from nbmf.config import LARGE_REFERENCE, MATCH_BITS, MATCH_LARGE_REFERENCE, RECORD_RATE, TABLE_BITS, CMParams, ModelConfig
     from nbmf.neural.build import build_files, sized
     from nbmf.neural.cm import NeuralWeights
 
@@ -444,7 +477,8 @@ def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(t
     given = CMParams(table_bits=16, match_bits=12).sized_for(LARGE_REFERENCE + 1)  # sizes given are kept
     assert (given.table_bits, given.match_bits) == (16, 12)
     # the artifact always names its sizes: open ones are closed by its reference
-    assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", auto))[2].model_dump() == auto.sized_for(3).model_dump()
+    named = auto.sized_for(3).model_copy(update={"lr_record": RECORD_RATE})  # and its record rate (forty-fourth session)
+    assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", auto))[2].model_dump() == named.model_dump()
     assert auto.sized_for(3).match_bits == MATCH_BITS
     assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12)))[2].table_bits == 12
     # a build chooses by its reference, and the version it publishes says what it chose

@@ -96,11 +96,13 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         {**FORMAT14, "late": True},
         {**FORMAT14, "trust": 5},
         {**FORMAT14, "trust": 5, "ordsel": True},
+        {**FORMAT14, "trust": 5, "ordsel": True, "mixers": 4},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
         *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15", "format-16"),
         "format-17",
+        "format-18",
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -166,7 +168,8 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         histories = (256 + 65536 if "ind" in contexts else 0) + (65536 if "ind3" in contexts else 0)
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + histories
         ninputs = 2 * (len(cfg.orders) + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
-        m1, m2, m3, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
+        m1, m2, m3, m4, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
+        assert m4 == 0  # three mixers: no fourth (format 18)
         assert (m2, m3) == (K.WIDE_SETS, K.WIDE_SETS)  # format 6 by default: by the two previous bytes x c0
         assert extra.W0.shape[0] == (m1 + m2 + (m3 if mixers == 3 else 0)) * ninputs + (mf * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
@@ -177,8 +180,8 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
     with pytest.raises(CodecError, match="unknown context 'xml'"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
-    with pytest.raises(CodecError, match="mixers must be 2 or 3"):
-        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=4), ref)
+    with pytest.raises(CodecError, match="mixers must be 2, 3 or 4"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=5), ref)
     with pytest.raises(CodecError, match="ways must be 1, 2, 4 or 8"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
     with pytest.raises(CodecError, match="apms must be 2 or 3"):
@@ -223,7 +226,8 @@ def test_numbers_the_record_implies_are_predicted() -> None:
 
 def test_a_record_learns_at_its_own_rate() -> None:
     """Format 5: the mixers learn at ``lr_record`` while a record is coded; priming is the same either
-    way (lr), and 0 codes exactly as every model before (the record learns at lr)."""
+    way (lr), and 0 codes exactly as every model before (the record learns at lr). One primed state codes at any
+    rate it is set to (``set_record_rate``: a build tries several), exactly as a state built with that rate."""
     from nbmf.neural.cm import CMConfig, CMState
 
     rec = b"the licensee shall keep every notice; the licensor shall not " * 3
@@ -233,6 +237,13 @@ def test_a_record_learns_at_its_own_rate() -> None:
     coded = {r: s.encode(rec, 2 * len(rec)) for r, s in states.items()}
     assert coded[0] == coded[6] != coded[12]
     assert states[12].decode(coded[12], len(rec)) == rec
+    states[0].set_record_rate(12)
+    assert states[0].encode(rec, 2 * len(rec)) == coded[12] and states[0].config.lr_record == 12
+    assert states[0].decode(coded[12], len(rec)) == rec
+    states[0].set_record_rate(0)
+    assert states[0].encode(rec, 2 * len(rec)) == coded[0]
+    with pytest.raises(CodecError, match="lr_record"):
+        states[0].set_record_rate(256)
 
 
 def test_a_record_trusts_the_match_models_as_told() -> None:
@@ -277,6 +288,28 @@ def test_the_mixers_choose_their_sets_by_the_highest_order_seen() -> None:
     assert coded != old.encode(rec, 2 * len(rec)) and new.decode(coded, len(rec)) == rec
     narrow = [CMState.build(CMConfig(table_bits=14, match_bits=14, wide_mixers=False, order_sets=o), ref) for o in (False, True)]
     assert narrow[0].encode(rec, 2 * len(rec)) == narrow[1].encode(rec, 2 * len(rec))
+
+
+def test_a_fourth_mixer_selects_by_the_kinds_of_the_last_three_bytes() -> None:
+    """Format 18: ``mixers`` 4 adds a mixer whose weights are chosen by the kinds of the last three bytes x c0, and the
+    final mixer takes 4 weights a set, its sets chosen by those kinds too; the counters are primed alike, the mixers and
+    APM stages not, and a record codes differently and decodes. Three mixers code as before."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+    from nbmf.neural.tables import BYTE_CLASS
+
+    assert [int(BYTE_CLASS[b]) for b in b"aZ5 \n'(;"] == [0, 1, 2, 3, 4, 5, 6, 7] and BYTE_CLASS[200] == 7
+    rec = b"def keep(notice):\n    return notice.strip() + ' 7 intact'\n" * 2
+    ref = b"\0".join(b"def keep_%d(notice):\n    return notice.strip() + ' %d intact'\n" % (i, i) for i in range(200))
+    three, four = (CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=m), ref) for m in (3, 4))
+    m3, m4 = K.mixer_sets(int(three.cfg[K.C_XCTX])), K.mixer_sets(int(four.cfg[K.C_XCTX]))
+    assert m3[:3] == m4[:3] and (m3[3], m4[3]) == (0, K.KINDS * 256) and (m3[4], m4[4]) == (K.FINAL_SETS, K.KINDS * K.FINAL_SETS)
+    n = K.n_inputs(len(four.config.orders), int(four.cfg[K.C_XCTX]))
+    assert four.W0.shape[0] - three.W0.shape[0] == m4[3] * n + m4[4] * 4 - m3[4] * 3
+    apms = K.layout(four.cfg)["apm1"]
+    assert np.array_equal(three.T[:apms], four.T[:apms]) and not np.array_equal(three.T, four.T)
+    coded = four.encode(rec, 2 * len(rec))
+    assert coded != three.encode(rec, 2 * len(rec)) and four.decode(coded, len(rec)) == rec
 
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
