@@ -205,7 +205,8 @@ def choose_trust(st: Any, check: Sequence[bytes]) -> tuple[int, dict[int, int]]:
 def choose_record_rate(st: Any, check: Sequence[bytes]) -> tuple[int, dict[int, int]]:
     """The mixers' learning rate while a record is coded (``lr_record``) among ``RECORD_RATES`` that codes ``check``
     (val records) smallest, the first on a tie; ``st`` keeps it. Returns it and each one's bytes. Technical's core, all
-    1,309 held-out records: 20 codes 0.1 % smaller than 16; general's and legal's are best at 16 (forty-fourth session)."""
+    1,309 held-out records at priming rate 4: 20 codes 0.1 % smaller than 16; general's and legal's are best at 16
+    (forty-third session)."""
     sizes = {}
     for rate in RECORD_RATES:
         st.set_record_rate(rate)
