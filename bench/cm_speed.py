@@ -39,7 +39,8 @@ if __name__ == "__main__":
         ("format 8", CMConfig(contexts=f7, ends=False, **f11)),
         ("format 9", CMConfig(contexts=f7, **f11)),  # records coded with their length here: format 8's bytes, priming also learns ends
         ("format 10", CMConfig(contexts=(*f7, "line", "paren"), **f11)),  # + the line's layout context
-        ("format 11", CMConfig(post_mix=False, once=False, runs=False, **f11)),  # + the numbers the record's last two imply
+        # + the numbers the record's last two imply
+        ("format 11", CMConfig(contexts=(*f7, "line", "paren", "num"), post_mix=False, once=False, runs=False, **f11)),
     )
     wanted = sys.argv[4].split(",") if len(sys.argv) > 4 else [str(n) for n in range(1, 12)]
     formats = tuple(f for f in formats if f[0].split()[1] in wanted)

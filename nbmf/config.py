@@ -104,15 +104,16 @@ class CMParams(BaseModel):
         "(one priming serves all three); None outside a build, and in every model built before 2026-12-05: 16. "
         "0: lr, as every model before format 5 (nbmf.neural.codec.unpack_files)",
     )
-    contexts: tuple[Literal["json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num"], ...] = Field(
-        ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num"),
+    contexts: tuple[Literal["json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num", "shape"], ...] = Field(
+        ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num", "shape"),
         description="extra contexts: JSON structure (key, depth, place in the value), word unigram, indirect "
         "(what followed the last byte and the last two bytes before; artifact format 3), match (the byte the "
         "longest match predicts, its length, the previous byte; format 4), ind3 (what followed the last three "
         "bytes the last two times), word3 (the word and the two before it; format 5), recw and rec3 (the record's "
         "own word and last three bytes: learned from the record so far only; format 7), line (the line's indentation "
         "and first token, the previous line's) and paren (the open brackets; both format 10), num (the numbers that "
-        "the record's last two numbers imply: their product, difference and sum; format 11) "
+        "the record's last two numbers imply: their product, difference and sum; format 11), shape (the record's last "
+        "eight runs of byte kinds, each with its length: letters, digits, spaces, quotes, brackets...; format 19) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
     mixers: int = Field(

@@ -63,8 +63,8 @@ class CMConfig:
     limit: int = 255  # 60 in models built before 2026-12-01 (each model's config says which)
     lr: int = 5  # 6 in every model before format 6, 4 in models built before 2026-12-05
     lr_record: int = 16  # the mixers' learning rate while a record is coded (0: lr, every model before format 5; 12 before 2026-12-02)
-    # extra hashed contexts (kernel.X_NAMES); () before format 2
-    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num")  # format 11
+    # extra hashed contexts (kernel.X_NAMES); () before format 2, "num" from format 11, "shape" from format 19
+    contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num", "shape")
     mixers: int = 4  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer; 4: + mixer 4 (format 18)
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)

@@ -41,11 +41,12 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 19))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 20))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
+_FORMAT19_CONTEXTS = ("shape",)
 # the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
 _NOT_WRITTEN: dict[str, set[str]] = {
     "nbmf-neural-16": {"order_sets"},
@@ -70,6 +71,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if any(c in cm.contexts for c in _FORMAT19_CONTEXTS):
+        return "nbmf-neural-19"
     if cm.mixers == 4:
         return "nbmf-neural-18"
     if cm.order_sets is True and cm.wide_mixers:
@@ -169,6 +172,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 17: mixers 1 and 2 choose their weights by the highest order seen (``order_sets``): other sets.
         # format 18: a fourth mixer (``mixers`` 4), by the kinds of the last three bytes, which a reader of format 17
         # refuses (its CMParams take at most 3).
+        # format 19: the record's shape (the ``shape`` context: its last runs of byte kinds), which a reader of format 18
+        # refuses (an unknown context).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

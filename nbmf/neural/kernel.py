@@ -148,6 +148,15 @@ ORDSEL_SETS1 = 8  # mixer 1 has this many times format 6's sets (hdet)
 X_MIX4 = 4194304
 KINDS = 512  # the kinds of the last three bytes (8 each)
 MIXER4_SETS = KINDS * 256
+# X_SHAPE (artifact format 19): a hashed context of the record's shape: its last SHAPE_RUNS runs of byte kinds (the
+# kinds of X_MIX4), each as its kind and its length (1, 2, 3-5, 6 or more; a run of quotes, brackets or other bytes by
+# its nearest byte, not its kind), looking back SHAPE_BACK bytes at most and not before the record's start (``_shape``).
+# Where the orders see which bytes came before, it sees the layout they made: a word after an indentation and a
+# bracket, a number after a quote and a colon, the third word of a line; what comes next in a kind of text, in any
+# words (forty-fifth session: docs/NEURAL.md, "Format 19").
+X_SHAPE = 8388608
+SHAPE_RUNS = 8
+SHAPE_BACK = 64
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -165,6 +174,7 @@ X_NAMES = {
     "line": X_LINE,
     "paren": X_PAREN,
     "num": X_NUM,
+    "shape": X_SHAPE,
     "recw": X_RECW,
     "rec3": X_REC3,
 }
@@ -208,7 +218,7 @@ def weight_sets(xctx: int) -> int:
 
 def n_extra(xctx: int) -> int:
     """Hashed contexts after the orders, word and column: the shared ones, then the record's own."""
-    one_each = X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE | X_PAREN | X_NUM
+    one_each = X_JSON | X_WORD | X_MATCH | X_IND3 | X_WORD3 | X_LINE | X_PAREN | X_NUM | X_SHAPE
     return bin(xctx & one_each).count("1") + (2 if xctx & X_IND else 0) + n_rec(xctx)
 
 
@@ -402,6 +412,35 @@ def _write_number(cand: np.ndarray, clen: np.ndarray, q: int, v: int, scale: int
 
 
 @njit(cache=True, inline="always")
+def _shape(H: np.ndarray, pos: int, rec_start: int, bclass: np.ndarray) -> int:
+    """The X_SHAPE context before ``H[pos]``: the last SHAPE_RUNS runs of byte kinds since ``rec_start`` (fewer, and a
+    mark, where the record starts before them), SHAPE_BACK bytes back at most. A run of letters, digits, spaces or line
+    breaks is its kind x its length bucket (1, 2, 3-5, 6 or more); one of quotes, brackets or other bytes is its last
+    byte (the nearest) x that bucket, as ``:`` or ``=`` or ``,`` say more than their kind."""
+    h = 0x5E4A9E
+    sh = 0
+    j = 0
+    nr = 0
+    while nr < SHAPE_RUNS and j < SHAPE_BACK:
+        if pos - 1 - j < rec_start:
+            sh = sh * 1100 + 1099  # the record's start
+            break
+        b = int(H[pos - 1 - j])
+        kd = bclass[b]
+        rl = 1
+        while j + rl < SHAPE_BACK and pos - 1 - j - rl >= rec_start and bclass[int(H[pos - 1 - j - rl])] == kd:
+            rl += 1
+        j += rl
+        rb = 0 if rl == 1 else (1 if rl == 2 else (2 if rl < 6 else 3))
+        sh = sh * 1100 + (kd * 4 + rb if kd < 5 else 32 + b * 4 + rb)
+        nr += 1
+        if nr % 3 == 0:  # three runs a hash step (1100^3 stays far inside int64)
+            h = _hash(h, sh)
+            sh = 0
+    return _hash(h, sh)
+
+
+@njit(cache=True, inline="always")
 def _apm2_row(o_apm2: int, c1: int, c0: int) -> int:
     return o_apm2 + ((c1 << 8) | c0) * APM_BUCKETS
 
@@ -553,12 +592,13 @@ def process(
     x_late = x_post and (xctx & X_LATE) != 0
     x_ordsel = x_wide and (xctx & X_ORDSEL) != 0
     x_mix4 = x_mix3 and (xctx & X_MIX4) != 0
+    x_shape = (xctx & X_SHAPE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
     o_hash = 256 + 65536
     nhashed = nord + 2 + int(x_json) + int(x_word) + 2 * int(x_ind) + int(x_match) + int(x_ind3) + int(x_word3)
-    nhashed += int(x_line) + int(x_paren) + int(x_num) + nrec
+    nhashed += int(x_line) + int(x_paren) + int(x_num) + int(x_shape) + nrec
     o_sm = o_hash + ((nhashed - nrec) << bits)
     o_mt1 = o_sm + 256
     o_mt2 = o_mt1 + (1 << mbits)
@@ -774,6 +814,9 @@ def process(
                     eq = int(ncand[q, cpos[q]]) if cpos[q] < clen[q] else 257
                 e = (e << 9) | eq
             ctx[kx] = _hash(0xC1E0 + jkey, (e << 2) | (in_str << 1) | int(vlen == 0))
+            kx += 1
+        if x_shape:  # format 19: the record's last runs of byte kinds
+            ctx[kx] = _shape(H, pos, rec_start, bclass)
             kx += 1
         if x_recw:  # format 7: the record's own word (between words: the previous word and byte)
             ctx[kx] = _hash(0x5A1 + recno, word) if word != 0 else _hash(0x5A2 + recno, _hash(prev_word, c1))

@@ -114,17 +114,23 @@ def test_artifact_format_follows_the_contexts() -> None:
         return dict(_json.loads(files[WEIGHTS_FILE][8 : 8 + n])["__metadata__"])
 
     # small, three mixers and before format 13; the record rate as an artifact names it (``CMParams.record_rate``)
-    small: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "mixers": 3}
+    c18 = tuple(c for c in CMParams().contexts if c != "shape")  # every format before 19
+    small: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "mixers": 3, "contexts": c18}
     base: dict[str, object] = {**small, "once": False, "runs": False}
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
-        c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))
+        c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num", "shape"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
-    assert meta(eighteen)["format"] == "nbmf-neural-18"  # the defaults: four mixers
-    assert unpack_files(eighteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
-    plain4 = CMParams(table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False)
+    nineteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
+    assert meta(nineteen)["format"] == "nbmf-neural-19"  # the defaults: the shape context, four mixers
+    assert unpack_files(nineteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
+    shape3 = CMParams(table_bits=12, match_bits=12, mixers=3, order_sets=False, once=False, contexts=("shape",))
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", shape3))["format"] == "nbmf-neural-19"  # whatever else it has
+    eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, contexts=c18))
+    assert meta(eighteen)["format"] == "nbmf-neural-18"  # four mixers, no shape
+    assert unpack_files(eighteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, contexts=c18)
+    plain4 = CMParams(table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False, contexts=c18)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", plain4))["format"] == "nbmf-neural-18"  # whatever else it has
     fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small))
     assert meta(fourteen)["format"] == "nbmf-neural-14"
@@ -148,7 +154,7 @@ def test_artifact_format_follows_the_contexts() -> None:
     no_post = CMParams(**small, late=True, post_mix=False)  # late needs the post mixer: no say, no format 15
     assert meta(pack_files(NeuralWeights.empty(), b"ref", no_post))["format"] == "nbmf-neural-14"
     for one in ({"post_mix": False, "contexts": ()}, {"ends": False, "freeze": 0}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, **one)))["format"] == "nbmf-neural-14"
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams.model_validate(small | one)))["format"] == "nbmf-neural-14"
     thirteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small, runs=False))
     assert b"runs" not in thirteen[WEIGHTS_FILE]  # as format 13 wrote it: its readers take False
     assert meta(thirteen)["format"] == "nbmf-neural-13"
@@ -158,27 +164,28 @@ def test_artifact_format_follows_the_contexts() -> None:
     assert meta(twelve)["format"] == "nbmf-neural-12" and unpack_files(twelve)[2] == CMParams(**base)
     assert unpack_files(twelve)[0].post is None  # no post weights trained: the post mixer stays the identity
     for one in ({"ends": False, "contexts": ()}, {"freeze": 0, "wide_mixers": False}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, **one)))["format"] == "nbmf-neural-12"
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams.model_validate(base | one)))["format"] == "nbmf-neural-12"
     new = pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, post_mix=False))
     assert meta(new)["format"] == "nbmf-neural-11" and unpack_files(new)[2] == CMParams(**base, post_mix=False)
     assert b"post_mix" not in new[WEIGHTS_FILE]  # as format 11 wrote it: its readers take False
     for one in ({"ends": False}, {"contexts": ("num",), "freeze": 0, "wide_mixers": False}):
-        assert meta(pack_files(NeuralWeights.empty(), b"ref", CMParams(**base, post_mix=False, **one)))["format"] == "nbmf-neural-11"
-    c10 = tuple(c for c in CMParams().contexts if c != "num")
-    ten_cm = CMParams(**base, post_mix=False, contexts=c10)
+        cm11 = CMParams.model_validate(base | {"post_mix": False} | one)
+        assert meta(pack_files(NeuralWeights.empty(), b"ref", cm11))["format"] == "nbmf-neural-11"
+    c10 = tuple(c for c in CMParams().contexts if c not in ("num", "shape"))
+    ten_cm = CMParams.model_validate(base | {"post_mix": False, "contexts": c10})
     ten = pack_files(NeuralWeights.empty(), b"ref", ten_cm)
     assert meta(ten)["format"] == "nbmf-neural-10" and unpack_files(ten)[2] == ten_cm
     for one in ({"ends": False}, {"contexts": ("line",), "freeze": 0, "wide_mixers": False}, {"contexts": ("paren",)}):
         cm = CMParams.model_validate({**base, "post_mix": False, "contexts": c10} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-10"
-    c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num"))  # formats 7 to 9
-    nine_cm = CMParams(**base, post_mix=False, contexts=c9)
+    c9 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num", "shape"))  # formats 7 to 9
+    nine_cm = CMParams.model_validate(base | {"post_mix": False, "contexts": c9})
     nine = pack_files(NeuralWeights.empty(), b"ref", nine_cm)
     assert meta(nine)["format"] == "nbmf-neural-9" and unpack_files(nine)[2] == nine_cm
     for one in ({"freeze": 0}, {"contexts": ()}, {"freeze": 255, "wide_mixers": False, "lr_record": 0}):
         cm = CMParams.model_validate({**base, "post_mix": False, "contexts": c9} | one)
         assert meta(pack_files(NeuralWeights.empty(), b"ref", cm))["format"] == "nbmf-neural-9"
-    eight_cm = CMParams(**base, post_mix=False, ends=False, contexts=c9)
+    eight_cm = CMParams.model_validate(base | {"post_mix": False, "ends": False, "contexts": c9})
     eight = pack_files(NeuralWeights.empty(), b"ref", eight_cm)
     assert meta(eight)["format"] == "nbmf-neural-8" and unpack_files(eight)[2] == eight_cm
     assert b"ends" not in eight[WEIGHTS_FILE]  # as format 8 wrote it: its readers take False
@@ -408,7 +415,8 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
     cm = unpack_files(files)[2]
     assert (cm.match_trust or 8) == metrics["match_trust"]
-    old = cm.model_copy(update={"order_sets": False, "mixers": 3})  # the build chose the order sets too (format 17 when on)
+    c18 = tuple(c for c in cm.contexts if c != "shape")  # without format 19's context and 18's mixer, and
+    old = cm.model_copy(update={"order_sets": False, "mixers": 3, "contexts": c18})  # the build chose the order sets (17)
     assert artifact_format(old) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
@@ -431,7 +439,8 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
     assert metrics["order_sets"] == (sizes["on"] < sizes["off"])
     cm = unpack_files(files)[2]
     assert bool(cm.order_sets) is metrics["order_sets"]  # (off: a format before 17, which leaves it out)
-    assert (artifact_format(cm.model_copy(update={"mixers": 3})) == "nbmf-neural-17") is metrics["order_sets"]
+    c18 = tuple(c for c in cm.contexts if c != "shape")
+    assert (artifact_format(cm.model_copy(update={"mixers": 3, "contexts": c18})) == "nbmf-neural-17") is metrics["order_sets"]
     man = publish(Registry(str(tmp_path)), "general", files, tiny.config, metrics)
     assert man.config["cm"]["order_sets"] is metrics["order_sets"]
     for given in (True, False):
