@@ -27,10 +27,10 @@ MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones
 
 
 def _weight_journal(n: int, ninputs: int, xctx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 5 per bit, at
+    """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 6 per bit, at
     most every set once): flags per set, (offset, size) per saved set + the count, the saved weights."""
     sets = K.weight_sets(xctx)
-    cap = min(sets, 40 * n)
+    cap = min(sets, 48 * n)
     return np.zeros(sets, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
 
 
@@ -50,7 +50,7 @@ def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarra
         big = SCRATCH_RECORD * 16 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16 + 16 * nhashed
         kept += [np.zeros(big + 1, np.int64), np.zeros(big + 1, np.uint32), *_weight_journal(SCRATCH_RECORD, ninputs, xctx)]
     jidx, jold, wflag, wj, wold = kept
-    cap = min(wflag.shape[0], 40 * n)
+    cap = min(wflag.shape[0], 48 * n)
     return jidx[: jcap + 1], jold[: jcap + 1], wflag, wj[: 2 * cap + 1], wold[:cap]
 
 
@@ -65,7 +65,8 @@ class CMConfig:
     lr_record: int = 16  # the mixers' learning rate while a record is coded (0: lr, every model before format 5; 12 before 2026-12-02)
     # extra hashed contexts (kernel.X_NAMES); () before format 2, "num" from format 11, "shape" from format 19
     contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num", "shape")
-    mixers: int = 4  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer; 4: + mixer 4 (format 18)
+    mixers: int = 5  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer; 4: + mixer 4
+    # (format 18); 5: + mixer 5 and the selections that come with it (format 20, kernel.X_MIX5)
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
@@ -164,12 +165,14 @@ class CMState:
             if name not in K.X_NAMES:
                 raise CodecError(f"unknown context {name!r} (known: {', '.join(K.X_NAMES)})")
             cfg[K.C_XCTX] |= K.X_NAMES[name]
-        if config.mixers not in (2, 3, 4):
-            raise CodecError(f"mixers must be 2, 3 or 4, got {config.mixers}")
+        if config.mixers not in (2, 3, 4, 5):
+            raise CodecError(f"mixers must be 2, 3, 4 or 5, got {config.mixers}")
         if config.mixers >= 3:
             cfg[K.C_XCTX] |= K.X_MIX3
-        if config.mixers == 4:  # format 18: a fourth mixer, by the kinds of the last three bytes
+        if config.mixers >= 4:  # format 18: a fourth mixer, by the kinds of the last three bytes
             cfg[K.C_XCTX] |= K.X_MIX4
+        if config.mixers == 5:  # format 20: a fifth, by the JSON value's place or the line's layout; mixer 4 by the runs
+            cfg[K.C_XCTX] |= K.X_MIX5
         if config.ways not in (1, 2, 4, 8):
             raise CodecError(f"ways must be 1, 2, 4 or 8, got {config.ways}")
         cfg[K.C_WAYS] = config.ways if config.ways > 1 else 0  # 0: one slot, as every model before format 4
@@ -234,11 +237,11 @@ class CMState:
         T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
         T[lay["apm3"] : lay["rec"]] = np.tile(ident, (lay["rec"] - lay["apm3"]) // K.APM_BUCKETS)
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
-        m1, m2, m3, m4, mf = K.mixer_sets(int(cfg[K.C_XCTX]))
+        m1, m2, m3, m4, m5, mf = K.mixer_sets(int(cfg[K.C_XCTX]))
         fw = K.final_weights(int(cfg[K.C_XCTX]))
         W = np.full((m1 + m2) * ninputs, 12000, dtype=np.int64)
-        if config.mixers >= 3:  # mixers 3 (and 4) as the others; the final mixer starts as the mean of them
-            W = np.concatenate([W, np.full((m3 + m4) * ninputs, 12000, np.int64), np.full(mf * fw, 65536 // fw, np.int64)])
+        if config.mixers >= 3:  # mixers 3 (4, 5) as the others; the final mixer starts as the mean of them
+            W = np.concatenate([W, np.full((m3 + m4 + m5) * ninputs, 12000, np.int64), np.full(mf * fw, 65536 // fw, np.int64)])
         if config.post_mix:  # the post mixer starts as the identity: 1.0 on the final probability, 0 on the predictor
             W = np.concatenate([W, np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)])
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)

@@ -41,7 +41,7 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 20))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 21))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
@@ -71,6 +71,8 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.mixers == 5:
+        return "nbmf-neural-20"
     if any(c in cm.contexts for c in _FORMAT19_CONTEXTS):
         return "nbmf-neural-19"
     if cm.mixers == 4:
@@ -174,6 +176,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # refuses (its CMParams take at most 3).
         # format 19: the record's shape (the ``shape`` context: its last runs of byte kinds), which a reader of format 18
         # refuses (an unknown context).
+        # format 20: a fifth mixer (``mixers`` 5: by the JSON key or the line's layout; mixer 4 by the runs of byte
+        # kinds), which a reader of format 19 refuses (its CMParams take at most 4).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

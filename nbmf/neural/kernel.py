@@ -157,6 +157,16 @@ MIXER4_SETS = KINDS * 256
 X_SHAPE = 8388608
 SHAPE_RUNS = 8
 SHAPE_BACK = 64
+# X_MIX5 (artifact format 20, with X_MIX4): a fifth mixer over the same inputs. Inside JSON (nesting depth above 0) its
+# weights are selected by in-string x depth (up to 3) x the key the value belongs to (64 buckets of its hash), elsewhere
+# by the line's layout: the column (0, 1, 2, 3, 4-7, 8-15, 16-31, 32 or more) x the previous byte's kind x the kind of
+# the line's first byte; x c0. It joins the final mixer (5 weights a set). With it, mixer 4 and the final mixer select by
+# the runs before the byte (``_runs_sel``: the last run's kind and length bucket, the kind of the run before it and
+# whether that one was longer than a byte) instead of the kinds of the last three bytes; mixer 2's sets of format 17 by
+# the kind of the byte before the previous instead of its top 3 bits; and the three APM stages weigh 2, 5 and 7 against
+# the mixers' 2 (sixteenths) instead of a quarter each (forty-sixth session: docs/NEURAL.md, "Format 20").
+X_MIX5 = 16777216
+MIXER5_SETS = 1024 * 256
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -193,22 +203,25 @@ MIXER2_SETS = 4096  # mixer 2: number of hashed contexts seen before (16) x c0
 WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a record may save (``process``)
 
 
-def mixer_sets(xctx: int) -> tuple[int, int, int, int, int]:
-    """Weight sets of mixers 1, 2, 3, 4 and the final mixer (3 and the final mixer only with X_MIX3, 4 only with X_MIX4:
-    else 0 sets). With the record's own contexts (format 7), mixer 1 also selects by which of them were seen: 2^n_rec
-    times the sets."""
+def mixer_sets(xctx: int) -> tuple[int, int, int, int, int, int]:
+    """Weight sets of mixers 1, 2, 3, 4, 5 and the final mixer (3 and the final mixer only with X_MIX3, 4 only with
+    X_MIX4, 5 only with X_MIX5: else 0 sets). With the record's own contexts (format 7), mixer 1 also selects by which of
+    them were seen: 2^n_rec times the sets."""
     fourth = MIXER4_SETS if xctx & X_MIX4 else 0
+    fifth = MIXER5_SETS if xctx & X_MIX4 and xctx & X_MIX5 else 0
     final = FINAL_SETS * (KINDS if xctx & X_MIX4 else 1)
     wide = bool(xctx & X_WIDE)
     if wide:
         ones = (WIDE_SETS1 * (ORDSEL_SETS1 if xctx & X_ORDSEL else 1)) << n_rec(xctx)
-        return ones, WIDE_SETS, WIDE_SETS, fourth, final
-    return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, fourth, final
+        return ones, WIDE_SETS, WIDE_SETS, fourth, fifth, final
+    return MIXER_SETS, MIXER2_SETS, MIXER3_SETS, fourth, fifth, final
 
 
 def final_weights(xctx: int) -> int:
-    """Weights in each of the final mixer's sets: one per mixer before it (3; 4 with X_MIX4)."""
-    return 4 if xctx & X_MIX4 else 3
+    """Weights in each of the final mixer's sets: one per mixer before it (3; 4 with X_MIX4; 5 with X_MIX5 too)."""
+    if xctx & X_MIX4:
+        return 5 if xctx & X_MIX5 else 4
+    return 3
 
 
 def weight_sets(xctx: int) -> int:
@@ -441,6 +454,20 @@ def _shape(H: np.ndarray, pos: int, rec_start: int, bclass: np.ndarray) -> int:
 
 
 @njit(cache=True, inline="always")
+def _runs_sel(rk0: int, rn0: int, rk1: int, rn1: int) -> int:
+    """X_MIX5's selector of mixer 4 and the final mixer (0..KINDS-1), from the runs of byte kinds before the byte: the
+    last run's kind ``rk0`` x its length bucket (1, 2, 3-5, 6 or more), the kind of the run before it ``rk1`` and
+    whether that one was longer than a byte. ``rk0`` < 0: the record's start; ``rk1`` < 0: the record started with the
+    last run (it stands as its own kind, which never precedes itself)."""
+    if rk0 < 0:
+        return (4 * 4 + 3) * 16 + 4 * 2
+    rb = 0 if rn0 == 1 else (1 if rn0 == 2 else (2 if rn0 < 6 else 3))
+    if rk1 < 0:
+        return (rk0 * 4 + rb) * 16 + rk0 * 2
+    return (rk0 * 4 + rb) * 16 + rk1 * 2 + (1 if rn1 > 1 else 0)
+
+
+@njit(cache=True, inline="always")
 def _apm2_row(o_apm2: int, c1: int, c0: int) -> int:
     return o_apm2 + ((c1 << 8) | c0) * APM_BUCKETS
 
@@ -592,6 +619,7 @@ def process(
     x_late = x_post and (xctx & X_LATE) != 0
     x_ordsel = x_wide and (xctx & X_ORDSEL) != 0
     x_mix4 = x_mix3 and (xctx & X_MIX4) != 0
+    x_mix5 = x_mix4 and (xctx & X_MIX5) != 0
     x_shape = (xctx & X_SHAPE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
@@ -631,9 +659,11 @@ def process(
     w3base = w2base + m2sets * ninputs
     w4base = w3base + m3sets * ninputs
     m4sets = MIXER4_SETS if x_mix4 else 0
-    wfbase = w4base + m4sets * ninputs
-    fw = 4 if x_mix4 else 3  # the final mixer's weights per set (``final_weights``)
-    fset = m1sets + m2sets + m3sets + m4sets  # the final mixer's first set (in ``wflag``)
+    w5base = w4base + m4sets * ninputs
+    m5sets = MIXER5_SETS if x_mix5 else 0
+    wfbase = w5base + m5sets * ninputs
+    fw = (5 if x_mix5 else 4) if x_mix4 else 3  # the final mixer's weights per set (``final_weights``)
+    fset = m1sets + m2sets + m3sets + m4sets + m5sets  # the final mixer's first set (in ``wflag``)
     # the post mixer (format 12): its weights follow the final mixer's (the second mixer's in format 1)
     fsets = FINAL_SETS * (KINDS if x_mix4 else 1)  # format 18: by the kinds of the last three bytes too
     wpbase = (wfbase + fsets * fw) if x_mix3 else w3base
@@ -643,6 +673,15 @@ def process(
     sel4 = 0
     dot4 = 0
     pm4 = 2048
+    # format 20: the runs of byte kinds before the byte (the last and the one before it: kind, length; -1: none yet),
+    # the kind of the line's first byte (4, a line break's: none yet), mixer 5's set for this byte (x 256) and per bit
+    rk0, rn0, rk1, rn1 = -1, 0, -1, 0
+    fl_kind = 4
+    s5byte = 0
+    set5 = 0
+    sel5 = 0
+    dot5 = 0
+    pm5 = 2048
     fsel = 0  # the final mixer's set
     wp = 0
     sp = 0
@@ -749,7 +788,14 @@ def process(
     for i in range(n_bytes):
         # ---------------- byte-boundary work ----------------
         c1 = c4 & 255
-        if x_mix4:
+        if x_mix5:  # format 20: by the runs before the byte; mixer 5 by the JSON value's place, or the line's layout
+            kinds = _runs_sel(rk0, rn0, rk1, rn1)
+            if depth > 0:
+                s5byte = ((in_str * 4 + min(depth, 3)) * 64 + (jkey & 63)) * 256
+            else:
+                cb = col if col < 4 else (4 if col < 8 else (5 if col < 16 else (6 if col < 32 else 7)))
+                s5byte = (512 + (cb * 8 + bclass[c1]) * 8 + fl_kind) * 256
+        elif x_mix4:
             kinds = bclass[c1] | (bclass[(c4 >> 8) & 255] << 3) | (bclass[(c4 >> 16) & 255] << 6)
         for k in range(nord):
             order = cfg[C_ORDERS + k]
@@ -995,7 +1041,8 @@ def process(
             sel = set1 * ninputs
             if x_wide:  # format 6: by the byte before the previous
                 if x_ordsel:  # format 17: ... and the top 3 bits of the byte before the previous
-                    set2 = ((((hb << 3) | hdet) << 3) | (((c4 >> 8) & 255) >> 5)) * 256 + c0
+                    c2sel = bclass[(c4 >> 8) & 255] if x_mix5 else ((c4 >> 8) & 255) >> 5  # format 20: its kind
+                    set2 = ((((hb << 3) | hdet) << 3) | c2sel) * 256 + c0
                 else:
                     set2 = ((c4 >> 8) & 255) * 256 + c0
             else:
@@ -1020,6 +1067,11 @@ def process(
                 sel4 = w4base + set4 * ninputs
                 dot4 = _mix(xin, W, sel4)
                 pm4 = squash[dot4 + 2048]
+            if x_mix5:  # format 20: by the JSON value's place, or the line's layout
+                set5 = s5byte + c0
+                sel5 = w5base + set5 * ninputs
+                dot5 = _mix(xin, W, sel5)
+                pm5 = squash[dot5 + 2048]
             if dot > 2047:
                 dot = 2047
             elif dot < -2047:
@@ -1036,6 +1088,8 @@ def process(
                 dotf = dot * W[wf] + dot2 * W[wf + 1] + dot3 * W[wf + 2]
                 if x_mix4:
                     dotf += dot4 * W[wf + 3]
+                if x_mix5:
+                    dotf += dot5 * W[wf + 4]
                 dotf >>= 16
                 if dotf > 2047:
                     dotf = 2047
@@ -1054,7 +1108,10 @@ def process(
             if x_apm3:  # a third stage over the previous two bytes (hashed) x c0 takes the mixer's second share
                 a3i = _apm3_row(o_apm3, c4, c0) + (sq >> 12)
                 pa3 = (int(T[a3i]) * (0x1000 - wt) + int(T[a3i + 1]) * wt) >> 16
-                p = (pm + pa1 + pa2 + pa3 + 2) >> 2
+                if x_mix5:  # format 20: the stages weigh more, the later ones most
+                    p = (pm * 2 + pa1 * 2 + pa2 * 5 + pa3 * 7 + 8) >> 4
+                else:
+                    p = (pm + pa1 + pa2 + pa3 + 2) >> 2
             else:
                 p = (pm * 2 + pa1 + pa2 + 2) >> 2
             if x_post:  # format 12: the predictor once more, after the APM stages
@@ -1095,11 +1152,12 @@ def process(
             if journal:  # save each weight set before its first change in this record (``undo_weights``)
                 # written out here, not called: numba changes a passed array's reference count atomically,
                 # twice per call, and that was a third of decode time (perf, financial)
-                for m in range((5 if x_mix4 else 4) if x_mix3 else 2):
-                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + fsel, m1sets + m2sets + m3sets + set4)[m]
+                for m in range(((6 if x_mix5 else 5) if x_mix4 else 4) if x_mix3 else 2):
+                    w4 = m1sets + m2sets + m3sets
+                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + fsel, w4 + set4, w4 + m4sets + set5)[m]
                     if wflag[which]:
                         continue
-                    start = (sel, sel2, sel3, wf, sel4)[m]
+                    start = (sel, sel2, sel3, wf, sel4, sel5)[m]
                     size = fw if m == 3 else ninputs
                     wflag[which] = 1
                     wj[2 * wn] = start
@@ -1125,6 +1183,11 @@ def process(
                     for k in range(ninputs):
                         W[_u(sel4 + k)] += (xin[k] * err4) >> 14
                     W[wf + 3] += (dot4 * errf) >> 14
+                if x_mix5:
+                    err5 = ((y << 12) - pm5) * lr
+                    for k in range(ninputs):
+                        W[_u(sel5 + k)] += (xin[k] * err5) >> 14
+                    W[wf + 4] += (dot5 * errf) >> 14
             if x_post_learn:  # only ``CMState.learn_post`` trains it (on val records; not journaled: it keeps what it learned)
                 # rounded, not floored: at these small rates a floored step is -1 for every small error of one sign and
                 # 0 for the other, a drift that cost financial 0.7 % (thirty-eighth session). Only builds run this.
@@ -1385,8 +1448,15 @@ def process(
                             cpos[q] += 1
                         else:
                             cpos[q] = -1
+        kc = bclass[c]  # format 20: the runs of byte kinds
+        if kc == rk0:
+            rn0 = min(rn0 + 1, 255)
+        else:
+            rk1, rn1, rk0, rn0 = rk0, rn0, kc, 1
         if mode == PRIME and c == 0:  # record separator in the reference: start a fresh record
             rec_start = pos
+            rk0, rn0, rk1, rn1 = -1, 0, -1, 0
+            fl_kind = 4
             word = 0
             prev_word = 0
             prev_word2 = 0
@@ -1404,7 +1474,10 @@ def process(
             prev_line_start = line_start
             line_start = pos
             col = 0
+            fl_kind = 4
         else:
+            if col == 0:
+                fl_kind = kc
             col += 1
         # match models: follow the current match or look a new one up
         if mlen1 > 0:

@@ -122,14 +122,20 @@ def test_artifact_format_follows_the_contexts() -> None:
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num", "shape"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    nineteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
-    assert meta(nineteen)["format"] == "nbmf-neural-19"  # the defaults: the shape context, four mixers
-    assert unpack_files(nineteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
+    twenty = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
+    assert meta(twenty)["format"] == "nbmf-neural-20"  # the defaults: five mixers
+    assert unpack_files(twenty)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
+    five = CMParams(table_bits=12, match_bits=12, mixers=5, order_sets=False, once=False, contexts=())
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", five))["format"] == "nbmf-neural-20"  # whatever else it has
+    nineteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=4))
+    assert meta(nineteen)["format"] == "nbmf-neural-19"  # the shape context, four mixers
+    assert unpack_files(nineteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=4)
     shape3 = CMParams(table_bits=12, match_bits=12, mixers=3, order_sets=False, once=False, contexts=("shape",))
     assert meta(pack_files(NeuralWeights.empty(), b"ref", shape3))["format"] == "nbmf-neural-19"  # whatever else it has
-    eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, contexts=c18))
+    four18: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "contexts": c18, "mixers": 4}
+    eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**four18))
     assert meta(eighteen)["format"] == "nbmf-neural-18"  # four mixers, no shape
-    assert unpack_files(eighteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, contexts=c18)
+    assert unpack_files(eighteen)[2] == CMParams(**four18)
     plain4 = CMParams(table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False, contexts=c18)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", plain4))["format"] == "nbmf-neural-18"  # whatever else it has
     fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small))

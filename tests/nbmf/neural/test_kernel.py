@@ -98,6 +98,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         {**FORMAT14, "trust": 5, "ordsel": True},
         {**FORMAT14, "trust": 5, "ordsel": True, "mixers": 4},
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 4},
+        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
@@ -105,6 +106,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         "format-17",
         "format-18",
         "format-19",
+        "format-20",
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -170,8 +172,8 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
         histories = (256 + 65536 if "ind" in contexts else 0) + (65536 if "ind3" in contexts else 0)
         assert extra.T.shape[0] == plain.T.shape[0] + hashed * (1 << 14) + histories
         ninputs = 2 * (len(cfg.orders) + 2 + hashed) + 6  # o0, o1, 2 per hashed context, match x2, neural, bias
-        m1, m2, m3, m4, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
-        assert m4 == 0  # three mixers: no fourth (format 18)
+        m1, m2, m3, m4, m5, mf = K.mixer_sets(int(extra.cfg[K.C_XCTX]))
+        assert m4 == m5 == 0  # three mixers: no fourth (format 18), no fifth (format 20)
         assert (m2, m3) == (K.WIDE_SETS, K.WIDE_SETS)  # format 6 by default: by the two previous bytes x c0
         assert extra.W0.shape[0] == (m1 + m2 + (m3 if mixers == 3 else 0)) * ninputs + (mf * 3 if mixers == 3 else 0)
         coded = extra.encode(rec, 2 * len(rec))
@@ -182,8 +184,8 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
     with pytest.raises(CodecError, match="unknown context 'xml'"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
-    with pytest.raises(CodecError, match="mixers must be 2, 3 or 4"):
-        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=5), ref)
+    with pytest.raises(CodecError, match="mixers must be 2, 3, 4 or 5"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=6), ref)
     with pytest.raises(CodecError, match="ways must be 1, 2, 4 or 8"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
     with pytest.raises(CodecError, match="apms must be 2 or 3"):
@@ -305,13 +307,51 @@ def test_a_fourth_mixer_selects_by_the_kinds_of_the_last_three_bytes() -> None:
     ref = b"\0".join(b"def keep_%d(notice):\n    return notice.strip() + ' %d intact'\n" % (i, i) for i in range(200))
     three, four = (CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=m), ref) for m in (3, 4))
     m3, m4 = K.mixer_sets(int(three.cfg[K.C_XCTX])), K.mixer_sets(int(four.cfg[K.C_XCTX]))
-    assert m3[:3] == m4[:3] and (m3[3], m4[3]) == (0, K.KINDS * 256) and (m3[4], m4[4]) == (K.FINAL_SETS, K.KINDS * K.FINAL_SETS)
+    assert m3[:3] == m4[:3] and (m3[3], m4[3]) == (0, K.KINDS * 256) and (m3[5], m4[5]) == (K.FINAL_SETS, K.KINDS * K.FINAL_SETS)
+    assert m3[4] == m4[4] == 0  # no fifth mixer (format 20)
     n = K.n_inputs(len(four.config.orders), int(four.cfg[K.C_XCTX]))
-    assert four.W0.shape[0] - three.W0.shape[0] == m4[3] * n + m4[4] * 4 - m3[4] * 3
+    assert four.W0.shape[0] - three.W0.shape[0] == m4[3] * n + m4[5] * 4 - m3[5] * 3
     apms = K.layout(four.cfg)["apm1"]
     assert np.array_equal(three.T[:apms], four.T[:apms]) and not np.array_equal(three.T, four.T)
     coded = four.encode(rec, 2 * len(rec))
     assert coded != three.encode(rec, 2 * len(rec)) and four.decode(coded, len(rec)) == rec
+
+
+def test_a_fifth_mixer_knows_the_json_key_and_the_line_layout() -> None:
+    """Format 20: ``mixers`` 5 adds a mixer whose weights are chosen inside JSON by the key the value belongs to (with
+    in-string and depth), elsewhere by the line's layout (column, kinds of the previous byte and of the line's first);
+    the final mixer takes 5 weights a set; mixer 4 and the final mixer select by the runs of byte kinds before the
+    byte. Counters are primed alike, the mixers not. Priming on JSON teaches the JSON half of its sets (the layout
+    half only before a record's first brace), on prose the layout half alone; a record codes differently, and
+    decodes; four mixers keep format 19's sets."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    assert CMConfig().mixers == 5  # in every model built from format 20 on
+    js = [b'{"name": "n%d", "qty": %d, "tags": ["a", {"k": %d}]}' % (i, i * 7, i % 5) for i in range(120)]
+    prose = [b"the licensee shall keep notice %d intact\nin all copies of the software\n" % i for i in range(120)]
+    four, five = (CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=m), b"\0".join(js)) for m in (4, 5))
+    m4, m5 = K.mixer_sets(int(four.cfg[K.C_XCTX])), K.mixer_sets(int(five.cfg[K.C_XCTX]))
+    assert m4[:4] == m5[:4] and (m4[4], m5[4]) == (0, K.MIXER5_SETS) and m4[5] == m5[5]
+    assert K.final_weights(int(four.cfg[K.C_XCTX])) == 4 and K.final_weights(int(five.cfg[K.C_XCTX])) == 5
+    n = K.n_inputs(len(five.config.orders), int(five.cfg[K.C_XCTX]))
+    assert five.W0.shape[0] - four.W0.shape[0] == m5[4] * n + m5[5]  # its sets, and one more final weight a set
+    apms = K.layout(five.cfg)["apm1"]
+    assert np.array_equal(four.T[:apms], five.T[:apms]) and not np.array_equal(four.T, five.T)
+
+    def taught(state: CMState) -> tuple[int, int]:  # sets of mixer 5 priming moved: JSON half, layout half
+        start = sum(m5[:4]) * n
+        sets = state.W0[start : start + m5[4] * n].reshape(m5[4], n)
+        moved = (sets != 12000).any(axis=1)
+        return int(moved[: m5[4] // 2].sum()), int(moved[m5[4] // 2 :].sum())
+
+    in_json, outside = taught(five)
+    assert in_json > 200 and 0 < outside <= 64  # outside: the first brace's bits (col 0, after a record's end)
+    in_json, outside = taught(CMState.build(CMConfig(table_bits=14, match_bits=14), b"\0".join(prose)))
+    assert in_json == 0 and outside > 200
+    for rec in (js[7] + b" ", b'{"name": "x", "qty": 12}\nthe licensee shall keep notice 3'):
+        coded = five.encode(rec, 2 * len(rec))
+        assert coded != four.encode(rec, 2 * len(rec)) and five.decode(coded, len(rec)) == rec
 
 
 def test_the_shape_context_knows_the_layout_in_any_words() -> None:
