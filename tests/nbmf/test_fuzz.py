@@ -22,7 +22,7 @@ from nbmf.payload import Fidelity, PayloadType
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "golden"))
 from make_golden import golden_model  # noqa: E402
-from make_golden_neural import DIRS, golden_neural  # noqa: E402
+from make_golden_neural import DIRS, golden_neural, texts  # noqa: E402
 
 VECTORS = [json.loads(x) for x in (Path(__file__).parents[1] / "compat" / "stub_blobs.jsonl").read_text().splitlines() if x]
 TEXT = "the party agreement license shall any software notice "
@@ -47,9 +47,12 @@ def _seeds(codec: NBMF) -> list[tuple[str, Any]]:
     model = codec.model
     assert model is not None
     # (the JSON with a note: records the neural codec of format 18's tiny golden model wins, as it no longer wins the
-    # short JSON or the 200 distinct bytes: its fourth mixer's weight sets are barely primed by a 40 KB reference)
+    # short JSON or the 200 distinct bytes: its fourth mixer's weight sets are barely primed by a 40 KB reference; and
+    # two records of the golden models' own kind of text, which format 20's, its fifth mixer's sets barely primed too,
+    # still wins where it no longer wins the JSON with a note in a frame without a serial)
     notes = ({"note": TEXT}, {"k": [1, 2, "three"], "n": {"x": None}, "note": TEXT})
-    for value in (TEXT * 6, {"k": [1, 2, "three"], "n": {"x": None}}, *notes, bytes(range(200)), "hello", "[" * 50 + "]" * 50):
+    own = tuple(t.decode() for t in texts(4, 2, lines=True, nums=True))
+    for value in (TEXT * 6, {"k": [1, 2, "three"], "n": {"x": None}}, *notes, *own, bytes(range(200)), "hello", "[" * 50 + "]" * 50):
         out.append(("frame", codec.encode(value)))
     for cid in (fr.CodecId.STORED, fr.CodecId.STUB_ZLIB, fr.CodecId.ZSTD_DICT, fr.CodecId.NEURAL):
         data = (TEXT * 4).encode()
