@@ -116,10 +116,10 @@ class CMParams(BaseModel):
         "eight runs of byte kinds, each with its length: letters, digits, spaces, quotes, brackets...; format 19) "
         "(a model made before them, artifact format 1, has none: nbmf.neural.codec.unpack_files)",
     )
-    mixers: int = Field(
-        5,
+    mixers: int | None = Field(
+        6,
         ge=2,
-        le=5,
+        le=6,
         description="3: a third mixer (by previous byte) and a learned final mixer (format 1 models have 2); 4: and a "
         "fourth, by the kinds of the last three bytes (letter, digit, space, line break, quote, bracket, ...: artifact "
         "format 18; all held-out records, core alone: technical 1.9 %, general 2.0 %, legal 2.3 %, financial 0.1-0.3 % "
@@ -127,7 +127,13 @@ class CMParams(BaseModel):
         "a fifth, by the JSON key a value belongs to, or outside JSON by the line's layout (column, kinds of the "
         "previous byte and the line's first), mixer 4 and the final mixer by the runs of byte kinds before the byte "
         "instead (artifact format 20; all held-out records, core alone: technical 1.0 %, general 0.6 %, legal 1.4 %, "
-        "financial 1.8 % smaller). Every model before format 20 has at most 4",
+        "financial 1.8 % smaller). Every model before format 20 has at most 4; 6: and a second final mixer whose "
+        "weights are chosen as the fifth mixer's, the two averaged, the fifth by the word so far inside a word, the "
+        "third APM stage by the last three bytes (artifact format 21; core alone: technical 0.4 %, general 0.2 %, "
+        "financial 0.5 % smaller; legal 0.2 % larger). Every model before format 21 has at most 5. None: the build primes "
+        "with 6 and with 5 (after choosing the order sets) and keeps the one that codes val records smaller (one more "
+        "priming; on 32-200 check records it chose 5 for financial and 6 for legal, each the worse on held-out "
+        "records, so 6 is the default); outside a build, 6 (``mixer_count``; an artifact names its count)",
     )
     ways: Literal[1, 2, 4, 8] = Field(
         4,
@@ -223,7 +229,13 @@ class CMParams(BaseModel):
         chosen one), ``RECORD_RATE``."""
         return RECORD_RATE if self.lr_record is None else self.lr_record
 
+    @property
+    def mixer_count(self) -> int:
+        """The mixers: ``mixers``, or where it is left open (no build has chosen), ``MIXERS``."""
+        return MIXERS if self.mixers is None else self.mixers
 
+
+MIXERS = 6  # the mixers where ``CMParams.mixers`` is left open (outside a build): format 21
 RECORD_RATE = 16  # the mixers' rate while a record is coded where ``CMParams.lr_record`` is left open (outside a build)
 TABLE_BITS = 23  # a hashed context's table (2^23 counters) when the config leaves it to the reference's size
 MATCH_BITS = 22  # a match model's table of positions (2^22), likewise

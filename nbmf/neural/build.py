@@ -85,6 +85,7 @@ def build_files(
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
 POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
 TRUSTS = (8, 6, 5, 4)  # the match models' trusts a build tries (format 16, eighths; 8: as before), on the check records
+MIXERS = (6, 5)  # the mixer counts a build tries where ``CMParams.mixers`` is open: format 21's first, then format 20's
 RECORD_RATES = (16, 20, 24)  # the mixers' rates while a record is coded (``lr_record``) a build tries, after the trust
 
 
@@ -98,35 +99,49 @@ def place_predictor(
 ) -> tuple[NeuralWeights, Any, ModelConfig]:
     """``learn_post`` where ``cfg.predictor_place`` puts the predictor: in the mixers and the post mixer, in the post
     mixer only (``cm.late``, format 15), or, for ``best``, both, keeping the one that codes the check records (val)
-    smaller. Likewise, where ``cfg.cm.order_sets`` is open, with the mixers' order sets (format 17) and without. Each
-    choice is one more priming; only the best state so far is kept. Returns the weights, the primed state and the
+    smaller. Likewise, where ``cfg.cm.order_sets`` is open, with the mixers' order sets (format 17) and without; then,
+    where ``cfg.cm.mixers`` is open, with each of ``MIXERS`` (the first already primed), keeping the place and order sets
+    chosen. Each choice is one more priming; only the best state so far is kept. Returns the weights, the primed state and the
     config the artifact is packed with."""
     places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
     orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
-    sizes: dict[tuple[bool, bool], int] = {}
+    first = MIXERS[0] if cfg.cm.mixers is None else cfg.cm.mixers
+    sizes: dict[tuple[bool, bool, int], int] = {}
     kept: tuple[Any, ...] = ()
+
+    def prime(late: bool, order_sets: bool, mixers: int) -> None:
+        nonlocal kept
+        c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late, "order_sets": order_sets, "mixers": mixers})})
+        said: dict[str, Any] = {}
+        w, st, size = _learn_post(weights, reference, c, val, progress, said)
+        chosen = {"match_trust": st.config.match_trust, "lr_record": st.config.lr_record}
+        c = c.model_copy(update={"cm": c.cm.model_copy(update=chosen)})
+        sizes[(late, order_sets, mixers)] = size
+        if not kept or (size, late, order_sets, -mixers) < (kept[3], kept[2].cm.late, kept[2].cm.order_sets, -kept[2].cm.mixers):
+            kept = (w, st, c, size, said)  # on a tie the older format, but the newer mixers; a state that loses is dropped
+
     for late in places:
         for order_sets in orders:
-            c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late, "order_sets": order_sets})})
-            said: dict[str, Any] = {}
-            w, st, size = _learn_post(weights, reference, c, val, progress, said)
-            chosen = {"match_trust": st.config.match_trust, "lr_record": st.config.lr_record}
-            c = c.model_copy(update={"cm": c.cm.model_copy(update=chosen)})
-            sizes[(late, order_sets)] = size
-            if not kept or (size, late, order_sets) < (kept[3], kept[2].cm.late, kept[2].cm.order_sets):
-                kept = (w, st, c, size, said)  # the older format on a tie; a state that loses is dropped here
-            del w, st
+            prime(late, order_sets, first)
+    if cfg.cm.mixers is None:  # then the other mixer counts, with the place and the order sets chosen
+        for mixers in MIXERS[1:]:
+            prime(kept[2].cm.late, kept[2].cm.order_sets, mixers)
     w, st, c, _, said = kept
     if len(places) > 1:
-        by_place = {("post" if late else "mixers"): min(n for (la, _), n in sizes.items() if la == late) for late in places}
+        by_place = {("post" if late else "mixers"): min(n for (la, _, _), n in sizes.items() if la == late) for late in places}
         metrics["predictor_place_bytes"] = by_place
         progress(f"predictor placed in {'the post mixer only' if c.cm.late else 'the mixers'}: check records {by_place}")
     if len(orders) > 1:
-        by_sets = {("on" if o else "off"): sizes[(c.cm.late, o)] for o in orders}
+        by_sets = {("on" if o else "off"): sizes[(c.cm.late, o, first)] for o in orders}
         metrics["order_sets_bytes"] = by_sets
         progress(f"mixers' order sets (format 17) {'on' if c.cm.order_sets else 'off'}: check records {by_sets}")
+    if cfg.cm.mixers is None:
+        by_mixers = {m: sizes[(c.cm.late, c.cm.order_sets, m)] for m in MIXERS if (c.cm.late, c.cm.order_sets, m) in sizes}
+        metrics["mixers_bytes"] = by_mixers
+        progress(f"mixers: {c.cm.mixers} (check records {by_mixers})")
     metrics["predictor_place"] = "post" if c.cm.late else "mixers"
     metrics["order_sets"] = bool(c.cm.order_sets)
+    metrics["mixers"] = c.cm.mixers
     metrics.update(said)
     metrics["lr_record"] = c.cm.lr_record
     return w, st, c
@@ -271,7 +286,7 @@ def publish(
     data_manifest: dict[str, Any] | None = None,
 ) -> Any:
     """Publish a candidate version; the config it records includes the dictionary id it was built with, the
-    table size its build chose for its reference (``sized``), the match models' trust, the mixers' order sets and their
+    table size its build chose for its reference (``sized``), the match models' trust, the mixers (their count, order sets and
     rate while a record is coded it chose on val."""
     if "reference_bytes" in metrics:
         cfg = sized(cfg, metrics["reference_bytes"])
@@ -279,6 +294,8 @@ def publish(
         cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"match_trust": metrics["match_trust"]})})
     if cfg.cm.order_sets is None and "order_sets" in metrics:
         cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"order_sets": metrics["order_sets"]})})
+    if cfg.cm.mixers is None:  # the count the build chose, else the one its artifact names (``CMParams.mixer_count``)
+        cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"mixers": metrics.get("mixers", cfg.cm.mixer_count)})})
     if cfg.cm.lr_record is None:  # the rate the build chose, else the one its artifact names (``CMParams.record_rate``)
         cfg = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"lr_record": metrics.get("lr_record", cfg.cm.record_rate)})})
     config = cfg.model_dump(mode="json")

@@ -26,11 +26,14 @@ NO_TRACE = np.zeros((0, 2), np.int64)
 MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones go to zstd
 
 
+WEIGHT_SAVES = 56  # weight sets one byte may save at most: 7 per bit (five mixers and two final ones, format 21)
+
+
 def _weight_journal(n: int, ninputs: int, xctx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 6 per bit, at
+    """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 7 per bit, at
     most every set once): flags per set, (offset, size) per saved set + the count, the saved weights."""
     sets = K.weight_sets(xctx)
-    cap = min(sets, 48 * n)
+    cap = min(sets, WEIGHT_SAVES * n)
     return np.zeros(sets, np.uint8), np.zeros(2 * cap + 1, np.int64), np.empty((cap, ninputs), np.int64)
 
 
@@ -50,7 +53,7 @@ def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarra
         big = SCRATCH_RECORD * 16 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16 + 16 * nhashed
         kept += [np.zeros(big + 1, np.int64), np.zeros(big + 1, np.uint32), *_weight_journal(SCRATCH_RECORD, ninputs, xctx)]
     jidx, jold, wflag, wj, wold = kept
-    cap = min(wflag.shape[0], 48 * n)
+    cap = min(wflag.shape[0], WEIGHT_SAVES * n)
     return jidx[: jcap + 1], jold[: jcap + 1], wflag, wj[: 2 * cap + 1], wold[:cap]
 
 
@@ -65,8 +68,9 @@ class CMConfig:
     lr_record: int = 16  # the mixers' learning rate while a record is coded (0: lr, every model before format 5; 12 before 2026-12-02)
     # extra hashed contexts (kernel.X_NAMES); () before format 2, "num" from format 11, "shape" from format 19
     contexts: tuple[str, ...] = ("json", "word", "ind", "match", "ind3", "word3", "line", "paren", "recw", "rec3", "num", "shape")
-    mixers: int = 5  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer; 4: + mixer 4
-    # (format 18); 5: + mixer 5 and the selections that come with it (format 20, kernel.X_MIX5)
+    mixers: int = 6  # 2: two mixers averaged (before format 2); 3: + mixer 3 and a learned final mixer; 4: + mixer 4
+    # (format 18); 5: + mixer 5 and the selections that come with it (format 20, kernel.X_MIX5); 6: + a second final
+    # mixer, mixer 5 by the word, the third APM stage by three bytes (format 21, kernel.X_FINAL2)
     ways: int = 4  # slots a hashed context may take in its aligned group (1 before format 4)
     apms: int = 3  # APM stages: 3 adds one over the previous two bytes (2 before format 4)
     wide_mixers: bool = True  # mixer weights selected by more context (kernel.X_WIDE; format 6)
@@ -165,14 +169,16 @@ class CMState:
             if name not in K.X_NAMES:
                 raise CodecError(f"unknown context {name!r} (known: {', '.join(K.X_NAMES)})")
             cfg[K.C_XCTX] |= K.X_NAMES[name]
-        if config.mixers not in (2, 3, 4, 5):
-            raise CodecError(f"mixers must be 2, 3, 4 or 5, got {config.mixers}")
+        if config.mixers not in (2, 3, 4, 5, 6):
+            raise CodecError(f"mixers must be 2, 3, 4, 5 or 6, got {config.mixers}")
         if config.mixers >= 3:
             cfg[K.C_XCTX] |= K.X_MIX3
         if config.mixers >= 4:  # format 18: a fourth mixer, by the kinds of the last three bytes
             cfg[K.C_XCTX] |= K.X_MIX4
-        if config.mixers == 5:  # format 20: a fifth, by the JSON value's place or the line's layout; mixer 4 by the runs
+        if config.mixers >= 5:  # format 20: a fifth, by the JSON value's place or the line's layout; mixer 4 by the runs
             cfg[K.C_XCTX] |= K.X_MIX5
+        if config.mixers == 6:  # format 21: a second final mixer by mixer 5's sets; mixer 5 by the word; APM 3 by 3 bytes
+            cfg[K.C_XCTX] |= K.X_FINAL2
         if config.ways not in (1, 2, 4, 8):
             raise CodecError(f"ways must be 1, 2, 4 or 8, got {config.ways}")
         cfg[K.C_WAYS] = config.ways if config.ways > 1 else 0  # 0: one slot, as every model before format 4

@@ -41,7 +41,7 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 21))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 22))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
@@ -71,11 +71,13 @@ _NOT_WRITTEN: dict[str, set[str]] = {
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
-    if cm.mixers == 5:
+    if cm.mixer_count == 6:
+        return "nbmf-neural-21"
+    if cm.mixer_count == 5:
         return "nbmf-neural-20"
     if any(c in cm.contexts for c in _FORMAT19_CONTEXTS):
         return "nbmf-neural-19"
-    if cm.mixers == 4:
+    if cm.mixer_count == 4:
         return "nbmf-neural-18"
     if cm.order_sets is True and cm.wide_mixers:
         return "nbmf-neural-17"
@@ -107,7 +109,7 @@ def artifact_format(cm: CMParams) -> str:
         return "nbmf-neural-4"
     if "ind" in cm.contexts:
         return "nbmf-neural-3"
-    return "nbmf-neural-2" if cm.contexts or cm.mixers != 2 else "nbmf-neural-1"
+    return "nbmf-neural-2" if cm.contexts or cm.mixer_count != 2 else "nbmf-neural-1"
 
 
 def cm_config(p: CMParams) -> CMConfig:
@@ -122,7 +124,7 @@ def cm_config(p: CMParams) -> CMConfig:
         lr=p.lr,
         lr_record=p.record_rate,  # left open (the build has not chosen): 16, as before
         contexts=tuple(p.contexts),
-        mixers=p.mixers,
+        mixers=p.mixer_count,  # left open (the build has not chosen): 6
         ways=p.ways,
         apms=p.apms,
         wide_mixers=p.wide_mixers,
@@ -143,6 +145,8 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
     cm = cm.sized_for(len(reference))
     if cm.lr_record is None:  # an artifact names its record rate (every one has, since format 5)
         cm = cm.model_copy(update={"lr_record": cm.record_rate})
+    if cm.mixers is None:  # and its mixers (every one has)
+        cm = cm.model_copy(update={"mixers": cm.mixer_count})
     fmt = artifact_format(cm)
     meta = {
         "m1": str(weights.m1),
@@ -178,6 +182,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # refuses (an unknown context).
         # format 20: a fifth mixer (``mixers`` 5: by the JSON key or the line's layout; mixer 4 by the runs of byte
         # kinds), which a reader of format 19 refuses (its CMParams take at most 4).
+        # format 21: a second final mixer (``mixers`` 6), which a reader of format 20 refuses (at most 5).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain

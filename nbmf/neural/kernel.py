@@ -167,6 +167,14 @@ SHAPE_BACK = 64
 # the mixers' 2 (sixteenths) instead of a quarter each (forty-sixth session: docs/NEURAL.md, "Format 20").
 X_MIX5 = 16777216
 MIXER5_SETS = 1024 * 256
+# X_FINAL2 (artifact format 21, with X_MIX5): a second final mixer over the five mixers, its weight sets chosen by mixer
+# 5's selector x bit position; the two final mixers' outputs are averaged in the stretch domain, each learning from its
+# own error. With it mixer 5, outside JSON and inside a word, selects by the word so far (512 buckets of its hash: 512
+# x 256 more sets) instead of the line's layout, and the third APM stage is indexed by the last three bytes (hashed)
+# instead of two (forty-sixth session: docs/NEURAL.md, "Format 21").
+X_FINAL2 = 33554432
+MIXER5_WORD_SETS = 512 * 256
+FINAL2_SETS = 1536 * 8
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -205,11 +213,14 @@ WEIGHT_SETS = MIXER_SETS + MIXER2_SETS + MIXER3_SETS + FINAL_SETS  # what a reco
 
 def mixer_sets(xctx: int) -> tuple[int, int, int, int, int, int]:
     """Weight sets of mixers 1, 2, 3, 4, 5 and the final mixer (3 and the final mixer only with X_MIX3, 4 only with
-    X_MIX4, 5 only with X_MIX5: else 0 sets). With the record's own contexts (format 7), mixer 1 also selects by which of
-    them were seen: 2^n_rec times the sets."""
+    X_MIX4, 5 only with X_MIX5: else 0 sets; with X_FINAL2 mixer 5's word sets and the second final mixer's sets
+    counted too). With the record's own contexts (format 7), mixer 1 also selects by which of them were seen: 2^n_rec
+    times the sets."""
     fourth = MIXER4_SETS if xctx & X_MIX4 else 0
-    fifth = MIXER5_SETS if xctx & X_MIX4 and xctx & X_MIX5 else 0
-    final = FINAL_SETS * (KINDS if xctx & X_MIX4 else 1)
+    five = bool(xctx & X_MIX4 and xctx & X_MIX5)
+    final2 = five and bool(xctx & X_FINAL2)
+    fifth = (MIXER5_SETS + (MIXER5_WORD_SETS if final2 else 0)) if five else 0
+    final = FINAL_SETS * (KINDS if xctx & X_MIX4 else 1) + (FINAL2_SETS if final2 else 0)  # format 21: both final mixers
     wide = bool(xctx & X_WIDE)
     if wide:
         ones = (WIDE_SETS1 * (ORDSEL_SETS1 if xctx & X_ORDSEL else 1)) << n_rec(xctx)
@@ -474,7 +485,8 @@ def _apm2_row(o_apm2: int, c1: int, c0: int) -> int:
 
 @njit(cache=True, inline="always")
 def _apm3_row(o_apm3: int, c4: int, c0: int) -> int:
-    return o_apm3 + (_hash(c4 & 0xFFFF, c0) & 0xFFFF) * APM_BUCKETS
+    """The third APM stage's row: ``c4`` is the last two bytes (the last three with X_FINAL2: the caller masks)."""
+    return o_apm3 + (_hash(c4, c0) & 0xFFFF) * APM_BUCKETS
 
 
 @njit(cache=True, inline="always")
@@ -620,6 +632,8 @@ def process(
     x_ordsel = x_wide and (xctx & X_ORDSEL) != 0
     x_mix4 = x_mix3 and (xctx & X_MIX4) != 0
     x_mix5 = x_mix4 and (xctx & X_MIX5) != 0
+    x_final2 = x_mix5 and (xctx & X_FINAL2) != 0
+    a3mask = 0xFFFFFF if x_final2 else 0xFFFF  # format 21: the third APM stage by the last three bytes
     x_shape = (xctx & X_SHAPE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
@@ -660,12 +674,15 @@ def process(
     w4base = w3base + m3sets * ninputs
     m4sets = MIXER4_SETS if x_mix4 else 0
     w5base = w4base + m4sets * ninputs
-    m5sets = MIXER5_SETS if x_mix5 else 0
+    m5sets = (MIXER5_SETS + (MIXER5_WORD_SETS if x_final2 else 0)) if x_mix5 else 0
     wfbase = w5base + m5sets * ninputs
     fw = (5 if x_mix5 else 4) if x_mix4 else 3  # the final mixer's weights per set (``final_weights``)
-    fset = m1sets + m2sets + m3sets + m4sets + m5sets  # the final mixer's first set (in ``wflag``)
+    w4 = m1sets + m2sets + m3sets  # mixer 4's first set (in ``wflag``)
+    fset = w4 + m4sets + m5sets  # the final mixer's first set (in ``wflag``)
     # the post mixer (format 12): its weights follow the final mixer's (the second mixer's in format 1)
-    fsets = FINAL_SETS * (KINDS if x_mix4 else 1)  # format 18: by the kinds of the last three bytes too
+    fsets1 = FINAL_SETS * (KINDS if x_mix4 else 1)  # format 18: by the kinds of the last three bytes too
+    fsets = fsets1 + (FINAL2_SETS if x_final2 else 0)  # format 21: the second final mixer's sets follow the first's
+    wf2base = wfbase + fsets1 * fw
     wpbase = (wfbase + fsets * fw) if x_mix3 else w3base
     bclass = BYTE_CLASS
     kinds = 0  # format 18: the kinds of the last three bytes (mixer 4's selector)
@@ -682,6 +699,11 @@ def process(
     sel5 = 0
     dot5 = 0
     pm5 = 2048
+    pmf1 = 2048  # format 21: each final mixer's own output, its set, its weights
+    pmf2 = 2048
+    dotf2 = 0
+    fsel2 = 0
+    wf2 = 0
     fsel = 0  # the final mixer's set
     wp = 0
     sp = 0
@@ -792,6 +814,8 @@ def process(
             kinds = _runs_sel(rk0, rn0, rk1, rn1)
             if depth > 0:
                 s5byte = ((in_str * 4 + min(depth, 3)) * 64 + (jkey & 63)) * 256
+            elif x_final2 and word != 0:  # format 21: inside a word, by the word so far
+                s5byte = (1024 + (word & 511)) * 256
             else:
                 cb = col if col < 4 else (4 if col < 8 else (5 if col < 16 else (6 if col < 32 else 7)))
                 s5byte = (512 + (cb * 8 + bclass[c1]) * 8 + fl_kind) * 256
@@ -870,7 +894,7 @@ def process(
         if x_rec3:  # format 7: the record's own last three bytes
             ctx[kx] = _hash(0x5A3 + recno, c4 & 0xFFFFFF)
             kx += 1
-        _next_bit(T, ctx, hnext, 1, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)  # start the misses now
+        _next_bit(T, ctx, hnext, 1, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)  # start the misses now
         if use_nn:
             if P.itemsize == 2:  # an int16 table (``NeuralWeights``): its rows and B1 sum exactly in int32
                 for j in range(nh):
@@ -1096,6 +1120,17 @@ def process(
                 elif dotf < -2047:
                     dotf = -2047
                 pm = squash[dotf + 2048]
+                pmf1 = pm
+                if x_final2:  # format 21: a second final mixer by mixer 5's selector, the two averaged (stretch)
+                    fsel2 = (s5byte >> 8) * 8 + bitpos
+                    wf2 = wf2base + fsel2 * fw
+                    dotf2 = (dot * W[wf2] + dot2 * W[wf2 + 1] + dot3 * W[wf2 + 2] + dot4 * W[wf2 + 3] + dot5 * W[wf2 + 4]) >> 16
+                    if dotf2 > 2047:
+                        dotf2 = 2047
+                    elif dotf2 < -2047:
+                        dotf2 = -2047
+                    pmf2 = squash[dotf2 + 2048]
+                    pm = squash[((dotf + dotf2) >> 1) + 2048]
             else:
                 pm = squash[((dot + dot2) >> 1) + 2048]
             # APM stages (interpolated, 24 buckets over the stretched probability)
@@ -1106,7 +1141,7 @@ def process(
             a2i = _apm2_row(o_apm2, c1, c0) + (sq >> 12)
             pa2 = (int(T[a2i]) * (0x1000 - wt) + int(T[a2i + 1]) * wt) >> 16
             if x_apm3:  # a third stage over the previous two bytes (hashed) x c0 takes the mixer's second share
-                a3i = _apm3_row(o_apm3, c4, c0) + (sq >> 12)
+                a3i = _apm3_row(o_apm3, c4 & a3mask, c0) + (sq >> 12)
                 pa3 = (int(T[a3i]) * (0x1000 - wt) + int(T[a3i + 1]) * wt) >> 16
                 if x_mix5:  # format 20: the stages weigh more, the later ones most
                     p = (pm * 2 + pa1 * 2 + pa2 * 5 + pa3 * 7 + 8) >> 4
@@ -1146,19 +1181,27 @@ def process(
                     return _stop(jidx, jcap, jn, wj, wn, code)  # (what was written so far is undone all the same)
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
-                _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4)
+                _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)
             if journal and jn + (16 if x_run else 1) * nhashed + 8 > jcap:
                 return _stop(jidx, jcap, jn, wj, wn, -2)
             if journal:  # save each weight set before its first change in this record (``undo_weights``)
                 # written out here, not called: numba changes a passed array's reference count atomically,
                 # twice per call, and that was a third of decode time (perf, financial)
-                for m in range(((6 if x_mix5 else 5) if x_mix4 else 4) if x_mix3 else 2):
-                    w4 = m1sets + m2sets + m3sets
-                    which = (set1, m1sets + set2, m1sets + m2sets + set3, fset + fsel, w4 + set4, w4 + m4sets + set5)[m]
+                nsave = (((7 if x_final2 else 6) if x_mix5 else 5) if x_mix4 else 4) if x_mix3 else 2
+                for m in range(nsave):  # (m 6: format 21's second final mixer)
+                    which = (
+                        set1,
+                        m1sets + set2,
+                        m1sets + m2sets + set3,
+                        fset + fsel,
+                        w4 + set4,
+                        w4 + m4sets + set5,
+                        fset + fsets1 + fsel2,
+                    )[m]
                     if wflag[which]:
                         continue
-                    start = (sel, sel2, sel3, wf, sel4, sel5)[m]
-                    size = fw if m == 3 else ninputs
+                    start = (sel, sel2, sel3, wf, sel4, sel5, wf2)[m]
+                    size = fw if m == 3 or m == 6 else ninputs
                     wflag[which] = 1
                     wj[2 * wn] = start
                     wj[2 * wn + 1] = size
@@ -1174,7 +1217,14 @@ def process(
                 err3 = ((y << 12) - pm3) * lr
                 for k in range(ninputs):
                     W[_u(sel3 + k)] += (xin[k] * err3) >> 14
-                errf = ((y << 12) - pm) * 2
+                errf = ((y << 12) - pmf1) * 2  # (pm itself before format 21)
+                if x_final2:
+                    errf2 = ((y << 12) - pmf2) * 2
+                    W[wf2] += (dot * errf2) >> 14
+                    W[wf2 + 1] += (dot2 * errf2) >> 14
+                    W[wf2 + 2] += (dot3 * errf2) >> 14
+                    W[wf2 + 3] += (dot4 * errf2) >> 14
+                    W[wf2 + 4] += (dot5 * errf2) >> 14
                 W[wf] += (dot * errf) >> 14
                 W[wf + 1] += (dot2 * errf) >> 14
                 W[wf + 2] += (dot3 * errf) >> 14

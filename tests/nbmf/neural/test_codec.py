@@ -122,9 +122,15 @@ def test_artifact_format_follows_the_contexts() -> None:
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num", "shape"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    twenty = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
-    assert meta(twenty)["format"] == "nbmf-neural-20"  # the defaults: five mixers
-    assert unpack_files(twenty)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16)
+    twenty_one = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
+    assert meta(twenty_one)["format"] == "nbmf-neural-21"  # the defaults: a second final mixer
+    assert CMParams().mixers == 6 and CMParams(mixers=None).mixer_count == 6  # None: a build chooses 6 or 5
+    assert unpack_files(twenty_one)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=6)  # named
+    six = CMParams(table_bits=12, match_bits=12, mixers=6, order_sets=False, once=False, contexts=())
+    assert meta(pack_files(NeuralWeights.empty(), b"ref", six))["format"] == "nbmf-neural-21"  # whatever else it has
+    twenty = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5))
+    assert meta(twenty)["format"] == "nbmf-neural-20"  # five mixers
+    assert unpack_files(twenty)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5)
     five = CMParams(table_bits=12, match_bits=12, mixers=5, order_sets=False, once=False, contexts=())
     assert meta(pack_files(NeuralWeights.empty(), b"ref", five))["format"] == "nbmf-neural-20"  # whatever else it has
     nineteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=4))
@@ -453,6 +459,29 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
         cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": given})})
         files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
         assert "order_sets_bytes" not in metrics and bool(unpack_files(files)[2].order_sets) is given
+
+
+def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Open ``mixers`` (None; the default is 6): after the order sets, the build primes with each of ``MIXERS`` (format 21's six,
+    then format 20's five), codes the check records with each and keeps the smaller (six on a tie); the artifact, its
+    format and the published config say which. A count given is kept, untried."""
+    from nbmf.neural.build import MIXERS, build_files
+    from nbmf.neural.codec import artifact_format, unpack_files
+
+    assert tiny.config.cm.mixers == 6  # the default: six, untried
+    cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": True, "mixers": None})})
+    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    sizes = metrics["mixers_bytes"]
+    assert tuple(sizes) == MIXERS == (6, 5) and all(n > 0 for n in sizes.values())
+    assert metrics["mixers"] == min(sizes, key=lambda m: (sizes[m], -m))
+    cm = unpack_files(files)[2]
+    assert cm.mixers == metrics["mixers"] and artifact_format(cm) == f"nbmf-neural-{15 + cm.mixers}"  # 21 or 20
+    man = publish(Registry(str(tmp_path)), "legal", files, cfg, metrics)
+    assert man.config["cm"]["mixers"] == metrics["mixers"]
+    for given in (6, 5, 4):
+        c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"mixers": given})})
+        files, metrics = build_files(tiny.train, tiny.test, c, tiny.weights)
+        assert "mixers_bytes" not in metrics and unpack_files(files)[2].mixers == metrics["mixers"] == given
 
 
 def test_the_build_chooses_the_record_rate_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -99,6 +99,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         {**FORMAT14, "trust": 5, "ordsel": True, "mixers": 4},
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 4},
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
+        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
@@ -107,6 +108,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         "format-18",
         "format-19",
         "format-20",
+        "format-21",
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -184,8 +186,8 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     assert coded != coded_plain and apm3.decode(coded, len(rec)) == rec
     with pytest.raises(CodecError, match="unknown context 'xml'"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, contexts=("xml",)), ref)
-    with pytest.raises(CodecError, match="mixers must be 2, 3, 4 or 5"):
-        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=6), ref)
+    with pytest.raises(CodecError, match="mixers must be 2, 3, 4, 5 or 6"):
+        CMState.build(CMConfig(table_bits=12, match_bits=12, mixers=7), ref)
     with pytest.raises(CodecError, match="ways must be 1, 2, 4 or 8"):
         CMState.build(CMConfig(table_bits=12, match_bits=12, ways=3), ref)
     with pytest.raises(CodecError, match="apms must be 2 or 3"):
@@ -327,7 +329,7 @@ def test_a_fifth_mixer_knows_the_json_key_and_the_line_layout() -> None:
     from nbmf.neural import kernel as K
     from nbmf.neural.cm import CMConfig, CMState
 
-    assert CMConfig().mixers == 5  # in every model built from format 20 on
+    assert CMConfig().mixers == 6  # format 21 by default (format 20's mixer 5, and more)
     js = [b'{"name": "n%d", "qty": %d, "tags": ["a", {"k": %d}]}' % (i, i * 7, i % 5) for i in range(120)]
     prose = [b"the licensee shall keep notice %d intact\nin all copies of the software\n" % i for i in range(120)]
     four, five = (CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=m), b"\0".join(js)) for m in (4, 5))
@@ -347,11 +349,39 @@ def test_a_fifth_mixer_knows_the_json_key_and_the_line_layout() -> None:
 
     in_json, outside = taught(five)
     assert in_json > 200 and 0 < outside <= 64  # outside: the first brace's bits (col 0, after a record's end)
-    in_json, outside = taught(CMState.build(CMConfig(table_bits=14, match_bits=14), b"\0".join(prose)))
+    in_json, outside = taught(CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=5), b"\0".join(prose)))
     assert in_json == 0 and outside > 200
     for rec in (js[7] + b" ", b'{"name": "x", "qty": 12}\nthe licensee shall keep notice 3'):
         coded = five.encode(rec, 2 * len(rec))
         assert coded != four.encode(rec, 2 * len(rec)) and five.decode(coded, len(rec)) == rec
+
+
+def test_a_second_final_mixer_chooses_as_the_fifth_mixer() -> None:
+    """Format 21: ``mixers`` 6 adds a second final mixer whose weight sets are chosen by mixer 5's selector x bit
+    position (the two final mixers averaged), gives mixer 5 sets by the word so far inside a word outside JSON, and
+    indexes the third APM stage by three bytes. Counters are primed alike, the mixers and APM stages not; a record
+    codes differently and decodes; on prose priming teaches mixer 5's word sets, which format 20 does not have."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+
+    prose = [b"the licensee shall keep notice %d intact\nin all copies of the software\n" % i for i in range(120)]
+    ref = b"\0".join(prose)
+    five, six = (CMState.build(CMConfig(table_bits=14, match_bits=14, mixers=m), ref) for m in (5, 6))
+    m5, m6 = K.mixer_sets(int(five.cfg[K.C_XCTX])), K.mixer_sets(int(six.cfg[K.C_XCTX]))
+    assert m5[:4] == m6[:4] and m6[4] == m5[4] + K.MIXER5_WORD_SETS and m6[5] == m5[5] + K.FINAL2_SETS
+    assert K.final_weights(int(six.cfg[K.C_XCTX])) == 5
+    n = K.n_inputs(len(six.config.orders), int(six.cfg[K.C_XCTX]))
+    assert six.W0.shape[0] - five.W0.shape[0] == K.MIXER5_WORD_SETS * n + K.FINAL2_SETS * 5
+    apms = K.layout(six.cfg)["apm1"]
+    assert np.array_equal(five.T[:apms], six.T[:apms]) and not np.array_equal(five.T, six.T)
+    start = (sum(m6[:4]) + K.MIXER5_SETS) * n  # mixer 5's word sets follow format 20's
+    words = six.W0[start : start + K.MIXER5_WORD_SETS * n].reshape(K.MIXER5_WORD_SETS, n)
+    assert int((words != 12000).any(axis=1).sum()) > 200
+    final2 = six.W0[-K.POST_SETS * 3 - K.FINAL2_SETS * 5 : -K.POST_SETS * 3]
+    assert (final2 != 65536 // 5).any()  # the second final mixer learned while priming
+    for rec in (prose[7], b'{"name": "x", "qty": 12}\nthe licensee shall keep notice 3'):
+        coded = six.encode(rec, 2 * len(rec))
+        assert coded != five.encode(rec, 2 * len(rec)) and six.decode(coded, len(rec)) == rec
 
 
 def test_the_shape_context_knows_the_layout_in_any_words() -> None:
@@ -385,8 +415,9 @@ def test_the_shape_context_knows_the_layout_in_any_words() -> None:
             coded = state.encode(rec, 2 * len(rec))
             assert state.decode(coded, len(rec)) == rec
             sizes[name] += len(coded)
-    # which kind follows a space is about a bit of a group's ~35 (its words' lengths and letters): 2.4 % here
-    assert sizes["with"] < 0.985 * sizes["without"], sizes
+    # which kind follows a space is about a bit of a group's ~35 (its words' lengths and letters): 2.4 % here with five
+    # mixers, 1.4 % with six (format 21: mixer 5's word sets and the second final mixer learn some of it too)
+    assert sizes["with"] < 0.99 * sizes["without"], sizes
 
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
