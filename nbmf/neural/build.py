@@ -15,7 +15,7 @@ from typing import Any
 
 from nbmf.artifact import ZSTD_DICT_FILE
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
-from nbmf.config import ModelConfig
+from nbmf.config import MIXERS, ModelConfig
 from nbmf.neural.cm import NeuralWeights
 
 
@@ -85,7 +85,7 @@ def build_files(
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
 POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
 TRUSTS = (8, 6, 5, 4)  # the match models' trusts a build tries (format 16, eighths; 8: as before), on the check records
-MIXERS = (6, 5)  # the mixer counts a build tries where ``CMParams.mixers`` is open: format 21's first, then format 20's
+MIXER_CHOICES = (MIXERS, 5)  # the mixer counts a build tries where ``CMParams.mixers`` is open: format 21's first, then 20's
 RECORD_RATES = (16, 20, 24)  # the mixers' rates while a record is coded (``lr_record``) a build tries, after the trust
 
 
@@ -100,12 +100,12 @@ def place_predictor(
     """``learn_post`` where ``cfg.predictor_place`` puts the predictor: in the mixers and the post mixer, in the post
     mixer only (``cm.late``, format 15), or, for ``best``, both, keeping the one that codes the check records (val)
     smaller. Likewise, where ``cfg.cm.order_sets`` is open, with the mixers' order sets (format 17) and without; then,
-    where ``cfg.cm.mixers`` is open, with each of ``MIXERS`` (the first already primed), keeping the place and order sets
+    where ``cfg.cm.mixers`` is open, with each of ``MIXER_CHOICES`` (the first already primed), keeping the place and order sets
     chosen. Each choice is one more priming; only the best state so far is kept. Returns the weights, the primed state and the
     config the artifact is packed with."""
     places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
     orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
-    first = MIXERS[0] if cfg.cm.mixers is None else cfg.cm.mixers
+    first = cfg.cm.mixer_count  # (left open: MIXER_CHOICES[0])
     sizes: dict[tuple[bool, bool, int], int] = {}
     kept: tuple[Any, ...] = ()
 
@@ -124,7 +124,7 @@ def place_predictor(
         for order_sets in orders:
             prime(late, order_sets, first)
     if cfg.cm.mixers is None:  # then the other mixer counts, with the place and the order sets chosen
-        for mixers in MIXERS[1:]:
+        for mixers in MIXER_CHOICES[1:]:
             prime(kept[2].cm.late, kept[2].cm.order_sets, mixers)
     w, st, c, _, said = kept
     if len(places) > 1:
@@ -136,7 +136,7 @@ def place_predictor(
         metrics["order_sets_bytes"] = by_sets
         progress(f"mixers' order sets (format 17) {'on' if c.cm.order_sets else 'off'}: check records {by_sets}")
     if cfg.cm.mixers is None:
-        by_mixers = {m: sizes[(c.cm.late, c.cm.order_sets, m)] for m in MIXERS if (c.cm.late, c.cm.order_sets, m) in sizes}
+        by_mixers = {m: sizes[(c.cm.late, c.cm.order_sets, m)] for m in MIXER_CHOICES if (c.cm.late, c.cm.order_sets, m) in sizes}
         metrics["mixers_bytes"] = by_mixers
         progress(f"mixers: {c.cm.mixers} (check records {by_mixers})")
     metrics["predictor_place"] = "post" if c.cm.late else "mixers"

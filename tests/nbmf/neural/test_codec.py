@@ -462,17 +462,17 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
 
 
 def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """Open ``mixers`` (None; the default is 6): after the order sets, the build primes with each of ``MIXERS`` (format 21's six,
+    """Open ``mixers`` (None; the default is 6): after the order sets, the build primes with each of ``MIXER_CHOICES`` (format 21's six,
     then format 20's five), codes the check records with each and keeps the smaller (six on a tie); the artifact, its
     format and the published config say which. A count given is kept, untried."""
-    from nbmf.neural.build import MIXERS, build_files
+    from nbmf.neural.build import MIXER_CHOICES, build_files
     from nbmf.neural.codec import artifact_format, unpack_files
 
     assert tiny.config.cm.mixers == 6  # the default: six, untried
     cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": True, "mixers": None})})
     files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
     sizes = metrics["mixers_bytes"]
-    assert tuple(sizes) == MIXERS == (6, 5) and all(n > 0 for n in sizes.values())
+    assert tuple(sizes) == MIXER_CHOICES == (6, 5) and all(n > 0 for n in sizes.values())
     assert metrics["mixers"] == min(sizes, key=lambda m: (sizes[m], -m))
     cm = unpack_files(files)[2]
     assert cm.mixers == metrics["mixers"] and artifact_format(cm) == f"nbmf-neural-{15 + cm.mixers}"  # 21 or 20

@@ -406,7 +406,9 @@ def test_the_shape_context_knows_the_layout_in_any_words() -> None:
     ref = b"\0".join(recs[:300])
     c18 = tuple(c for c in CMConfig().contexts if c != "shape")
     assert "shape" in CMConfig().contexts  # in every model built from format 19 on
-    without, with_shape = (CMState.build(CMConfig(table_bits=14, match_bits=14, contexts=c), ref) for c in (c18, (*c18, "shape")))
+    # five mixers (format 20): format 21's word sets and second final mixer learn some of the layout too (1.4 % here)
+    five = {"table_bits": 14, "match_bits": 14, "mixers": 5}
+    without, with_shape = (CMState.build(CMConfig(**five, contexts=c), ref) for c in (c18, (*c18, "shape")))
     assert bool(int(with_shape.cfg[K.C_XCTX]) & K.X_SHAPE) and not int(without.cfg[K.C_XCTX]) & K.X_SHAPE
     assert with_shape.T.shape[0] == without.T.shape[0] + (1 << 14)  # its hashed region
     sizes = {"without": 0, "with": 0}
@@ -415,9 +417,8 @@ def test_the_shape_context_knows_the_layout_in_any_words() -> None:
             coded = state.encode(rec, 2 * len(rec))
             assert state.decode(coded, len(rec)) == rec
             sizes[name] += len(coded)
-    # which kind follows a space is about a bit of a group's ~35 (its words' lengths and letters): 2.4 % here with five
-    # mixers, 1.4 % with six (format 21: mixer 5's word sets and the second final mixer learn some of it too)
-    assert sizes["with"] < 0.99 * sizes["without"], sizes
+    # which kind follows a space is about a bit of a group's ~35 (its words' lengths and letters): 2.4 % here
+    assert sizes["with"] < 0.985 * sizes["without"], sizes
 
 
 def test_a_record_leaves_well_primed_counters_alone() -> None:
