@@ -46,11 +46,12 @@ def _journal(n: int, nhashed: int, ninputs: int, xctx: int, kept: list[np.ndarra
     uses it under its lock): fresh pages for every record cost more than coding a format 6 record
     gains (its wide mixers save thousands of weight sets per KB). ``wflag`` is all zero; the caller
     zeroes it again after the record (``CMState._run``)."""
-    jcap = n * 16 * (nhashed + 8) + 4 * n + 16 + 16 * nhashed
+    per_byte = 16 * (nhashed + 8) + (8 * nhashed if xctx & K.X_CMAP else 0)  # format 22: a map bucket per context per bit
+    jcap = n * per_byte + 4 * n + 16 + 17 * nhashed
     if n > SCRATCH_RECORD:
         return (np.zeros(jcap + 1, np.int64), np.zeros(jcap + 1, np.uint32), *_weight_journal(n, ninputs, xctx))
     if not kept:
-        big = SCRATCH_RECORD * 16 * (nhashed + 8) + 4 * SCRATCH_RECORD + 16 + 16 * nhashed
+        big = SCRATCH_RECORD * per_byte + 4 * SCRATCH_RECORD + 16 + 17 * nhashed
         kept += [np.zeros(big + 1, np.int64), np.zeros(big + 1, np.uint32), *_weight_journal(SCRATCH_RECORD, ninputs, xctx)]
     jidx, jold, wflag, wj, wold = kept
     cap = min(wflag.shape[0], WEIGHT_SAVES * n)
@@ -82,6 +83,7 @@ class CMConfig:
     post_mix: bool = True  # a last mixer after the APM stages gives the predictor a second say (kernel.X_POST; format 12)
     match_trust: int = 8  # the match models' inputs while a record is coded, in eighths (kernel.TRUST_SHIFT; format 16 below 8)
     order_sets: bool = False  # mixers 1 and 2 select by the highest order seen and its counter (kernel.X_ORDSEL; format 17)
+    maps: bool = True  # each extra context is read through a map by its count and probability (kernel.X_CMAP; format 22)
 
 
 def _trust_bits(trust: int) -> int:
@@ -202,6 +204,8 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_LATE
         if config.order_sets and config.wide_mixers:  # (it chooses among the wide mixers' sets: format 6's)
             cfg[K.C_XCTX] |= K.X_ORDSEL
+        if config.maps:
+            cfg[K.C_XCTX] |= K.X_CMAP
         return cfg
 
     @classmethod
@@ -242,6 +246,7 @@ class CMState:
         ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)], np.uint32)
         T[lay["apm1"] : lay["ind"]] = np.tile(ident, (256 + 65536))
         T[lay["apm3"] : lay["rec"]] = np.tile(ident, (lay["rec"] - lay["apm3"]) // K.APM_BUCKETS)
+        T[lay["cmap"] : lay["size"]] = np.tile(ident, (lay["size"] - lay["cmap"]) // K.APM_BUCKETS)  # format 22's maps too
         ninputs = K.n_inputs(len(config.orders), int(cfg[K.C_XCTX]))
         m1, m2, m3, m4, m5, mf = K.mixer_sets(int(cfg[K.C_XCTX]))
         fw = K.final_weights(int(cfg[K.C_XCTX]))

@@ -41,36 +41,35 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 22))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 23))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
 _FORMAT11_CONTEXTS = ("num",)
 _FORMAT19_CONTEXTS = ("shape",)
-# the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew)
-_NOT_WRITTEN: dict[str, set[str]] = {
-    "nbmf-neural-16": {"order_sets"},
-    "nbmf-neural-15": {"match_trust", "order_sets"},
-    "nbmf-neural-14": {"late", "match_trust", "order_sets"},
-    "nbmf-neural-13": {"runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-12": {"once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-11": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-10": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-9": {"post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-8": {"ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-7": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-6": {"freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-5": {"wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    "nbmf-neural-4": {"lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"},
-    **{
-        f: {"ways", "apms", "lr_record", "wide_mixers", "freeze", "ends", "post_mix", "once", "runs", "late", "match_trust", "order_sets"}
-        for f in FORMATS[:3]
-    },
+# the CM fields each format's JSON lacks (a format writes exactly the JSON its readers knew): each field from its format on
+_FIELD_SINCE = {
+    "ways": 4,
+    "apms": 4,
+    "lr_record": 5,
+    "wide_mixers": 6,
+    "freeze": 8,
+    "ends": 9,
+    "post_mix": 12,
+    "once": 13,
+    "runs": 14,
+    "late": 15,
+    "match_trust": 16,
+    "order_sets": 17,
+    "maps": 22,
 }
+_NOT_WRITTEN: dict[str, set[str]] = {f: {k for k, n in _FIELD_SINCE.items() if n > i} for i, f in enumerate(FORMATS, 1)}
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
+    if cm.maps and cm.contexts:
+        return "nbmf-neural-22"
     if cm.mixer_count == 6:
         return "nbmf-neural-21"
     if cm.mixer_count == 5:
@@ -136,6 +135,7 @@ def cm_config(p: CMParams) -> CMConfig:
         late=p.post_mix and p.late,
         match_trust=p.match_trust or 8,  # left open (the build has not chosen): as before format 16
         order_sets=bool(p.order_sets) and p.wide_mixers,  # left open (the build has not chosen): as before format 17
+        maps=p.maps,
     )
 
 
@@ -183,6 +183,7 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # format 20: a fifth mixer (``mixers`` 5: by the JSON key or the line's layout; mixer 4 by the runs of byte
         # kinds), which a reader of format 19 refuses (its CMParams take at most 4).
         # format 21: a second final mixer (``mixers`` 6), which a reader of format 20 refuses (at most 5).
+        # format 22: the extra contexts read through maps (``maps``), which a reader of format 21 refuses (an unknown format).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -254,6 +255,8 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["runs"] = False  # every format before 14: a context seen twice has a slot for each bit
         if meta["format"] in FORMATS[:14]:
             cm["late"] = False  # every format before 15: the predictor is one of the mixers' inputs
+        if meta["format"] in FORMATS[:21]:
+            cm["maps"] = False  # every format before 22: each extra context as its counter says
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

@@ -175,6 +175,14 @@ MIXER5_SETS = 1024 * 256
 X_FINAL2 = 33554432
 MIXER5_WORD_SETS = 512 * 256
 FINAL2_SETS = 1536 * 8
+# X_CMAP (artifact format 22): each extra hashed context (JSON, word, indirect, line, number, shape, the record's own:
+# every one after the orders, the word and the column) is read through a map of its own instead of as its counter says:
+# by how often the counter was seen (``_cmap_count``: 8 buckets, 4 more for a byte seen once or a run by its length) x
+# its probability (24 buckets over the stretch domain, interpolated as the APM stages are), learned as they are (the
+# nearer bucket, 1/128 of the error). So a context that is overconfident, or too shy, at a count says what such counters
+# turn out to mean (forty-eighth session: docs/NEURAL.md, "Format 22").
+X_CMAP = 67108864
+CMAP_COUNTS = 12
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -293,6 +301,9 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     off["end"] = pos
     if int(cfg[C_XCTX]) & X_END:
         pos += END_SLOTS
+    off["cmap"] = pos
+    if int(cfg[C_XCTX]) & X_CMAP:
+        pos += n_extra(int(cfg[C_XCTX])) * CMAP_COUNTS * APM_BUCKETS
     off["size"] = pos
     return off
 
@@ -479,6 +490,19 @@ def _runs_sel(rk0: int, rn0: int, rk1: int, rn1: int) -> int:
 
 
 @njit(cache=True, inline="always")
+def _cmap_count(n: int, run: int) -> int:
+    """Format 22: a counter's count bucket in its context's map: seen 1, 2, 3, 4-5, 6-8, 9-15, 16-40, 41+ times (0-7);
+    a byte seen once or a run (``run``: its length, -1: an ordinary counter) 8-11 by the run's length."""
+    if run >= 0:
+        return 8 + (0 if run < 2 else (1 if run < 4 else (2 if run < 8 else 3)))
+    if n <= 3:
+        return max(n, 1) - 1
+    if n <= 8:
+        return 3 if n <= 5 else 4
+    return 5 if n <= 15 else (6 if n <= 40 else 7)
+
+
+@njit(cache=True, inline="always")
 def _apm2_row(o_apm2: int, c1: int, c0: int) -> int:
     return o_apm2 + ((c1 << 8) | c0) * APM_BUCKETS
 
@@ -635,6 +659,7 @@ def process(
     x_final2 = x_mix5 and (xctx & X_FINAL2) != 0
     a3mask = 0xFFFFFF if x_final2 else 0xFFFF  # format 21: the third APM stage by the last three bytes
     x_shape = (xctx & X_SHAPE) != 0
+    x_cmap = (xctx & X_CMAP) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
@@ -651,6 +676,7 @@ def process(
     o_apm3 = o_ind3 + (65536 if x_ind3 else 0)
     o_rec = o_apm3 + ((65536 * APM_BUCKETS) if x_apm3 else 0)
     o_end = o_rec + (nrec << min(bits, REC_BITS))
+    o_cmap = o_end + (END_SLOTS if x_end else 0)  # format 22: the extra contexts' maps, from the first extra on
     if ends and not x_end:
         return -5  # this model cannot code where a record ends (before format 9)
     # a valid stream is decoded before the decoder reads past this (``ENDS``; without, the length bounds it)
@@ -751,6 +777,7 @@ def process(
     xchk0 = np.zeros(nhashed, dtype=np.int64)
     chk0 = np.zeros(nhashed, dtype=np.int64)
     vsyn = np.full(nhashed, -1, dtype=np.int64)  # the counter a recorded byte stands for this bit (-1: none)
+    cmi = np.full(nhashed, -1, dtype=np.int64)  # format 22: the map bucket each extra context read this bit (-1: none)
     v1 = np.zeros(2, dtype=np.int64)  # a counter seen once, after a 0 and after a 1
     for yy in range(2):
         v1[yy] = _counter_update(32768 << 16, yy, limit, rates)
@@ -960,6 +987,7 @@ def process(
                 hh = hnext[k]  # _hash(ctx[k], c0), computed when the previous bit was known
                 chk[k] = (hh >> 24) & 255
                 vsyn[k] = -1
+                cmi[k] = -1
                 if x_once and bitpos > 0 and once[k] == 256:  # format 13: a context first seen this byte takes no slot
                     idx[k] = -1
                     xin[2 + k] = 0
@@ -997,6 +1025,14 @@ def process(
                 if (v & 255) == chk[k] and ((v >> 8) & 255) > 0:
                     p12 = _counter_p(v) >> 4
                     xin[2 + k] = stretch[p12]
+                    if x_cmap and k >= nord + 2:  # format 22: an extra context says what its map makes of the counter
+                        sqk = (stretch[p12] + 2048) * 23
+                        wk = sqk & 0xFFF
+                        ck = o_cmap + ((k - nord - 2) * CMAP_COUNTS + _cmap_count((v >> 8) & 255, runr[k] if vsyn[k] >= 0 else -1)) * 24
+                        ck += sqk >> 12
+                        pk = (int(T[ck]) * (0x1000 - wk) + int(T[ck + 1]) * wk) >> 16
+                        xin[2 + k] = stretch[min(max(pk, 1), 4095)]
+                        cmi[k] = ck + (wk >> 11)  # the nearer bucket learns
                     # the linear input: format 8 gives it only for counters seen fewer than LIN_SEEN times
                     xin[base + 4 + k] = ((p12 - 2048) >> 1) if ((v >> 8) & 255) < lin_seen else 0
                     nseen += 1
@@ -1182,7 +1218,7 @@ def process(
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
                 _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)
-            if journal and jn + (16 if x_run else 1) * nhashed + 8 > jcap:
+            if journal and jn + (16 if x_run else 1) * nhashed + (nhashed if x_cmap else 0) + 8 > jcap:
                 return _stop(jidx, jcap, jn, wj, wn, -2)
             if journal:  # save each weight set before its first change in this record (``undo_weights``)
                 # written out here, not called: numba changes a passed array's reference count atomically,
@@ -1335,6 +1371,16 @@ def process(
                     jn += 1
                 t = int(T[ai])
                 T[ai] = t + ((g - t) >> 7)
+            if x_cmap:  # format 22: the maps learn as the APM stages do
+                for k in range(nord + 2, nhashed):
+                    ai = cmi[k]
+                    if ai >= 0:
+                        if journal:
+                            jidx[jn] = ai
+                            jold[jn] = T[ai]
+                            jn += 1
+                        t = int(T[ai])
+                        T[ai] = t + ((g - t) >> 7)
             c0 = (c0 << 1) | y
             if mode == DECODE:
                 byte_val = (byte_val << 1) | y

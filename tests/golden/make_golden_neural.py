@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 22)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 23)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
@@ -31,6 +31,7 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 2
 # format 19: the record's shape, its last runs of byte kinds (the ``shape`` context)
 # format 20: a fifth mixer, by the JSON key or the line's layout; mixer 4 by the runs of byte kinds (``mixers`` 5)
 # format 21: a second final mixer by the fifth's sets, the fifth by the word, APM 3 by three bytes (``mixers`` 6)
+# format 22: each extra context read through a map by its count and probability (``maps``)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -78,7 +79,10 @@ CM[17] = {**CM[16], "order_sets": True}
 CM[18] = {**CM[17], "mixers": 4}  # (every format before it: mixers 3, or 2 in format 1)
 CM[19] = {**CM[18], "contexts": (*CM[18]["contexts"], "shape")}
 CM[20] = {**CM[19], "mixers": 5}
+for _n in CM:
+    CM[_n]["maps"] = False  # every format before 22: each extra context as its counter says
 CM[21] = {**CM[19], "mixers": 6}
+CM[22] = {**CM[21], "maps": True}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"

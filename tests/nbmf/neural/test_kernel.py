@@ -30,7 +30,7 @@ cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8),
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
                runs=x.get("runs", False), late=x.get("late", False), match_trust=x.get("trust", 8),
-               order_sets=x.get("ordsel", False))
+               order_sets=x.get("ordsel", False), maps=x.get("maps", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -100,6 +100,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 4},
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
         {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6},
+        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6, "maps": True},
     ],
     ids=[
         *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
@@ -109,6 +110,7 @@ FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", 
         "format-19",
         "format-20",
         "format-21",
+        "format-22",
     ],
 )
 def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
@@ -161,6 +163,7 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     # the orders and match lengths of format 10's first models: with order 12 and 7-byte matches this record,
     # 40 times in its reference, codes to one byte with or without any extra context
     small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16), "post_mix": False, "once": False}
+    small["maps"] = False  # (format 22's maps add a region per extra context: ``test_the_extra_contexts_read_through_maps...``)
     plain = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
@@ -384,6 +387,36 @@ def test_a_second_final_mixer_chooses_as_the_fifth_mixer() -> None:
         assert coded != five.encode(rec, 2 * len(rec)) and six.decode(coded, len(rec)) == rec
 
 
+def test_the_extra_contexts_read_through_maps_that_priming_learns() -> None:
+    """Format 22: ``maps`` reads each extra context's counter (every hashed context after the orders, the word and the
+    column) through a map by its count bucket x its probability, learned as an APM stage is. Without it the region does
+    not exist; with it priming moves the maps off the identity, a record codes differently, decodes, and leaves the
+    maps (and every other table) as priming left them."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import CMConfig, CMState
+    from nbmf.neural.tables import SQUASH
+
+    prose = [b"the licensee shall keep notice %d intact\nin all copies of the software\n" % i for i in range(80)]
+    js = [b'{"id": %d, "memo": "paid %d", "qty": %d}' % (i, i * 7, i % 9) for i in range(80)]
+    ref = b"\0".join(prose + js)
+    plain, mapped = (CMState.build(CMConfig(table_bits=14, match_bits=14, maps=m), ref) for m in (False, True))
+    lay_p, lay_m = K.layout(plain.cfg), K.layout(mapped.cfg)
+    assert lay_p["cmap"] == lay_p["size"]  # no maps before format 22
+    extra = K.n_extra(int(mapped.cfg[K.C_XCTX]))
+    assert lay_m["size"] - lay_m["cmap"] == extra * K.CMAP_COUNTS * K.APM_BUCKETS
+    maps = mapped.T[lay_m["cmap"] : lay_m["size"]].reshape(extra, K.CMAP_COUNTS, K.APM_BUCKETS).astype(np.int64)
+    ident = np.array([SQUASH[max(0, min(4095, (j * 4096 - 2048 * 23) // 23 + 2048))] * 16 for j in range(K.APM_BUCKETS)])
+    moved = (maps != ident).any(axis=2)
+    assert moved.sum() > extra  # priming taught the maps of most contexts at several counts
+    assert moved[:, 0].sum() >= extra // 2  # counters seen once above all
+    assert lay_p["cmap"] == lay_m["cmap"]  # every other region where it was
+    for rec in (prose[7], b'{"id": 91, "memo": "paid 637", "qty": 1}\nthe licensee shall keep notice 3'):
+        before = mapped.T.copy()
+        coded = mapped.encode(rec, 2 * len(rec))
+        assert np.array_equal(mapped.T, before)  # the record's map updates were journaled and undone
+        assert coded != plain.encode(rec, 2 * len(rec)) and mapped.decode(coded, len(rec)) == rec
+
+
 def test_the_shape_context_knows_the_layout_in_any_words() -> None:
     """Format 19: the ``shape`` context hashes the record's last runs of byte kinds (kind and length bucket; the record's
     start marked), one more hashed region. Records of two random words and a number, three times: after the second
@@ -406,8 +439,9 @@ def test_the_shape_context_knows_the_layout_in_any_words() -> None:
     ref = b"\0".join(recs[:300])
     c18 = tuple(c for c in CMConfig().contexts if c != "shape")
     assert "shape" in CMConfig().contexts  # in every model built from format 19 on
-    # five mixers (format 20): format 21's word sets and second final mixer learn some of the layout too (1.4 % here)
-    five = {"table_bits": 14, "match_bits": 14, "mixers": 5}
+    # five mixers, no maps (format 20): format 21's word sets and second final mixer learn some of the layout too (1.4 %
+    # here), and format 22's maps are one more region per extra context
+    five = {"table_bits": 14, "match_bits": 14, "mixers": 5, "maps": False}
     without, with_shape = (CMState.build(CMConfig(**five, contexts=c), ref) for c in (c18, (*c18, "shape")))
     assert bool(int(with_shape.cfg[K.C_XCTX]) & K.X_SHAPE) and not int(without.cfg[K.C_XCTX]) & K.X_SHAPE
     assert with_shape.T.shape[0] == without.T.shape[0] + (1 << 14)  # its hashed region
@@ -431,7 +465,8 @@ def test_a_record_leaves_well_primed_counters_alone() -> None:
 
     rec = b"the licensee shall keep every notice; the licensor shall not " * 3
     ref = b"\0".join(b"the licensee shall keep the notice %d intact" % i for i in range(200))
-    states = {f: CMState.build(CMConfig(table_bits=14, match_bits=14, freeze=f), ref) for f in (0, 8, 255)}
+    # (without format 22's maps, which learn in every record: the counters' writes are what freeze spares)
+    states = {f: CMState.build(CMConfig(table_bits=14, match_bits=14, freeze=f, maps=False), ref) for f in (0, 8, 255)}
     assert np.array_equal(states[8].T, states[255].T) and np.array_equal(states[8].W0, states[255].W0)
     assert not np.array_equal(states[0].W0, states[8].W0)
     primed = {f: s.T.copy() for f, s in states.items()}
