@@ -204,7 +204,7 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_LATE
         if config.order_sets and config.wide_mixers:  # (it chooses among the wide mixers' sets: format 6's)
             cfg[K.C_XCTX] |= K.X_ORDSEL
-        if config.maps:
+        if config.maps and config.contexts:  # (maps for the extra contexts: without any, a format 21 model's config)
             cfg[K.C_XCTX] |= K.X_CMAP
         return cfg
 

@@ -125,15 +125,17 @@ def test_artifact_format_follows_the_contexts() -> None:
     twenty_two = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
     assert meta(twenty_two)["format"] == "nbmf-neural-22"  # the defaults: the extra contexts through their maps
     assert unpack_files(twenty_two)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16) and CMParams().maps
-    bare = CMParams(table_bits=12, match_bits=12, mixers=6, contexts=())  # no extra context: no map, format 21
-    assert meta(pack_files(NeuralWeights.empty(), b"ref", bare))["format"] == "nbmf-neural-21"
     twenty_one = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, maps=False))
     assert meta(twenty_one)["format"] == "nbmf-neural-21"  # a second final mixer
     assert b"maps" not in twenty_one[WEIGHTS_FILE]  # as format 21 wrote it: its readers take False
     assert CMParams().mixers == 6 and CMParams(mixers=None).mixer_count == 6  # None: a build chooses 6 or 5
     assert unpack_files(twenty_one)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=6, maps=False)  # named
-    six = CMParams(table_bits=12, match_bits=12, mixers=6, order_sets=False, once=False, contexts=())
+    six = CMParams(table_bits=12, match_bits=12, mixers=6, order_sets=False, once=False, contexts=())  # (maps: none to map)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", six))["format"] == "nbmf-neural-21"  # whatever else it has
+    from nbmf.neural.cm import CMState
+
+    kernel_cfg = [CMState._cfg(cm_config(six.model_copy(update={"maps": m})), NeuralWeights.empty(), True, False) for m in (True, False)]
+    assert np.array_equal(*kernel_cfg)  # read back (maps False) it is the kernel config it was primed with
     twenty = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False))
     assert meta(twenty)["format"] == "nbmf-neural-20"  # five mixers
     assert unpack_files(twenty)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False)
