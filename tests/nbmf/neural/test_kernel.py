@@ -603,6 +603,9 @@ def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> No
     noise = np.random.default_rng(1).integers(0, 256, 700, dtype=np.uint8).tobytes()
     recs = [r for r in tiny.test[:12]] + [b"".join(tiny.test[:6])[:4000], tiny.test[0][:40]]
     fresh = [tiny.state().encode(r, 2 * len(r) + 64) for r in recs]
+    passes: list[int] = []
+    run = state._run
+    monkeypatch.setattr(state, "_run", lambda mode, data, n, *a, **k: passes.append(n) or run(mode, data, n, *a, **k))
     for r, expected in zip(recs, fresh, strict=True):
         assert state.encode(r, 2 * len(r) + 64) == expected
         with pytest.raises(CodecError, match="did not shrink"):
@@ -610,6 +613,11 @@ def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> No
         o = other.encode(r, 2 * len(r) + 64)
         assert other.decode(o, len(r)) == r
         assert state.decode(expected, len(r)) == r
+        ends = state.encode(r, 2 * len(r) + 64, ends=True)
+        passes.clear()
+        assert state.decode_ends(ends) == r
+        # a record up to SCRATCH_RECORD bytes decodes in one pass on the kept buffers, a longer one in two
+        assert passes == ([1500] if len(r) <= 1500 else [1500, max(3000, 32 * len(ends) + 64)])
         assert np.array_equal(state.T, before) and np.array_equal(state.W0, weights)
     assert any(len(r) > 1500 for r in recs) and any(len(r) <= 1500 for r in recs)
 
