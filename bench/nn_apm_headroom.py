@@ -18,20 +18,13 @@ APM keyed by c0 alone. Outputs of the thirty-fourth session's runs: bench/result
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import tempfile
 from pathlib import Path
 
-from nbmf.neural import cm
-from nbmf.neural.build import split_bytes
-from nbmf.neural.cm import CMState
-from nbmf.neural.codec import cm_config, unpack_files
-from nbmf.records import read_records
-from nbmf.registry import Registry
+sys.path.insert(0, str(Path(__file__).parent))
+from scratch_kernels import KERNEL, shares, sub  # noqa: E402
 
 NB = 33  # buckets of the predictor's stretch (-2047..2047, 128 wide)
-KERNEL = Path(__file__).parents[1] / "nbmf" / "neural" / "kernel.py"
 MIX = "                p = (pm + pa1 + pa2 + pa3 + 2) >> 2\n"
 LOOKUP4 = """                if p < 1:
                     p = 1
@@ -54,12 +47,6 @@ VARIANTS = {
     "v2": MIX + LOOKUP4 + "                p = (p + 3 * pa4 + 2) >> 2\n",
     "v3": MIX + LOOKUP4 + "                p = (p + pa4 + 1) >> 1\n",
 }
-
-
-def sub(src: str, old: str, new: str) -> str:
-    if old not in src:
-        raise SystemExit(f"the kernel has changed: {old.strip()[:60]!r} not found")
-    return src.replace(old, new)
 
 
 def scratch_kernel(variant: str) -> str:
@@ -108,27 +95,4 @@ def scratch_kernel(variant: str) -> str:
 if __name__ == "__main__":
     dom, reg = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-    variants = sys.argv[4:] or [*VARIANTS, "m1"]
-    test = split_bytes(list(read_records(f"data/corpus/{dom}.jsonl")))["test"][:n]
-    w, ref, cmp, _ = unpack_files(Registry(reg).load_files(dom, 1)[1])
-    tmp = Path(tempfile.mkdtemp(prefix="nbmf-nnapm-"))
-    for v in variants:
-        path = tmp / f"kernel_nnapm_{v}.py"
-        path.write_text(scratch_kernel(v))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = mod  # numba's on-disk cache finds the module by this name
-        spec.loader.exec_module(mod)
-        cm.K = mod
-        sizes = {}
-        for use in (True, False):
-            st = CMState.build(cm_config(cmp), ref, w, use_nn=use)
-            sizes[use] = sum(len(st.encode(x, 2 * len(x) + 64)) for x in test)
-            del st
-        total = sum(map(len, test))
-        print(
-            f"{dom} {v}: with nn {sizes[True]} ({total / sizes[True]:.4f}x), without {sizes[False]}, "
-            f"share {100 * (sizes[False] / sizes[True] - 1):+.2f} %",
-            flush=True,
-        )
+    shares(dom, reg, n, sys.argv[4:] or [*VARIANTS, "m1"], scratch_kernel, "nnapm")

@@ -18,19 +18,12 @@ RECORDS (default 200) held-out records of data/corpus/DOMAIN.jsonl with each and
 
 from __future__ import annotations
 
-import importlib.util
 import sys
-import tempfile
 from pathlib import Path
 
-from nbmf.neural import cm
-from nbmf.neural.build import split_bytes
-from nbmf.neural.cm import CMState
-from nbmf.neural.codec import cm_config, unpack_files
-from nbmf.records import read_records
-from nbmf.registry import Registry
+sys.path.insert(0, str(Path(__file__).parent))
+from scratch_kernels import KERNEL, shares, sub  # noqa: E402
 
-KERNEL = Path(__file__).parents[1] / "nbmf" / "neural" / "kernel.py"
 MATCH_CTX = "            ctx[kx] = _hash(0x6D7 + meb, lq * 256 + c1)\n"
 AFTER_HIDDEN = """                hid[j] = v
         mb = 0
@@ -64,12 +57,6 @@ def greedy(variant: str) -> str:
 """
 
 
-def sub(src: str, old: str, new: str) -> str:
-    if src.count(old) != 1:
-        raise SystemExit(f"the kernel has changed: {old.strip()[:60]!r} found {src.count(old)} times")
-    return src.replace(old, new)
-
-
 def scratch_kernel(variant: str) -> str:
     src = KERNEL.read_text()
     if variant == "base":
@@ -82,27 +69,4 @@ def scratch_kernel(variant: str) -> str:
 if __name__ == "__main__":
     dom, reg = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 200
-    variants = sys.argv[4:] or ["base", "e1", "e2", "e3"]
-    test = split_bytes(list(read_records(f"data/corpus/{dom}.jsonl")))["test"][:n]
-    w, ref, cmp, _ = unpack_files(Registry(reg).load_files(dom, 1)[1])
-    tmp = Path(tempfile.mkdtemp(prefix="nbmf-nnbyte-"))
-    for v in variants:
-        path = tmp / f"kernel_nnbyte_{v}.py"
-        path.write_text(scratch_kernel(v))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = mod  # numba's on-disk cache finds the module by this name
-        spec.loader.exec_module(mod)
-        cm.K = mod
-        sizes = {}
-        for use in (True, False):
-            st = CMState.build(cm_config(cmp), ref, w, use_nn=use)
-            sizes[use] = sum(len(st.encode(x, 2 * len(x) + 64)) for x in test)
-            del st
-        total = sum(map(len, test))
-        print(
-            f"{dom} {v}: with nn {sizes[True]} ({total / sizes[True]:.4f}x), without {sizes[False]}, "
-            f"share {100 * (sizes[False] / sizes[True] - 1):+.2f} %",
-            flush=True,
-        )
+    shares(dom, reg, n, sys.argv[4:] or ["base", "e1", "e2", "e3"], scratch_kernel, "nnbyte")
