@@ -41,6 +41,31 @@ def start_board(run: str) -> Any:
     return ray.remote(num_cpus=0)(ProgressBoard).options(name=board_name(run), get_if_exists=True).remote()
 
 
+class Poster:
+    """A ``progress`` callback for work inside a Ray task (a model's build): each message is posted as the key's
+    ``phase`` (fire and forget), which its line shows instead of the training figures. Without a board: a no-op."""
+
+    def __init__(self, run: str | None, key: str) -> None:
+        self.board = find_board(run) if run else None
+        self.key = key
+        self._last: Any = None
+
+    def __call__(self, msg: str) -> None:
+        if self.board is not None:
+            self._last = self.board.post.remote(self.key, {"phase": msg})
+
+    def flush(self, timeout_s: float = POLL_TIMEOUT_S) -> None:
+        """Wait (briefly) until the board holds the last message: before the task returns, so the driver's last poll
+        after it sees where the build ended."""
+        if self._last is not None:
+            import ray
+
+            try:
+                ray.get(self._last, timeout=timeout_s)
+            except Exception:  # progress is not worth failing a build for
+                pass
+
+
 def find_board(run: str) -> Any | None:
     """The run's board from inside a worker (None: there is none; progress is not worth failing for)."""
     import ray
@@ -57,7 +82,10 @@ def _clock(s: float) -> str:
 
 
 def format_training(domain: str, st: dict[str, Any]) -> str:
-    """``legal: step 1,200/3,000 · 46.2k tokens/s · train 2.41 · val 2.35 bits/byte · 1:12 left``"""
+    """``legal: step 1,200/3,000 · 46.2k tokens/s · train 2.41 · val 2.35 bits/byte · 1:12 left``; once training is over
+    and the model is built, what the build is doing (its ``phase``): ``legal: build: match models' trust: 5/8 (...)``."""
+    if st.get("phase"):
+        return f"{domain}: build: {st['phase']}"
     steps_eta = _steps_eta(st)
     steps_bind = st.get("max_steps") is not None and steps_eta is not None and steps_eta <= _budget_eta(st)
     parts = [f"step {st.get('step', 0):,}/{st['max_steps']:,}" if steps_bind else f"step {st.get('step', 0):,}"]

@@ -374,11 +374,13 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
 
 
-def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics: dict[str, Any]) -> dict[str, Any]:
-    """Ray task: integer model from the run's best weights (kept in every checkpoint) + dictionary + reference -> candidate."""
+def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics: dict[str, Any], run: str | None = None) -> dict[str, Any]:
+    """Ray task: integer model from the run's best weights (kept in every checkpoint) + dictionary + reference -> candidate.
+    ``run``: whose progress board hears what the build is doing (each priming, each choice made on the check records)."""
     import pyarrow.fs as pafs
     import torch
 
+    from jobs.progress import Poster
     from nbmf.neural.build import build_files, measure_val, publish
     from nbmf.neural.model import BytePredictor, export_int
     from nbmf.registry import Registry
@@ -392,11 +394,15 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     model = BytePredictor(cfg.model.neural)
     model.load_state_dict(state.get("best_model", state["model"]))  # the best validation, not the last step
     train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
-    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None)
+    say = Poster(run, domain)
+    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say)
+    say("measuring the candidate on the val records")
     build_metrics.update(measure_val(files, val_b))
     build_metrics.update({f"train_{k}": v for k, v in metrics.items()})
     data_manifest = json.loads(store.read_bytes(f"datasets/{domain}/manifest.json"))
     man = publish(Registry(cfg.registry), domain, files, cfg.model, build_metrics, data_manifest)
+    say(f"published as version {man.version}")
+    say.flush()
     return {"domain": domain, "version": man.version, "metrics": build_metrics}
 
 
@@ -520,7 +526,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         built = _already_published(reg_root, domain, run_name, metrics.get("step"))
         if built is None:
             progress(f"{domain}: building the integer model…")
-            built = ray.get(build_remote.remote(cfg.model_dump_json(), domain, result.checkpoint.path, metrics))
+            built = ray.get(build_remote.remote(cfg.model_dump_json(), domain, result.checkpoint.path, metrics, rid))
         progress(
             f"{domain}: published candidate {domain}@{built['version']} (val {built['metrics']['val_bpb_neural']:.3f} bits/byte end to end)"
         )

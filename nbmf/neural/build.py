@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 from nbmf.artifact import ZSTD_DICT_FILE
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.config import MIXERS, ModelConfig
@@ -176,7 +178,9 @@ def _learn_post(
     from nbmf.neural.codec import cm_config
 
     t0 = time.time()
+    progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg.cm)})")
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
+    progress(f"primed in {time.time() - t0:.0f} s; choosing on {min(len(val), POST_CHECK)} check records")
     identity = st.post.copy()
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
     if cfg.cm.match_trust is None and check:
@@ -201,8 +205,15 @@ def _learn_post(
     st.post[:] = candidates[best]
     said = ", ".join(f"rate {r}: {n} bytes" if r else f"identity: {n} bytes" for r, n in sizes.items())
     progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
-    st.nn = dataclasses.replace(weights, post=candidates[best].copy())
+    st.nn = dataclasses.replace(weights, post=candidates[best].astype(np.int64))
     return st.nn, st, sizes[best]
+
+
+def _choices(cm: Any) -> str:
+    """What a priming is for, in ``place_predictor``'s terms."""
+    place = "predictor in the post mixer only" if cm.late else "predictor in the mixers"
+    sets = "open" if cm.order_sets is None else ("on" if cm.order_sets else "off")
+    return f"{place}, order sets {sets}, {cm.mixer_count} mixers"
 
 
 def choose_trust(st: Any, check: Sequence[bytes]) -> tuple[int, dict[int, int]]:

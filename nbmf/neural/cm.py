@@ -28,6 +28,28 @@ MAX_RECORD = 1 << 16  # the neural codec takes records up to 64 KiB; larger ones
 
 WEIGHT_SAVES = 56  # weight sets one byte may save at most: 7 per bit (five mixers and two final ones, format 21)
 
+WEIGHT_HEADROOM = 1 << 30  # a state keeps its mixer weights as int32 while every one lies within this (``narrow_weights``)
+INPUT_MAX = 2047  # no mixer input, and no mixer output a final mixer weighs, is larger (stretch, clipped; kernel.process)
+
+
+def weight_step(rate: int) -> int:
+    """The most one weight moves in one bit at learning rate ``rate``: (input x error x rate) >> 14, an input at most
+    ``INPUT_MAX``, an error (y << 12 minus a 12-bit probability) at most 4095 (the post mixer rounds: + 1)."""
+    return (INPUT_MAX * 4095 * max(rate, 2)) // (1 << 14) + 2
+
+
+def narrow_weights(W: np.ndarray) -> tuple[np.ndarray, int]:
+    """The mixer weights as int32 where every one lies within ``WEIGHT_HEADROOM`` (priming leaves them within about
+    1e6: technical, legal), else as they are (int64); and the largest magnitude. The kernel reads up to seven weight sets
+    of 50 weights a bit from 158-316 MB of them, so half the bytes is half the cache lines it waits for; it sums their
+    products in int64 either way, so int32 weights code the same bytes as int64 ones as long as no weight leaves int32
+    while a record is coded, which ``CMState._run`` makes sure of before each record (``weight_step``). The plain-Python
+    kernel (tests' reference) keeps them int64 (``kernel.NARROW``)."""
+    wmax = int(np.abs(W).max()) if W.size else 0
+    if K.NARROW and W.dtype == np.int64 and wmax <= WEIGHT_HEADROOM:
+        return W.astype(np.int32), wmax
+    return W, wmax
+
 
 def _weight_journal(n: int, ninputs: int, xctx: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Room to save the mixer weight sets a record of ``n`` bytes may change (at most 7 per bit, at
@@ -141,6 +163,10 @@ class CMState:
     source: str = "primed"  # where it came from: primed here, read from this node's disk ("node"), or the shelf
     broken: str | None = None  # why this state can no longer be trusted (a record's writes not undone): it codes nothing more
     scratch: list[np.ndarray] = field(default_factory=list, repr=False)  # journal buffers reused under the lock (``_journal``)
+    wmax: int = field(default=0, repr=False)  # the largest |weight| in W0 between records (``narrow_weights``)
+
+    def __post_init__(self) -> None:
+        self.W0, self.wmax = narrow_weights(self.W0)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """What priming computed (for ``primed_cache``): tables, mixer weights, history, config."""
@@ -217,7 +243,7 @@ class CMState:
                 np.array_equal(arrays["cfg"], cfg)
                 and arrays["T"].shape == (K.layout(cfg)["size"],)
                 and arrays["T"].dtype == np.uint32
-                and arrays["W0"].dtype == np.int64
+                and arrays["W0"].dtype in (np.int64, np.int32)  # (int32: ``narrow_weights``; states written before: int64)
                 and arrays["H"].dtype == np.uint8
                 and arrays["H"].shape[0] >= int(arrays["ref_len"][0]) + MAX_RECORD
             )
@@ -304,7 +330,7 @@ class CMState:
             if 0 < len(r) <= MAX_RECORD:
                 x = np.frombuffer(r, np.uint8)
                 self._run(K.ENCODE, x, len(r), np.zeros(2 * len(r) + 64, np.uint8), learn_post=rate)
-        return post.copy()
+        return post.astype(np.int64)
 
     def _run(self, mode: int, data: np.ndarray, n: int, out: np.ndarray, trace: np.ndarray | None = None, learn_post: int = 0) -> int:
         xctx = int(self.cfg[K.C_XCTX])
@@ -318,6 +344,9 @@ class CMState:
         with self.lock:  # the primed state is shared: one record at a time per state (and its journal buffers)
             if self.broken is not None:
                 raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
+            W = self.W0
+            if W.dtype == np.int32 and not self._fits_int32(n, learn_post):
+                W = W.astype(np.int64)  # a record long enough to move a weight out of int32: coded on a wide copy
             jidx, jold, wflag, wj, wold = _journal(n, nhashed, K.n_inputs(int(self.cfg[K.C_NORD]), xctx), xctx, self.scratch)
             jcap = jidx.shape[0] - 1
             # the kernel writes how much it journaled on every return; -1 still there afterwards means it did
@@ -326,20 +355,33 @@ class CMState:
             try:  # the record's mixers learn in W0 itself; every weight set it changes is saved first
                 got = int(
                     K.process(
-                        mode, cfg, self.T, self.W0, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
+                        mode, cfg, self.T, W, self.H, self.ref_len, data, n, out, jidx, jold, wflag, wj, wold,
                         nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE if trace is None else trace,
                     )
                 )  # fmt: skip
             finally:
                 K.undo(self.T, jidx, jold)
-                K.undo_weights(self.W0, wj, wold)
+                K.undo_weights(W, wj, wold)
                 wflag[:] = 0  # the buffers serve this state's next record
                 if jidx[jcap] < 0 or wj[-1] < 0:
                     self.broken = "a record's writes were not journaled, so not undone"
                     log.error("primed state of %d reference bytes: %s; it codes no more records", self.ref_len - 1, self.broken)
+                if learn_post:  # the post mixer keeps what it learned, and bounds every record after
+                    post = W[-K.POST_SETS * 3 :]
+                    if W is not self.W0:
+                        self.W0, self.wmax = narrow_weights(W)
+                    self.wmax = max(self.wmax, int(np.abs(post).max()))
             if self.broken is not None:
                 raise CodecError(f"this model's primed state cannot be trusted ({self.broken}): load the model again")
             return got
+
+    def _fits_int32(self, n: int, learn_post: int) -> bool:
+        """Whether no weight can leave int32 while a record of at most ``n`` bytes is coded: every weight starts within
+        ``wmax`` and moves at most ``weight_step`` a bit, at the record's rate (the priming rate where it has none), or
+        the post mixer's while it learns. The service's records (up to 4 KB at rate 24) are far inside: 4.0e8 of 2^31."""
+        lr = int(self.cfg[K.C_LR])
+        rate = max((lr >> 8) & 255 or lr & 255, learn_post)
+        return self.wmax + 8 * n * weight_step(rate) < 2**31
 
     def trace(self, record: bytes, coded: bytes | None = None) -> np.ndarray:
         """Per-bit (probability, neural stretch) seen while encoding ``record`` (or decoding ``coded``)."""

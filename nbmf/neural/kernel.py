@@ -308,6 +308,12 @@ def layout(cfg: np.ndarray) -> dict[str, int]:
     return off
 
 
+# the mixers' inputs (each within +-2047) as int32: compiled, an int32 input times an int32 weight (``cm.narrow_weights``)
+# is one vector multiply into int64 (numba types the product int64). Plain Python keeps inputs and weights int64:
+# numpy's int32 scalars multiply into int32, and the plain run is the reference the compiled one is checked against
+NARROW = not getattr(numba_config, "DISABLE_JIT", 0)
+XIN = np.int32 if NARROW else np.int64
+
 if getattr(numba_config, "DISABLE_JIT", 0):  # the plain-Python run of the kernel (tests)
 
     def _prefetch(arr: np.ndarray, i: int) -> None:
@@ -794,7 +800,7 @@ def process(
             for _ in range(4096):  # a run at the count's limit stands for a counter that kept learning: as far as it goes
                 vv = _counter_update(vv, yy, limit, rates)
             vr[min(limit, 255), yy] = vv
-    xin = np.zeros(ninputs, dtype=np.int64)
+    xin = np.zeros(ninputs, dtype=XIN)
     hid = np.zeros(max(nh, 1), dtype=np.int64)
     hid32 = np.zeros(max(nh, 1), dtype=np.int32)  # the first layer's sums, for an int16 table
     Pf = P.reshape(P.size)  # the same table, flat: for the cache hints below

@@ -1,6 +1,6 @@
 """Training progress lines: what they say, and the time left (whichever of budget and steps ends first)."""
 
-from jobs.progress import format_training, training_eta
+from jobs.progress import Poster, format_training, training_eta
 
 
 def test_time_left_is_whichever_ends_first() -> None:
@@ -20,3 +20,14 @@ def test_lines_show_what_binds() -> None:
     line = format_training("legal", {"step": 30, "start_step": 0, "max_steps": 40, "time_budget_s": 240, "elapsed_s": 3})
     assert line.startswith("legal: step 30/40 · ") and line.endswith("~0:01 left")
     assert "resumed at step 20" in format_training("x", {"step": 25, "resumed_from": 20})
+
+
+def test_a_build_phase_replaces_the_training_figures() -> None:
+    st = {"step": 40, "start_step": 0, "max_steps": 40, "elapsed_s": 3, "phase": "primed in 12 s; choosing on 32 check records"}
+    assert format_training("legal", st) == "legal: build: primed in 12 s; choosing on 32 check records"
+
+
+def test_a_poster_without_a_run_says_nothing() -> None:
+    say = Poster(None, "legal")
+    say("priming")  # no board, no Ray needed: a no-op
+    say.flush()

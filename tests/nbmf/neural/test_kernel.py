@@ -539,6 +539,31 @@ def test_an_int16_and_an_int32_first_layer_code_the_same_bytes(tiny) -> None:  #
     assert [state.decode(c, len(r)) for c, r in zip(narrow, recs)] == recs
 
 
+def test_int32_mixer_weights_code_the_bytes_int64_ones_do(tiny) -> None:  # type: ignore[no-untyped-def]
+    """A state keeps its mixer weights as int32 (``narrow_weights``): the same values, the same frames as int64; a
+    record that could move a weight out of int32 is coded on a wide copy, and the state is left as it was."""
+    from nbmf.neural import kernel as K
+    from nbmf.neural.cm import WEIGHT_HEADROOM, narrow_weights, weight_step
+
+    state = tiny.state()
+    assert state.W0.dtype == (np.int32 if K.NARROW else np.int64) and 0 < state.wmax <= WEIGHT_HEADROOM
+    recs = tiny.test[:6]
+    narrow = [state.encode(r, 2 * len(r) + 64, ends=True) for r in recs]
+    weights, wmax = state.W0.copy(), state.wmax
+    state.wmax = 2**31 - 8 * len(recs[0]) * weight_step(24)  # as if a weight lay that near the edge: a wide copy codes
+    assert state.encode(recs[0], 2 * len(recs[0]) + 64, ends=True) == narrow[0]
+    assert state.decode_ends(narrow[0]) == recs[0]
+    assert np.array_equal(state.W0, weights) and state.W0.dtype == weights.dtype
+    state.wmax = wmax
+    wide = tiny.state()
+    wide.W0 = wide.W0.astype(np.int64)  # the same values, the other compiled kernel
+    assert [wide.encode(r, 2 * len(r) + 64, ends=True) for r in recs] == narrow
+    post = state.learn_post(recs[:2], 5)  # the post mixer learns in the int32 weights as in int64 ones
+    assert np.array_equal(wide.learn_post(recs[:2], 5), post) and post.dtype == np.int64
+    over = np.array([0, WEIGHT_HEADROOM + 1], np.int64)
+    assert narrow_weights(over)[0] is over and narrow_weights(over)[1] == WEIGHT_HEADROOM + 1  # beyond: stays int64
+
+
 def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]
     state = tiny.state()
     a, b = tiny.test[0], tiny.test[1]
