@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests_support import GIVEN_CHOICES
 
 from jobs.demo import DemoConfig, run
 from nbmf.corpus import local_records
@@ -29,7 +30,7 @@ TINY = {
         "reference_bytes": 150_000,
         "dict_bytes": 4096,
         "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128, "time_budget_s": 60},
-        "cm": {"table_bits": 16, "match_bits": 16},
+        "cm": {"table_bits": 16, "match_bits": 16, **GIVEN_CHOICES},
     },
 }
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from tests_support import write_datasets
+from tests_support import GIVEN_CHOICES, write_datasets
 
 from jobs.train import ShardCache, TrainConfig, check_resumable, run
 from nbmf.codec import NBMF
@@ -19,7 +19,7 @@ def tiny_config(tmp: Path, **kw: object) -> TrainConfig:
         reference_bytes=120_000,
         dict_bytes=4096,
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=40, batch_size=128, time_budget_s=120),
-        cm=CMParams(table_bits=16, match_bits=16),
+        cm=CMParams(table_bits=16, match_bits=16, **GIVEN_CHOICES),
     )
     base = dict(domains=["technical", "legal"], data=str(tmp), registry=str(tmp / "reg"), model=model, eval_every=10, cpus_per_worker=0.5)
     base.update(kw)

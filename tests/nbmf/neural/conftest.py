@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -25,12 +25,26 @@ class Tiny:
     weights: NeuralWeights
     reference: bytes
     config: ModelConfig
+    _built: dict[str, bytes] = field(default_factory=dict)
+    _shared: list[CMState] = field(default_factory=list)
 
     def state(self, use_nn: bool = True, nn_only: bool = False) -> CMState:
+        """A state of its own, primed now (a test may change it as it likes)."""
         return CMState.build(cm_config(SMALL_CM), self.reference, self.weights, use_nn, nn_only)
 
+    def shared_state(self) -> CMState:
+        """One primed state for every caller (primed once): for tests that only code records with it, each of which
+        must leave it as it found it (the journal's undo), so sharing it checks that too."""
+        if not self._shared:
+            self._shared.append(self.state())
+        return self._shared[0]
+
     def files(self) -> dict[str, bytes]:
-        return build_files(self.train, self.test, self.config, self.weights)[0]
+        """The files of its build with the config's choices (built once per session: a build primes and codes the
+        check records several times); a new dict each call, the same bytes."""
+        if not self._built:
+            self._built.update(build_files(self.train, self.test, self.config, self.weights)[0])
+        return dict(self._built)
 
 
 @pytest.fixture(scope="session")

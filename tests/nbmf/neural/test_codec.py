@@ -406,18 +406,29 @@ def test_a_late_predictor_speaks_in_the_post_mixer_only(tiny) -> None:  # type: 
         CMState.build(dataclasses.replace(late, post_mix=False), ref, w)
 
 
+# The build-choice tests below give a build this many val records (it learns the post mixer on them and codes them to
+# choose): each choice is then a few passes over a few KB, and a choice the test is not about is given (one priming).
+CHECK = 12
+
+
+def _one_priming(cfg: Any) -> Any:
+    """``cfg`` with the mixers' order sets given (an open choice is one more priming)."""
+    return cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"order_sets": False})})
+
+
 def test_the_build_places_the_predictor_where_it_codes_val_smaller(tiny) -> None:  # type: ignore[no-untyped-def]
     """``predictor_place``: 'post' builds a format 15 artifact; 'best' primes both and keeps the smaller on the check
     records, and says what each coded."""
     from nbmf.neural.build import build_files
     from nbmf.neural.codec import unpack_files
 
-    files, metrics = build_files(tiny.train, tiny.test, tiny.config.model_copy(update={"predictor_place": "best"}), tiny.weights)
+    cfg = _one_priming(tiny.config)
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg.model_copy(update={"predictor_place": "best"}), tiny.weights)
     sizes = metrics["predictor_place_bytes"]
     assert set(sizes) == {"mixers", "post"} and all(n > 0 for n in sizes.values())
     assert metrics["predictor_place"] == min(sizes, key=lambda k: (sizes[k], k == "post"))
     assert unpack_files(files)[2].late == (metrics["predictor_place"] == "post")
-    post, m = build_files(tiny.train, tiny.test, tiny.config.model_copy(update={"predictor_place": "post"}), tiny.weights)
+    post, m = build_files(tiny.train, tiny.test[:CHECK], cfg.model_copy(update={"predictor_place": "post"}), tiny.weights)
     assert unpack_files(post)[2].late and m["predictor_place"] == "post" and "predictor_place_bytes" not in m
 
 
@@ -428,8 +439,8 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     from nbmf.neural.build import TRUSTS, build_files
     from nbmf.neural.codec import artifact_format, unpack_files
 
-    cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": None})})
-    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": None, "order_sets": False})})
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
     sizes = metrics["match_trust_bytes"]
     assert tuple(sizes) == TRUSTS and all(n > 0 for n in sizes.values())
     assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
@@ -440,8 +451,8 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     assert artifact_format(old) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
-    given = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": 3})})
-    files, metrics = build_files(tiny.train, tiny.test, given, tiny.weights)
+    given = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"match_trust": 3})})
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], given, tiny.weights)
     assert "match_trust_bytes" not in metrics and unpack_files(files)[2].match_trust == 3
 
 
@@ -453,7 +464,7 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
     from nbmf.neural.codec import artifact_format, unpack_files
 
     assert tiny.config.cm.order_sets is None  # the default: the build chooses
-    files, metrics = build_files(tiny.train, tiny.test, tiny.config, tiny.weights)
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], tiny.config, tiny.weights)
     sizes = metrics["order_sets_bytes"]
     assert set(sizes) == {"on", "off"} and all(n > 0 for n in sizes.values())
     assert metrics["order_sets"] == (sizes["on"] < sizes["off"])
@@ -466,7 +477,7 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
     assert man.config["cm"]["order_sets"] is metrics["order_sets"]
     for given in (True, False):
         cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": given})})
-        files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+        files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
         assert "order_sets_bytes" not in metrics and bool(unpack_files(files)[2].order_sets) is given
 
 
@@ -479,7 +490,7 @@ def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: i
 
     assert tiny.config.cm.mixers == 6  # the default: six, untried
     cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": True, "mixers": None})})
-    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
     sizes = metrics["mixers_bytes"]
     assert tuple(sizes) == MIXER_CHOICES == (6, 5) and all(n > 0 for n in sizes.values())
     assert metrics["mixers"] == min(sizes, key=lambda m: (sizes[m], -m))
@@ -490,7 +501,7 @@ def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: i
     assert man.config["cm"]["mixers"] == metrics["mixers"]
     for given in (6, 5, 4):
         c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"mixers": given})})
-        files, metrics = build_files(tiny.train, tiny.test, c, tiny.weights)
+        files, metrics = build_files(tiny.train, tiny.test[:CHECK], c, tiny.weights)
         assert "mixers_bytes" not in metrics and unpack_files(files)[2].mixers == metrics["mixers"] == given
 
 
@@ -505,7 +516,7 @@ def test_the_build_chooses_the_record_rate_on_val(tiny, tmp_path) -> None:  # ty
 
     assert tiny.config.cm.lr_record is None  # the default: the build chooses
     cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"order_sets": False})})  # one priming
-    files, metrics = build_files(tiny.train, tiny.test, cfg, tiny.weights)
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
     sizes = metrics["lr_record_bytes"]
     assert tuple(sizes) == RECORD_RATES and all(n > 0 for n in sizes.values())
     assert metrics["lr_record"] == min(sizes, key=lambda r: (sizes[r], RECORD_RATES.index(r)))
@@ -513,7 +524,7 @@ def test_the_build_chooses_the_record_rate_on_val(tiny, tmp_path) -> None:  # ty
     man = publish(Registry(str(tmp_path)), "technical", files, cfg, metrics)
     assert man.config["cm"]["lr_record"] == metrics["lr_record"]
     given = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"lr_record": 12})})
-    files, metrics = build_files(tiny.train, tiny.test, given, tiny.weights)
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], given, tiny.weights)
     assert "lr_record_bytes" not in metrics and unpack_files(files)[2].lr_record == metrics["lr_record"] == 12
     assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", tiny.config.cm))[2].lr_record == RECORD_RATE
 

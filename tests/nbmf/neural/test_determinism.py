@@ -19,7 +19,7 @@ def _torch_tables(tiny, rec: bytes, batch: int, device: str = "cpu", float32: bo
 
 
 def test_encoder_and_decoder_tables_identical(tiny) -> None:  # type: ignore[no-untyped-def]
-    state = tiny.state()
+    state = tiny.shared_state()
     for rec in tiny.test[:8]:
         coded = state.encode(rec, 2 * len(rec) + 64)
         enc, dec = state.trace(rec), state.trace(rec, coded)
@@ -28,7 +28,7 @@ def test_encoder_and_decoder_tables_identical(tiny) -> None:  # type: ignore[no-
 
 
 def test_whole_record_vs_step_by_step_and_torch_vs_compiled(tiny) -> None:  # type: ignore[no-untyped-def]
-    state = tiny.state()
+    state = tiny.shared_state()
     for rec in tiny.test[:5]:
         step_by_step = state.trace(rec)[:, 1]  # the compiled step, one byte at a time
         whole = _torch_tables(tiny, rec, batch=len(rec))  # torch, every position at once

@@ -68,55 +68,78 @@ FORMAT8 = {
 FORMAT14 = {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True, "runs": True}
 
 
-@pytest.mark.parametrize(
-    "cm",
-    [
-        {"contexts": [], "mixers": 2},
-        {"contexts": ["json", "word"], "mixers": 3},
-        {"contexts": ["json", "word", "ind"], "mixers": 3},
-        {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
-        {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
-        FORMAT8,
-        {**FORMAT8, "ends": True},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"]},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"], "p32": True},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"]},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True},
-        {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True, "runs": True},
-        {
-            **FORMAT8,
-            "ends": True,
-            "contexts": [*FORMAT8["contexts"], "line", "paren", "num"],
-            "post": True,
-            "once": True,
-            "runs": True,
-            "long_run": True,
-        },
-        {**FORMAT14, "late": True},
-        {**FORMAT14, "trust": 5},
-        {**FORMAT14, "trust": 5, "ordsel": True},
-        {**FORMAT14, "trust": 5, "ordsel": True, "mixers": 4},
-        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 4},
-        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
-        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6},
-        {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6, "maps": True},
-    ],
-    ids=[
-        *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
-        *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15", "format-16"),
-        "format-17",
-        "format-18",
-        "format-19",
-        "format-20",
-        "format-21",
-        "format-22",
-    ],
-)
-def test_compiled_step_equals_pure_python_reference(cm: dict) -> None:
-    compiled, reference = _run(True, cm), _run(False, cm)
+REFERENCE_CMS = [
+    {"contexts": [], "mixers": 2},
+    {"contexts": ["json", "word"], "mixers": 3},
+    {"contexts": ["json", "word", "ind"], "mixers": 3},
+    {"contexts": ["json", "word", "ind", "match"], "mixers": 3, "ways": 4, "apms": 3},
+    {"contexts": ["json", "word", "ind", "match", "ind3", "word3"], "mixers": 3, "ways": 4, "apms": 3, "lr_record": 12},
+    FORMAT8,
+    {**FORMAT8, "ends": True},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"]},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren"], "p32": True},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"]},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True},
+    {**FORMAT8, "ends": True, "contexts": [*FORMAT8["contexts"], "line", "paren", "num"], "post": True, "once": True, "runs": True},
+    {
+        **FORMAT8,
+        "ends": True,
+        "contexts": [*FORMAT8["contexts"], "line", "paren", "num"],
+        "post": True,
+        "once": True,
+        "runs": True,
+        "long_run": True,
+    },
+    {**FORMAT14, "late": True},
+    {**FORMAT14, "trust": 5},
+    {**FORMAT14, "trust": 5, "ordsel": True},
+    {**FORMAT14, "trust": 5, "ordsel": True, "mixers": 4},
+    {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 4},
+    {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
+    {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6},
+    {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6, "maps": True},
+]
+REFERENCE_IDS = [
+    *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
+    *("format-10-int32-table", "format-11", "format-12", "format-13", "format-14", "format-14-long-run", "format-15", "format-16"),
+    "format-17",
+    "format-18",
+    "format-19",
+    "format-20",
+    "format-21",
+    "format-22",
+]
+
+
+@pytest.fixture(scope="module")
+def coded_both_ways() -> dict[tuple[str, bool], dict]:
+    """Every case run compiled and as plain Python, each in its own process, as many at once as the machine has
+    cores (the plain-Python runs take seconds each)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(i, jit) for i in REFERENCE_IDS for jit in (False, True)]
+    cms = dict(zip(REFERENCE_IDS, REFERENCE_CMS, strict=True))
+
+    def attempt(job: tuple[str, bool]) -> dict | AssertionError:  # a case that fails fails its own test only
+        try:
+            return _run(job[1], cms[job[0]])
+        except AssertionError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
+        done = list(pool.map(attempt, jobs))
+    return dict(zip(jobs, done, strict=True))
+
+
+@pytest.mark.parametrize("cm", REFERENCE_IDS)
+def test_compiled_step_equals_pure_python_reference(coded_both_ways: dict, cm: str) -> None:
+    compiled, reference = coded_both_ways[(cm, True)], coded_both_ways[(cm, False)]
+    for run in (compiled, reference):
+        if isinstance(run, AssertionError):
+            raise run
     assert compiled == reference  # same primed state, same per-bit tables, same bytes
-    if cm.get("ends"):
+    if REFERENCE_CMS[REFERENCE_IDS.index(cm)].get("ends"):
         assert compiled["ends"] and compiled["back"] is True and len(compiled["ends"]) <= len(compiled["coded"]) + 4
 
 
@@ -515,7 +538,7 @@ def test_ways_keep_more_contexts_in_the_same_table() -> None:
 @settings(max_examples=40, deadline=None)
 @given(st.binary(max_size=600) | st.text(max_size=400).map(lambda s: s.encode("utf-8", "surrogatepass")))
 def test_round_trip_and_state_restored(tiny, rec: bytes) -> None:  # type: ignore[no-untyped-def]
-    state = tiny.state()
+    state = tiny.shared_state()  # one state for every example: each record must leave it as it was
     before, weights = state.T.copy(), state.W0.copy()
     try:
         coded = state.encode(rec, 2 * len(rec) + 64)
@@ -565,7 +588,7 @@ def test_int32_mixer_weights_code_the_bytes_int64_ones_do(tiny) -> None:  # type
 
 
 def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]
-    state = tiny.state()
+    state = tiny.shared_state()
     a, b = tiny.test[0], tiny.test[1]
     ca = state.encode(a, len(a) + 64)
     state.encode(b, len(b) + 64)
@@ -574,7 +597,7 @@ def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_output_bound_and_size_limit(tiny) -> None:  # type: ignore[no-untyped-def]
-    state = tiny.state()
+    state = tiny.shared_state()
     rec = tiny.test[0]
     expected = state.encode(rec, 2 * len(rec) + 64)
     before, weights = state.T.copy(), state.W0.copy()
@@ -627,7 +650,8 @@ def test_journal_buffers_serve_one_record_after_another(tiny, monkeypatch) -> No
     before, weights = state.T.copy(), state.W0.copy()
     noise = np.random.default_rng(1).integers(0, 256, 700, dtype=np.uint8).tobytes()
     recs = [r for r in tiny.test[:12]] + [b"".join(tiny.test[:6])[:4000], tiny.test[0][:40]]
-    fresh = [tiny.state().encode(r, 2 * len(r) + 64) for r in recs]
+    primed = tiny.state()  # primed apart: codes each record with no early stop nor other model between
+    fresh = [primed.encode(r, 2 * len(r) + 64) for r in recs]
     passes: list[int] = []
     run = state._run
     monkeypatch.setattr(state, "_run", lambda mode, data, n, *a, **k: passes.append(n) or run(mode, data, n, *a, **k))
