@@ -70,14 +70,16 @@ class CMParams(BaseModel):
         ge=12,
         le=26,
         description="each hashed context's table holds 2^table_bits counters; None (the default): sized by the "
-        "reference at build time (``sized_for``), 2^23, or 2^24 for a reference over 16 MiB. Every artifact names its own.",
+        "reference at build time (``sized_for``), 2^23, or 2^24 for a reference over 16 MiB, and for one under 1 MiB 4-8 "
+        "counters per reference byte (at least 2^18). Every artifact names its own.",
     )
     match_bits: int | None = Field(
         None,
         ge=12,
         le=26,
         description="each match model's table of positions holds 2^match_bits; None (the default): sized by the "
-        "reference at build time (``sized_for``), 2^22, or 2^24 for a reference over 8 MiB. Every artifact names its own.",
+        "reference at build time (``sized_for``), 2^22, or 2^24 for a reference over 8 MiB, and for one under 1 MiB 2-4 "
+        "positions per reference byte (at least 2^16). Every artifact names its own.",
     )
     match_min: tuple[int, int] = (7, 20)
     limit: int = Field(
@@ -221,14 +223,23 @@ class CMParams(BaseModel):
           technical's train split is that large here; its core codes 1.1 % smaller with the bigger tables
           (thirty-eighth session, 250 held-out records: 8.859 -> 8.959), for 1.33 GB of tables per loaded version
           instead of 0.69 GB. Smaller tables for a small reference cost more than their memory is worth: legal
-          (4.9 MB) at 2^22 codes 0.9 % larger.
+          (4.9 MB) at 2^22 codes 0.9 % larger. A reference under ``SMALL_REFERENCE`` (a user's few hundred records)
+          takes 4-8 counters per byte instead, at least 2^``MIN_TABLE_BITS``: a 0.63 MiB one, 2^22 (0.35 GB
+          of tables per loaded version instead of 0.69; its core codes 200 held-out records 0.02 % larger, fifty-first session).
         - ``match_bits``: 2^22 positions per match model, 2^24 for a reference over ``MATCH_LARGE_REFERENCE``
-          (128 MB of match tables instead of 32 MB): technical +0.50 %, general +0.22 %; legal at 2^23 -0.1 %."""
+          (128 MB of match tables instead of 32 MB): technical +0.50 %, general +0.22 %; legal at 2^23 -0.1 %; under
+          ``SMALL_REFERENCE``, 2-4 positions per byte, at least 2^``MIN_MATCH_BITS``.
+        ``reference_bytes`` 0 (no reference to size by: ``codec.cm_config``) takes 2^23 and 2^22."""
         update: dict[str, int] = {}
+        small = 0 < reference_bytes < SMALL_REFERENCE
         if self.table_bits is None:
             update["table_bits"] = TABLE_BITS + int(reference_bytes > LARGE_REFERENCE)
+            if small:
+                update["table_bits"] = max(MIN_TABLE_BITS, min(TABLE_BITS, reference_bytes.bit_length() + 2))
         if self.match_bits is None:
             update["match_bits"] = MATCH_BITS + 2 * int(reference_bytes > MATCH_LARGE_REFERENCE)
+            if small:
+                update["match_bits"] = max(MIN_MATCH_BITS, min(MATCH_BITS, reference_bytes.bit_length() + 1))
         return self.model_copy(update=update) if update else self
 
     @property
@@ -249,6 +260,9 @@ TABLE_BITS = 23  # a hashed context's table (2^23 counters) when the config leav
 MATCH_BITS = 22  # a match model's table of positions (2^22), likewise
 MATCH_LARGE_REFERENCE = 8 << 20  # above this, 2^24 positions (``CMParams.sized_for``)
 LARGE_REFERENCE = 16 << 20  # above this, 2^24 (``CMParams.sized_for``)
+SMALL_REFERENCE = 1 << 20  # below this, tables by the reference's size (``CMParams.sized_for``)
+MIN_TABLE_BITS = 18  # the smallest table a small reference takes
+MIN_MATCH_BITS = 16  # the smallest match table a small reference takes
 
 
 class ModelConfig(BaseModel):

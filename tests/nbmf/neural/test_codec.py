@@ -530,7 +530,16 @@ def test_the_build_chooses_the_record_rate_on_val(tiny, tmp_path) -> None:  # ty
 
 
 def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from nbmf.config import LARGE_REFERENCE, MATCH_BITS, MATCH_LARGE_REFERENCE, RECORD_RATE, TABLE_BITS, CMParams, ModelConfig
+    from nbmf.config import (
+        LARGE_REFERENCE,
+        MATCH_BITS,
+        MATCH_LARGE_REFERENCE,
+        RECORD_RATE,
+        SMALL_REFERENCE,
+        TABLE_BITS,
+        CMParams,
+        ModelConfig,
+    )
     from nbmf.neural.build import build_files, sized
     from nbmf.neural.cm import NeuralWeights
 
@@ -544,14 +553,19 @@ def test_the_tables_are_sized_by_the_reference_and_the_artifact_names_the_size(t
     # the artifact always names its sizes: open ones are closed by its reference
     named = auto.sized_for(3).model_copy(update={"lr_record": RECORD_RATE})  # and its record rate (forty-fourth session)
     assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", auto))[2].model_dump() == named.model_dump()
-    assert auto.sized_for(3).match_bits == MATCH_BITS
+    assert (auto.sized_for(3).table_bits, auto.sized_for(3).match_bits) == (18, 16)  # a tiny reference: the smallest
+    # a small one (a user's few hundred records): 4-8 counters and 2-4 positions per byte; none (cm_config): the defaults
+    assert (auto.sized_for(657_554).table_bits, auto.sized_for(657_554).match_bits) == (22, 21)
+    assert (auto.sized_for(SMALL_REFERENCE - 1).table_bits, auto.sized_for(SMALL_REFERENCE).table_bits) == (22, TABLE_BITS)
+    assert (auto.sized_for(0).table_bits, auto.sized_for(0).match_bits) == (TABLE_BITS, MATCH_BITS)
     assert unpack_files(pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12)))[2].table_bits == 12
     # a build chooses by its reference, and the version it publishes says what it chose
     cfg = ModelConfig(use_neural=False, reference_bytes=4096, dict_bytes=1024, cm=CMParams(post_mix=False))
     train = [f"record {i}: the same words again and again, {i * 7}".encode() for i in range(200)]
     files, metrics = build_files(train, train[:5], cfg)
-    assert metrics["table_bits"] == TABLE_BITS and unpack_files(files)[2].table_bits == TABLE_BITS
-    assert metrics["match_bits"] == MATCH_BITS and unpack_files(files)[2].match_bits == MATCH_BITS
+    chose = auto.sized_for(metrics["reference_bytes"])
+    assert metrics["table_bits"] == chose.table_bits == unpack_files(files)[2].table_bits < TABLE_BITS
+    assert metrics["match_bits"] == chose.match_bits == unpack_files(files)[2].match_bits < MATCH_BITS
     man = publish(Registry(str(tmp_path)), "technical", files, cfg, metrics)
-    assert (man.config["cm"]["table_bits"], man.config["cm"]["match_bits"]) == (TABLE_BITS, MATCH_BITS)
+    assert (man.config["cm"]["table_bits"], man.config["cm"]["match_bits"]) == (chose.table_bits, chose.match_bits)
     assert sized(cfg, LARGE_REFERENCE + 1).cm.table_bits == 24 and cfg.cm.table_bits is None
