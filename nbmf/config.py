@@ -231,15 +231,13 @@ class CMParams(BaseModel):
           ``SMALL_REFERENCE``, 2-4 positions per byte, at least 2^``MIN_MATCH_BITS``.
         ``reference_bytes`` 0 (no reference to size by: ``codec.cm_config``) takes 2^23 and 2^22."""
         update: dict[str, int] = {}
-        small = 0 < reference_bytes < SMALL_REFERENCE
+        small, bits = 0 < reference_bytes < SMALL_REFERENCE, reference_bytes.bit_length()
         if self.table_bits is None:
-            update["table_bits"] = TABLE_BITS + int(reference_bytes > LARGE_REFERENCE)
-            if small:
-                update["table_bits"] = max(MIN_TABLE_BITS, min(TABLE_BITS, reference_bytes.bit_length() + 2))
+            big = TABLE_BITS + int(reference_bytes > LARGE_REFERENCE)
+            update["table_bits"] = max(MIN_TABLE_BITS, min(TABLE_BITS, bits + 2)) if small else big
         if self.match_bits is None:
-            update["match_bits"] = MATCH_BITS + 2 * int(reference_bytes > MATCH_LARGE_REFERENCE)
-            if small:
-                update["match_bits"] = max(MIN_MATCH_BITS, min(MATCH_BITS, reference_bytes.bit_length() + 1))
+            big = MATCH_BITS + 2 * int(reference_bytes > MATCH_LARGE_REFERENCE)
+            update["match_bits"] = max(MIN_MATCH_BITS, min(MATCH_BITS, bits + 1)) if small else big
         return self.model_copy(update=update) if update else self
 
     @property

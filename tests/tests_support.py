@@ -143,7 +143,7 @@ def decode_while_killing_a_replica(
 
 
 # The choices a build makes on val records where the config leaves them open, given: one priming and no passes over
-# the check records to choose (two primings and about ten passes otherwise, most of a tiny build's time). The build's
+# the check records to choose (two primings of 12 passes each otherwise, most of a tiny build's time). The build's
 # choices are tested in tests/nbmf/neural/test_codec.py; the README's commands (test_demo) build with them open.
 GIVEN_CHOICES = {"match_trust": 8, "lr_record": 16, "order_sets": False, "mixers": 6}
 

@@ -26,7 +26,7 @@ class Tiny:
     reference: bytes
     config: ModelConfig
     _built: dict[str, bytes] = field(default_factory=dict)
-    _shared: list[CMState] = field(default_factory=list)
+    _shared: CMState | None = None
 
     def state(self, use_nn: bool = True, nn_only: bool = False) -> CMState:
         """A state of its own, primed now (a test may change it as it likes)."""
@@ -35,9 +35,9 @@ class Tiny:
     def shared_state(self) -> CMState:
         """One primed state for every caller (primed once): for tests that only code records with it, each of which
         must leave it as it found it (the journal's undo), so sharing it checks that too."""
-        if not self._shared:
-            self._shared.append(self.state())
-        return self._shared[0]
+        if self._shared is None:
+            self._shared = self.state()
+        return self._shared
 
     def files(self) -> dict[str, bytes]:
         """The files of its build with the config's choices (built once per session: a build primes and codes the

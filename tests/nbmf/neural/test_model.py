@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from tests_support import GIVEN_CHOICES
 
 from nbmf.config import NeuralConfig
 from nbmf.neural.cm import NeuralWeights
@@ -168,7 +169,7 @@ def test_a_build_with_the_same_steps_trains_the_same_weights(tiny) -> None:  # t
     from nbmf.neural.codec import unpack_files
 
     neural = tiny.config.neural.model_copy(update={"max_steps": 20, "time_budget_s": 600})
-    cm = tiny.config.cm.model_copy(update={"order_sets": False, "match_trust": 8, "lr_record": 16})  # one priming, no choices
+    cm = tiny.config.cm.model_copy(update=GIVEN_CHOICES)  # one priming, no choices
     cfg = tiny.config.model_copy(update={"neural": neural, "cm": cm})
     built = []
     for seed in (123, 456):  # whatever the global generator holds before
