@@ -13,7 +13,7 @@ for d in $DOMAINS; do
   [ -f data/corpus/$d.jsonl ] || $BIN/nbmf corpus --out data/corpus --domains $d
   [ "$NN_SECONDS" = "-" ] || $BIN/nbmf build --data data/corpus/$d.jsonl --domain $d --registry "$REG" --time-budget "$NN_SECONDS" --promote \
     > bench/results/build_$d.json 2> bench/results/build_$d.log
-  $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --json \
+  $BIN/nbmf bench --data data/corpus/$d.jsonl --domain $d --registry "$REG" --ppmd --max-test 400 --timing-rounds 3 --json \
     > bench/results/neural_$d.json 2> bench/results/neural_$d.log
   $BIN/python -c "import sys; from nbmf.bench import BenchReport, format_table; print(format_table(BenchReport.model_validate_json(open(sys.argv[1]).read())))" \
     bench/results/neural_$d.json

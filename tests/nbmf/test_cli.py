@@ -74,3 +74,18 @@ def test_bench_json(tmp_path: Path) -> None:
     for x in report["results"]:
         assert x["exact"] == 1.0
         assert abs(x["total_ratio"] - x["original_bytes"] / x["coded_bytes"]) < 1e-9
+
+
+def test_bench_timing_rounds_add_the_best_times(tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    rows = [{"source": f"doc{i % 40}", "text": f"clause {i}: the tenant shall pay rent {i % 5} on time " * 3} for i in range(200)]
+    records.write_text("\n".join(json.dumps(r) for r in rows))
+    r = runner.invoke(app, ["bench", "--data", str(records), "--domain", "legal", "--timing-rounds", "2"])
+    assert r.exit_code == 0, r.output
+    assert "best of 2: enc/dec ms/KB p95" in r.stdout
+    r = runner.invoke(app, ["bench", "--data", str(records), "--domain", "legal", "--timing-rounds", "2", "--json"])
+    report = json.loads(r.stdout[r.stdout.index("{") :])
+    for x in report["results"]:
+        assert x["timing_rounds"] == 2 and x["exact"] == 1.0
+        assert x["decode_ms_per_kb_best_p95"] <= x["decode_ms_per_kb_p95"]
+    assert runner.invoke(app, ["bench", "--data", str(records), "--domain", "legal", "--timing-rounds", "0"]).exit_code != 0
