@@ -113,7 +113,7 @@ def measure(c: Contender, data: Sequence[bytes], rounds: int = 1) -> Result:
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, not {rounds}")
     rounds = rounds if c.decode is not None else 1
-    sizes: list[int] = []
+    first: list[bytes] = []
     enc_t: list[list[float]] = [[] for _ in data]
     dec_t: list[list[float]] = [[] for _ in data]
     ok = [True] * len(data)
@@ -123,14 +123,15 @@ def measure(c: Contender, data: Sequence[bytes], rounds: int = 1) -> Result:
             coded = c.encode(d)
             enc_t[i].append(time.perf_counter() - t0)
             if r == 0:
-                sizes.append(len(coded))
-            elif len(coded) != sizes[i]:
+                first.append(coded)
+            elif coded != first[i]:
                 ok[i] = False
             if c.decode is not None:
                 t0 = time.perf_counter()
                 back = c.decode(coded, len(d))
                 dec_t[i].append(time.perf_counter() - t0)
                 ok[i] = ok[i] and back == d
+    sizes = [len(b) for b in first]
     orig = sum(len(d) for d in data)
     coded_total = sum(sizes)
     ratios = [len(d) / max(1, s) for d, s in zip(data, sizes)]
