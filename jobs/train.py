@@ -378,10 +378,11 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     """Ray task: integer model from the run's best weights (kept in every checkpoint) + dictionary + reference -> candidate.
     ``run``: whose progress board hears what the build is doing (each priming, each choice made on the check records)."""
     import pyarrow.fs as pafs
+    import ray
     import torch
 
     from jobs.progress import Poster
-    from nbmf.neural.build import build_files, measure_val, publish
+    from nbmf.neural.build import build_files, build_threads, measure_val, publish
     from nbmf.neural.model import BytePredictor, export_int
     from nbmf.registry import Registry
 
@@ -395,7 +396,9 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     model.load_state_dict(state.get("best_model", state["model"]))  # the best validation, not the last step
     train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
     say = Poster(run, domain)
-    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say)
+    # the CPUs this task holds (called outside Ray, as bench/gpu_build.py does: one)
+    threads = build_threads(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0) if ray.is_initialized() else 1)
+    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say, threads)
     say("measuring the candidate on the val records")
     build_metrics.update(measure_val(files, val_b))
     build_metrics.update({f"train_{k}": v for k, v in metrics.items()})
@@ -485,7 +488,10 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         f"{cfg.workers_per_domain} worker(s) x {cfg.cpus_per_worker:g} CPU each"
     )
     reg_root = cfg.registry
-    build_remote = ray.remote(num_cpus=min(1.0, cluster_cpus / 2))(build_and_publish)
+    from nbmf.neural.build import BUILD_THREADS
+
+    # a build primes its open choices (order sets off and on) at once where it holds two CPUs (``build_threads``)
+    build_remote = ray.remote(num_cpus=min(float(BUILD_THREADS), cluster_cpus / 2))(build_and_publish)
     lock = threading.Lock()
     results: dict[str, Any] = {}
 

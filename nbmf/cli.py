@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -206,10 +207,14 @@ def build(
     ] = None,
     no_neural: Annotated[bool, typer.Option("--no-neural", help="Context mixing without the neural predictor.")] = False,
     promote: Annotated[bool, typer.Option(help="Also make it production (no gates: use `nbmf validate` for those).")] = False,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(min=1, help="Primings run at once (each holds a primed state in memory; default: up to 2, one per CPU)."),
+    ] = None,
 ) -> None:
     """Build a domain model on one machine (no Ray) and publish it as a candidate version."""
     from nbmf.config import ModelConfig, NeuralConfig
-    from nbmf.neural.build import build_files, measure_val, publish, split_bytes
+    from nbmf.neural.build import build_files, build_threads, measure_val, publish, split_bytes
     from nbmf.records import read_records
     from nbmf.registry import Registry
 
@@ -221,7 +226,8 @@ def build(
             use_neural=not no_neural,
             **({} if reference_mb is None else {"reference_bytes": int(reference_mb * (1 << 20))}),
         )
-        files, metrics = build_files(splits["train"], splits["val"], cfg, progress=lambda s: typer.echo(s, err=True))
+        n = threads or build_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        files, metrics = build_files(splits["train"], splits["val"], cfg, progress=lambda s: typer.echo(s, err=True), threads=n)
         metrics.update(measure_val(files, splits["val"]))
         reg = Registry(registry)
         man = publish(reg, domain, files, cfg, metrics)

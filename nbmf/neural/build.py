@@ -39,9 +39,11 @@ def build_files(
     cfg: ModelConfig,
     weights: NeuralWeights | None = None,
     progress: Callable[[str], None] = lambda s: None,
+    threads: int = 1,
 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Files and metrics of a model version. ``weights``: an already trained integer predictor
-    (from the Ray Train job); without it, a predictor is trained here within the config's budget."""
+    (from the Ray Train job); without it, a predictor is trained here within the config's budget. ``threads``: how
+    many of the build's primings may run at once (``place_predictor``)."""
     from nbmf.neural.codec import pack_files
 
     metrics: dict[str, Any] = {}
@@ -71,7 +73,7 @@ def build_files(
         weights = export_int(model)
     primed = None
     if cfg.use_neural and weights is not None and cfg.cm.post_mix:
-        weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress)
+        weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress, threads)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
     files.update(pack_files(weights or NeuralWeights.empty(), reference, cfg.cm, cfg.use_neural and weights is not None))
@@ -82,6 +84,14 @@ def build_files(
     metrics["build_s"] = round(time.time() - t0, 1)
     metrics["zstd_dict_id"] = ZstdDictCodec(dictionary).dict_id
     return files, metrics
+
+
+BUILD_THREADS = 2  # primings a build runs at once where it has the CPUs: the two of open order sets (the default)
+
+
+def build_threads(cpus: float) -> int:
+    """How many primings a build given ``cpus`` CPUs runs at once: one per whole CPU, up to ``BUILD_THREADS``."""
+    return max(1, min(BUILD_THREADS, int(cpus)))
 
 
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
@@ -98,36 +108,57 @@ def place_predictor(
     val: Sequence[bytes],
     metrics: dict[str, Any],
     progress: Callable[[str], None] = lambda s: None,
+    threads: int = 1,
 ) -> tuple[NeuralWeights, Any, ModelConfig]:
     """``learn_post`` where ``cfg.predictor_place`` puts the predictor: in the mixers and the post mixer, in the post
     mixer only (``cm.late``, format 15), or, for ``best``, both, keeping the one that codes the check records (val)
     smaller. Likewise, where ``cfg.cm.order_sets`` is open, with the mixers' order sets (format 17) and without; then,
     where ``cfg.cm.mixers`` is open, with each of ``MIXER_CHOICES`` (the first already primed), keeping the place and order sets
-    chosen. Each choice is one more priming; only the best state so far is kept. Returns the weights, the primed state and the
-    config the artifact is packed with."""
+    chosen. Each choice is one more priming; only the best state so far is kept. ``threads`` > 1: the first choices' primings
+    (place x order sets) run that many at once, in threads (the kernel releases the GIL), each state in its own memory, so
+    the build's peak memory grows with them; the same choice is made, in the same files, as one at a time (fifty-third
+    session). Returns the weights, the primed state and the config the artifact is packed with."""
     places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
     orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
     first = cfg.cm.mixer_count  # (left open: MIXER_CHOICES[0])
     sizes: dict[tuple[bool, bool, int], int] = {}
     kept: tuple[Any, ...] = ()
 
-    def prime(late: bool, order_sets: bool, mixers: int) -> None:
-        nonlocal kept
+    def prime(late: bool, order_sets: bool, mixers: int, say: Callable[[str], None] = progress) -> tuple[Any, ...]:
         c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late, "order_sets": order_sets, "mixers": mixers})})
         said: dict[str, Any] = {}
-        w, st, size = _learn_post(weights, reference, c, val, progress, said)
+        w, st, size = _learn_post(weights, reference, c, val, say, said)
         chosen = {"match_trust": st.config.match_trust, "lr_record": st.config.lr_record}
-        c = c.model_copy(update={"cm": c.cm.model_copy(update=chosen)})
+        return (w, st, c.model_copy(update={"cm": c.cm.model_copy(update=chosen)}), size, said)
+
+    def consider(primed: tuple[Any, ...]) -> None:
+        nonlocal kept
+        c, size = primed[2], primed[3]
+        late, order_sets, mixers = c.cm.late, c.cm.order_sets, c.cm.mixers
         sizes[(late, order_sets, mixers)] = size
         if not kept or (size, late, order_sets, -mixers) < (kept[3], kept[2].cm.late, kept[2].cm.order_sets, -kept[2].cm.mixers):
-            kept = (w, st, c, size, said)  # on a tie the older format, but the newer mixers; a state that loses is dropped
+            kept = primed  # on a tie the older format, but the newer mixers; a state that loses is dropped
 
-    for late in places:
-        for order_sets in orders:
-            prime(late, order_sets, first)
+    combos = [(late, order_sets) for late in places for order_sets in orders]
+    if threads > 1 and len(combos) > 1:  # the key above orders every combination: the choice does not depend on who ends first
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        def labelled(late: bool, order_sets: bool) -> Callable[[str], None]:
+            name = ("post mixer only, " if late else "") + f"order sets {'on' if order_sets else 'off'}"
+            return lambda s: progress(f"[{name}] {s}")
+
+        with ThreadPoolExecutor(max_workers=min(threads, len(combos)), thread_name_prefix="nbmf-prime") as pool:
+            futures = [pool.submit(prime, la, o, first, labelled(la, o)) for la, o in combos]
+            for fut in as_completed(futures):
+                consider(fut.result())
+                futures.remove(fut)  # the pool's future would keep a losing state alive until the last one ends
+            del fut
+    else:
+        for late, order_sets in combos:
+            consider(prime(late, order_sets, first))
     if cfg.cm.mixers is None:  # then the other mixer counts, with the place and the order sets chosen
         for mixers in MIXER_CHOICES[1:]:
-            prime(kept[2].cm.late, kept[2].cm.order_sets, mixers)
+            consider(prime(kept[2].cm.late, kept[2].cm.order_sets, mixers))
     w, st, c, _, said = kept
     if len(places) > 1:
         by_place = {("post" if late else "mixers"): min(n for (la, _, _), n in sizes.items() if la == late) for late in places}

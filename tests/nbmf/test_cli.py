@@ -89,3 +89,22 @@ def test_bench_timing_rounds_add_the_best_times(tmp_path: Path) -> None:
         assert x["timing_rounds"] == 2 and x["exact"] == 1.0
         assert x["decode_ms_per_kb_best_p95"] <= x["decode_ms_per_kb_p95"]
     assert runner.invoke(app, ["bench", "--data", str(records), "--domain", "legal", "--timing-rounds", "0"]).exit_code != 0
+
+
+def test_build_on_one_machine_primes_its_choices_two_at_once(tmp_path: Path) -> None:
+    """`nbmf build --threads 2`: the two primings of the open order sets run at once (each line labelled), and the
+    version it publishes names the choice and what each choice coded."""
+    from nbmf.corpus import local_records
+
+    rows = [{"text": r["text"], "source": f"doc-{i % 40}"} for i, r in enumerate(local_records("technical", limit=240))]
+    data = tmp_path / "t.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    reg = tmp_path / "reg"
+    args = ["build", "--data", str(data), "--domain", "technical", "--registry", str(reg), "--time-budget", "2"]
+    assert runner.invoke(app, [*args, "--threads", "0"]).exit_code != 0  # at least one
+    r = runner.invoke(app, [*args, "--threads", "2"])
+    assert r.exit_code == 0, r.output
+    assert "[order sets on] priming on" in r.output and "[order sets off] priming on" in r.output
+    m = Registry(str(reg)).manifest("technical", 1).metrics
+    assert set(m["order_sets_bytes"]) == {"on", "off"} and m["order_sets"] == (m["order_sets_bytes"]["on"] < m["order_sets_bytes"]["off"])
+    assert m["val_exact"] == 1.0

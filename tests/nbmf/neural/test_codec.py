@@ -481,6 +481,28 @@ def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:
         assert "order_sets_bytes" not in metrics and bool(unpack_files(files)[2].order_sets) is given
 
 
+def test_a_build_priming_its_choices_at_once_makes_the_same_files(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``threads`` 2: the first choices' primings (here place x order sets: four) run two at a time, and the build
+    chooses the same, in the same files, with the same sizes said, as one priming at a time; every line is labelled."""
+    from nbmf.neural.build import build_files, build_threads
+
+    cfg = tiny.config.model_copy(update={"predictor_place": "best"})
+    assert cfg.cm.order_sets is None
+    said: dict[int, list[str]] = {1: [], 2: []}
+    built = {n: build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights, said[n].append, threads=n) for n in (1, 2)}
+    (files1, m1), (files2, m2) = built[1], built[2]
+    assert files1 == files2
+    drop = ("build_s",)
+    assert {k: v for k, v in m1.items() if k not in drop} == {k: v for k, v in m2.items() if k not in drop}
+    assert set(m1["order_sets_bytes"]) == {"on", "off"} and set(m1["predictor_place_bytes"]) == {"mixers", "post"}
+    primings = [s for s in said[2] if "priming on" in s]
+    assert len(primings) == 4 and all(s.startswith("[") for s in primings)
+    labels = {"[order sets off", "[order sets on", "[post mixer only, order sets off", "[post mixer only, order sets on"}
+    assert {s.split("]")[0] for s in primings} == labels
+    assert not any(s.startswith("[") for s in said[1])
+    assert [build_threads(c) for c in (0.5, 1, 1.9, 2, 16)] == [1, 1, 1, 2, 2]
+
+
 def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Open ``mixers`` (None; the default is 6): after the order sets, the build primes with each of ``MIXER_CHOICES`` (format 21's six,
     then format 20's five), codes the check records with each and keeps the smaller (six on a tie); the artifact, its
