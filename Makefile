@@ -26,11 +26,11 @@ lint: install
 	$(BIN)/ruff format --check nbmf jobs serve tests bench
 	$(BIN)/mypy
 
-# the CPU figures of BENCHMARKS.md's codec sections (about 90 minutes on 2 cores): codecs without a model,
+# the CPU figures of BENCHMARKS.md's codec sections (about two hours on 2 cores, its parts' times added): codecs without a model,
 # each of the four built-in domains' neural model against zstd+dict and primed PPMd (with the ablations), the
-# compute curve (1x, 4x, 16x the training tokens; financial and general on the product's reference since the
-# thirty-fifth session, about 40 minutes of the whole)
+# compute curve (1x, 4x, 16x the training tokens; financial and general, each point built as `nbmf train` builds
+# and measured against its own ablation since the fifty-third session: 13 and 56 minutes there, other work beside)
 bench: install
 	$(BIN)/python bench/codec_bench.py --domains financial,general,technical,legal
 	bash bench/neural_bench.sh 300 out/bench-registry
-	for d in financial general; do $(BIN)/python bench/compute_curve.py --domain $$d --full-reference --records 400 || exit 1; done
+	for d in financial general; do $(BIN)/python bench/compute_curve.py --domain $$d --product --records 400 || exit 1; done

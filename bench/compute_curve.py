@@ -27,6 +27,7 @@ Writes bench/results/compute_curve_<domain>[_fullref|_product].json and .png.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,11 +67,12 @@ def product_row(weights: Any, sp: dict[str, list[bytes]], test: list[bytes]) -> 
     """Build a model version around ``weights`` as ``nbmf train`` does, then code ``test`` with it, without its predictor
     and with its predictor alone (frames' headers counted)."""
     from nbmf.frame import ModelRef, header_size
-    from nbmf.neural.build import build_files
+    from nbmf.neural.build import build_files, build_threads
     from nbmf.neural.codec import NeuralCodec
 
     t0 = time.perf_counter()
-    files, metrics = build_files(sp["train"], sp["val"], ModelConfig(), weights=weights, progress=lambda s: print("  ", s, flush=True))
+    say = lambda s: print("  ", s, flush=True)  # noqa: E731
+    files, metrics = build_files(sp["train"], sp["val"], ModelConfig(), weights, say, build_threads(os.cpu_count() or 1))
     row: dict[str, Any] = {"build_s": round(time.perf_counter() - t0, 1)}
     row |= {k: metrics[k] for k in ("match_trust", "order_sets", "mixers", "lr_record", "predictor_place") if k in metrics}
     orig = sum(map(len, test))
