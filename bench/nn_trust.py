@@ -16,14 +16,12 @@ Prints payload bytes and the share (bytes without / bytes with - 1) per trust; t
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 import tempfile
 from pathlib import Path
 
-from scratch_kernels import KERNEL, sub
+from scratch_kernels import KERNEL, load_kernel, sub
 
-from nbmf.neural import cm
 from nbmf.neural.build import split_bytes
 from nbmf.neural.cm import CMState
 from nbmf.neural.codec import cm_config, unpack_files
@@ -53,14 +51,7 @@ def source() -> str:
 def main() -> None:
     domain, registry, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
     trusts = [int(t) for t in sys.argv[4:]] or [4, 6, 8, 10, 12, 16]
-    path = Path(tempfile.mkdtemp(prefix="nbmf-nntrust-")) / "kernel_nntrust.py"
-    path.write_text(source())
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = mod  # numba's on-disk cache finds the module by this name
-    spec.loader.exec_module(mod)
-    cm.K = mod
+    mod = load_kernel(Path(tempfile.mkdtemp(prefix="nbmf-nntrust-")) / "kernel_nntrust.py", source())
     test = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["test"][:records]
     w, ref, cmp, _ = unpack_files(Registry(registry).load_files(domain, 1)[1])
     total = sum(map(len, test))

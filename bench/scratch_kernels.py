@@ -14,6 +14,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 
 from nbmf.neural import cm
 from nbmf.neural.build import split_bytes
@@ -32,19 +33,25 @@ def sub(src: str, old: str, new: str) -> str:
     return src.replace(old, new)
 
 
+def load_kernel(path: Path, source: str) -> ModuleType:
+    """Write ``source`` (a scratch kernel) to ``path``, import it under its file name and make it the kernel ``CMState``
+    codes with (``cm.K``)."""
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = mod  # numba's on-disk cache finds the module by this name
+    spec.loader.exec_module(mod)
+    cm.K = mod
+    return mod
+
+
 def shares(domain: str, registry: str, records: int, variants: Iterable[str], source: Callable[[str], str], prefix: str) -> None:
     test = split_bytes(list(read_records(f"data/corpus/{domain}.jsonl")))["test"][:records]
     w, ref, cmp, _ = unpack_files(Registry(registry).load_files(domain, 1)[1])
     tmp = Path(tempfile.mkdtemp(prefix=f"nbmf-{prefix}-"))
     for v in variants:
-        path = tmp / f"kernel_{prefix}_{v}.py"
-        path.write_text(source(v))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = mod  # numba's on-disk cache finds the module by this name
-        spec.loader.exec_module(mod)
-        cm.K = mod
+        load_kernel(tmp / f"kernel_{prefix}_{v}.py", source(v))
         sizes = {}
         for use in (True, False):
             st = CMState.build(cm_config(cmp), ref, w, use_nn=use)
