@@ -116,8 +116,9 @@ def place_predictor(
     where ``cfg.cm.mixers`` is open, with each of ``MIXER_CHOICES`` (the first already primed), keeping the place and order sets
     chosen. Each choice is one more priming; only the best state so far is kept. ``threads`` > 1: the first choices' primings
     (place x order sets) run that many at once, in threads (the kernel releases the GIL), each state in its own memory:
-    with two choices the build holds two states at its peak, as one at a time does when it compares them (with more,
-    up to ``threads`` + 1); the same choice is made, in the same files, as one at a time (fifty-third session). Returns the weights, the primed state and the config the artifact is packed with."""
+    with two choices the build holds two states at its peak, as one at a time does when it compares them (with
+    more, up to ``threads`` + 1); the same choice is made, in the same files, as one at a time (fifty-third
+    session). Returns the weights, the primed state and the config the artifact is packed with."""
     places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
     orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
     first = cfg.cm.mixer_count  # (left open: MIXER_CHOICES[0])
