@@ -26,7 +26,7 @@ lint: install
 	$(BIN)/ruff format --check nbmf jobs serve tests bench
 	$(BIN)/mypy
 
-# the CPU figures of BENCHMARKS.md's codec sections (about two hours on 2 cores, its parts' times added): codecs without a model,
+# the CPU figures of BENCHMARKS.md's codec sections (the whole not timed since the compute curve changed): codecs without a model,
 # each of the four built-in domains' neural model against zstd+dict and primed PPMd (with the ablations), the
 # compute curve (1x, 4x, 16x the training tokens; financial and general, each point built as `nbmf train` builds
 # and measured against its own ablation since the fifty-third session: 13 and 56 minutes there, other work beside)
