@@ -382,7 +382,7 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     import torch
 
     from jobs.progress import Poster
-    from nbmf.neural.build import build_files, build_threads, measure_val, publish
+    from nbmf.neural.build import build_files, build_threads, publish
     from nbmf.neural.model import BytePredictor, export_int
     from nbmf.registry import Registry
 
@@ -399,8 +399,6 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     # the CPUs this task holds (called outside Ray, as bench/gpu_build.py does: one)
     threads = build_threads(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0) if ray.is_initialized() else 1)
     files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say, threads)
-    say("measuring the candidate on the val records")
-    build_metrics.update(measure_val(files, val_b))
     build_metrics.update({f"train_{k}": v for k, v in metrics.items()})
     data_manifest = json.loads(store.read_bytes(f"datasets/{domain}/manifest.json"))
     man = publish(Registry(cfg.registry), domain, files, cfg.model, build_metrics, data_manifest)

@@ -214,7 +214,7 @@ def build(
 ) -> None:
     """Build a domain model on one machine (no Ray) and publish it as a candidate version."""
     from nbmf.config import ModelConfig, NeuralConfig
-    from nbmf.neural.build import build_files, build_threads, measure_val, publish, split_bytes
+    from nbmf.neural.build import build_files, build_threads, publish, split_bytes
     from nbmf.records import read_records
     from nbmf.registry import Registry
 
@@ -228,7 +228,6 @@ def build(
         )
         n = threads or build_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
         files, metrics = build_files(splits["train"], splits["val"], cfg, progress=lambda s: typer.echo(s, err=True), threads=n)
-        metrics.update(measure_val(files, splits["val"]))
         reg = Registry(registry)
         man = publish(reg, domain, files, cfg, metrics)
         if promote:

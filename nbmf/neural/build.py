@@ -1,6 +1,7 @@
 """Build a domain model version's files from its train / val records.
 
-train records --reference (deterministic sample, up to reference_bytes)--> reference.zst
+train records --reference (deterministic sample, up to reference_bytes)--> the build's choices, made on val
+train + val records --the same, once the choices are made (``val_in_reference``)--> reference.zst
               --zstd dictionary--> zstd.dict
               --BytePredictor (torch, float) --train--> export_int --> neural.safetensors
 val records   --> metrics: bits/byte of the float model, and of the integer codec end to end
@@ -50,9 +51,15 @@ def build_files(
     t0 = time.time()
     dictionary = train_dictionary(list(train), cfg.dict_bytes)
     metrics["zstd_dict_bytes"] = len(dictionary)
-    reference = select_reference(train, cfg.reference_bytes)
-    metrics["reference_bytes"] = len(reference)
-    cfg = sized(cfg, len(reference))
+    reference = select_reference(train, cfg.reference_bytes)  # what the choices are made with: val is text it has not seen
+    shipped = reference
+    if cfg.val_in_reference and cfg.use_neural and cfg.cm.post_mix and val:  # and then the artifact's: val joins it
+        seen = set(train)  # a val record the train split already holds goes in once
+        shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes)
+        del seen
+        metrics["reference_held_out_bytes"] = len(reference)
+    metrics["reference_bytes"] = len(shipped)
+    cfg = sized(cfg, len(shipped))
     metrics["table_bits"], metrics["match_bits"] = cfg.cm.table_bits, cfg.cm.match_bits
     if cfg.use_neural and weights is None:
         import torch
@@ -76,11 +83,21 @@ def build_files(
         weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress, threads)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
-    files.update(pack_files(weights or NeuralWeights.empty(), reference, cfg.cm, cfg.use_neural and weights is not None))
-    if primed is not None:  # the state primed to learn the post mixer is this artifact's: no second priming
-        from nbmf.neural.codec import adopt_state
+    files.update(pack_files(weights or NeuralWeights.empty(), shipped, cfg.cm, cfg.use_neural and weights is not None))
+    from nbmf.neural.codec import adopt_state, primed_state
 
+    own = None  # the artifact's primed state, held while the val records are measured
+    if primed is not None and shipped == reference:  # the state primed to learn the post mixer is this artifact's
         adopt_state(files, primed)
+        own, primed = primed, None
+    elif primed is not None:  # the choices are made: the val records join the reference, in one more priming
+        t1 = time.time()
+        progress(f"priming the shipped reference: {len(shipped) / 2**20:.1f} MiB, the val records in it")
+        own = primed_state(files)  # this process and this node's disk keep it, as for a model loaded here
+        progress(f"primed in {time.time() - t1:.0f} s")
+    progress(f"measuring the candidate on {min(len(val), VAL_MEASURED)} val records")
+    metrics.update(measure_val(files, val, state=primed))  # val in the reference: the bits of the state without them
+    del own, primed
     metrics["build_s"] = round(time.time() - t0, 1)
     metrics["zstd_dict_id"] = ZstdDictCodec(dictionary).dict_id
     return files, metrics
@@ -95,7 +112,7 @@ def build_threads(cpus: float) -> int:
 
 
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
-POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes)
+POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes them)
 TRUSTS = (8, 6, 5, 4)  # the match models' trusts a build tries (format 16, eighths; 8: as before), on the check records
 MIXER_CHOICES = (MIXERS, 5)  # the mixer counts a build tries where ``CMParams.mixers`` is open: format 21's first, then 20's
 RECORD_RATES = (16, 20, 24)  # the mixers' rates while a record is coded (``lr_record``) a build tries, after the trust
@@ -281,9 +298,14 @@ def _coded(st: Any, records: Sequence[bytes]) -> int:
     return sum(len(st.encode(r, 2 * len(r) + 64)) for r in records if 0 < len(r) <= MAX_RECORD)
 
 
-def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200) -> dict[str, float]:
+VAL_MEASURED = 200  # val records a build measures its candidate on (``measure_val``)
+
+
+def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = VAL_MEASURED, state: Any = None) -> dict[str, float]:
     """Bits per byte on val records: the neural codec end to end (frames exact), and zstd+dict; each with
-    the header of the frame that would hold it counted (``frame.header_size``)."""
+    the header of the frame that would hold it counted (``frame.header_size``). ``state``: code them with this
+    primed state instead (the build's, primed before the val records joined the files' reference: a state that
+    holds them would measure its memory); every round trip is the files' own state's."""
     from nbmf.frame import CodecId, ModelRef, header_size
     from nbmf.neural.codec import NeuralCodec
 
@@ -297,6 +319,8 @@ def measure_val(files: dict[str, bytes], val: Sequence[bytes], limit: int = 200)
     for r in sample:
         c = nc.state.encode(r, len(r) + 64, ends=ends)
         exact += (nc.state.decode_ends(c, len(r)) if ends else nc.state.decode(c, len(r))) == r
+        if state is not None:
+            c = state.encode(r, len(r) + 64, ends=ends)
         n_bits += 8 * (len(c) + header_size(len(r), ModelRef(0, 1, serial=1), 5 if ends else 3))  # a serial < 128
         z_bits += 8 * (len(zc.compress(r)) + header_size(len(r), ModelRef(0, 1), 3, CodecId.ZSTD_DICT))
     return {"val_bpb_neural": n_bits / orig, "val_bpb_zstd_dict": z_bits / orig, "val_exact": exact / max(1, len(sample))}

@@ -503,6 +503,35 @@ def test_a_build_priming_its_choices_at_once_makes_the_same_files(tiny) -> None:
     assert [build_threads(c) for c in (0.5, 1, 1.9, 2, 16)] == [1, 1, 1, 2, 2]
 
 
+def test_the_val_records_join_the_shipped_reference_once_the_choices_are_made(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``val_in_reference`` (the default; the tiny model leaves it off): the build makes its choices and learns the post
+    mixer with the val records held out, then primes once more on a reference that holds them too (a val record train
+    already holds, once): the artifact's. Its val figures are the held-out state's, so they equal those of a build that
+    leaves val out; the shipped state codes the val records smaller (it has seen them) and held-out records exactly."""
+    import numpy as np
+
+    from nbmf.neural.build import build_files, select_reference
+    from nbmf.neural.codec import NeuralCodec, unpack_files
+
+    val = [*tiny.test[:CHECK], tiny.train[0]]
+    cfg = _one_priming(tiny.config)
+    assert not cfg.val_in_reference
+    said: list[str] = []
+    joined, m = build_files(tiny.train, val, cfg.model_copy(update={"val_in_reference": True}), tiny.weights, said.append)
+    apart, m0 = build_files(tiny.train, val, cfg, tiny.weights)
+    w, ref, cm, _ = unpack_files(joined)
+    assert ref == select_reference([*tiny.train, *tiny.test[:CHECK]], cfg.reference_bytes) and unpack_files(apart)[1] == tiny.reference
+    assert m["reference_bytes"] == len(ref) > m["reference_held_out_bytes"] == m0["reference_bytes"] == len(tiny.reference)
+    assert m["val_bpb_neural"] == m0["val_bpb_neural"] and m["val_exact"] == m0["val_exact"] == 1.0
+    assert cm == unpack_files(apart)[2] and np.array_equal(w.post, unpack_files(apart)[0].post)  # the same choices
+    assert any(s.startswith("priming the shipped reference") for s in said)
+    own, held_out = NeuralCodec.from_files(joined).state, NeuralCodec.from_files(apart).state
+    size = lambda st, recs: sum(len(st.encode(r, 2 * len(r) + 64)) for r in recs)  # noqa: E731
+    assert size(own, tiny.test[:CHECK]) < size(held_out, tiny.test[:CHECK])
+    for r in tiny.test[CHECK : CHECK + 6]:
+        assert own.decode_ends(own.encode(r, 2 * len(r) + 64, ends=True), len(r)) == r
+
+
 def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Open ``mixers`` (None; the default is 6): after the order sets, the build primes with each of ``MIXER_CHOICES`` (format 21's six,
     then format 20's five), codes the check records with each and keeps the smaller (six on a tie); the artifact, its
