@@ -274,7 +274,7 @@ class ModelConfig(BaseModel):
         True,
         description="the val records join the shipped reference once the build has made its choices and learned the "
         "post mixer on them (one more priming; the build's val figures are measured before they join): held-out records "
-        "0.4-0.7 % smaller on financial, legal and general (fifty-fourth session); applies where the build primes its "
+        "0.4-0.7 % smaller on all four domains here (fifty-fourth session); applies where the build primes its "
         "choices (a neural predictor and the post mixer)",
     )
     neural: NeuralConfig = NeuralConfig()
