@@ -399,7 +399,7 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     # the CPUs this task holds (called outside Ray, as bench/gpu_build.py does: one)
     threads = build_threads(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0) if ray.is_initialized() else 1)
     files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say, threads)
-    build_metrics.update({f"train_{k}": v for k, v in metrics.items()})
+    build_metrics.update({f"train_{k}": v for k, v in metrics.items()}, build_threads=threads)
     data_manifest = json.loads(store.read_bytes(f"datasets/{domain}/manifest.json"))
     man = publish(Registry(cfg.registry), domain, files, cfg.model, build_metrics, data_manifest)
     say(f"published as version {man.version}")
@@ -488,8 +488,9 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     reg_root = cfg.registry
     from nbmf.neural.build import BUILD_THREADS
 
-    # a build primes its open choices (order sets off and on) at once where it holds two CPUs (``build_threads``)
-    build_remote = ray.remote(num_cpus=min(float(BUILD_THREADS), cluster_cpus / 2))(build_and_publish)
+    # a build primes its open choices (order sets off and on) at once where it holds two CPUs (``build_threads``):
+    # half the node's where another domain may train or build beside it, all of a small node's for one domain alone
+    build_remote = ray.remote(num_cpus=min(float(BUILD_THREADS), cluster_cpus / (1 if len(cfg.domains) == 1 else 2)))(build_and_publish)
     lock = threading.Lock()
     results: dict[str, Any] = {}
 

@@ -53,7 +53,8 @@ def build_files(
     metrics["zstd_dict_bytes"] = len(dictionary)
     reference = select_reference(train, cfg.reference_bytes)  # what the choices are made with: val is text it has not seen
     shipped = reference
-    if cfg.val_in_reference and cfg.use_neural and cfg.cm.post_mix and val:  # and then the artifact's: val joins it
+    places = cfg.use_neural and cfg.cm.post_mix  # a predictor is trained or given, then placed on val (below)
+    if places and cfg.val_in_reference and val:  # and then the artifact's: val joins it
         seen = set(train)  # a val record the train split already holds goes in once
         shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes)
         del seen
@@ -79,7 +80,8 @@ def build_files(
         )
         weights = export_int(model)
     primed = None
-    if cfg.use_neural and weights is not None and cfg.cm.post_mix:
+    if places:
+        assert weights is not None  # trained above or given
         weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress, threads)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}

@@ -51,6 +51,7 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
         man = reg.manifest(domain, res["version"])
         assert man.config["neural"]["hidden"] == 32 and man.data_manifest == {"domain": domain, "records": 200}
         assert res["metrics"]["val_exact"] == 1.0
+        assert res["metrics"]["build_threads"] == 1  # two domains on 2 CPUs: a CPU each
         assert res["train_metrics"]["step"] == 40
         assert res["train_metrics"]["val_tokens"] == 700  # each evaluation: an even sample of the val shard, not all of it
         # every val record round-trips through the published candidate
@@ -125,6 +126,7 @@ def test_worker_failure_resumes_from_checkpoint(ray_local, data_root: Path) -> N
     m = out["technical"]["train_metrics"]
     assert m["resumed_from_step"] == 20  # the checkpoint written at step 20, before the failure at 25
     assert m["step"] == 40
+    assert out["technical"]["metrics"]["build_threads"] == 2  # one domain alone on 2 CPUs: its build holds both
     # the same run under a model whose weights have other shapes: refused before anything trains, with the setting
     other = cfg.model_copy(deep=True)
     other.model.neural.first_layer = "factored"
