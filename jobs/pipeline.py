@@ -34,6 +34,7 @@ class PipelineConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (besides domains/data/registry)")
     gates: Gates = Gates()
     canary_percent: float | None = Field(None, gt=0, le=100, description="promote as canary first instead of production")
+    validate_records: int = Field(2000, ge=1, description="held-out test records each domain's validation measures, at most")
     ray_address: str | None = None
 
 
@@ -61,7 +62,10 @@ def run(cfg: PipelineConfig, progress: Any = print) -> dict[str, Any]:
         version = trained[domain]["version"]
         progress(f"[3/4] validate {domain}@{version}")
         report = validate_job.run(
-            validate_job.ValidateConfig(domain=domain, version=version, data=cfg.storage, registry=cfg.storage, gates=cfg.gates), progress
+            validate_job.ValidateConfig(
+                domain=domain, version=version, data=cfg.storage, registry=cfg.storage, gates=cfg.gates, max_records=cfg.validate_records
+            ),
+            progress,
         )
         entry: dict[str, Any] = {
             "version": version,
