@@ -38,7 +38,7 @@ class DemoConfig(BaseModel):
 
 # The choices a product build makes on its val records (``nbmf.neural.build.place_predictor``), given: what technical's
 # build chose on the built-in corpus (BENCHMARKS.md, "The demo in its budget"). Left open, each build primes its
-# reference twice more and codes its check records a dozen times: the demo took 19 min instead of its 10.
+# reference twice more and codes its check records a dozen times: the demo took 21 min instead of its 10.
 DEMO_CHOICES = {"order_sets": True, "match_trust": 5, "lr_record": 20, "mixers": 6}
 VALIDATE_RECORDS = 300  # held-out test records per domain the demo's validation measures (technical has ~1,300)
 
