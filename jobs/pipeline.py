@@ -22,7 +22,7 @@ from nbmf.measurement import Role
 from nbmf.promotion import promote
 from nbmf.registry import Registry
 from nbmf.storage import Store
-from nbmf.validation import Gates
+from nbmf.validation import MAX_RECORDS, Gates
 
 
 class PipelineConfig(BaseModel):
@@ -34,7 +34,7 @@ class PipelineConfig(BaseModel):
     train: dict[str, Any] = Field(default_factory=dict, description="TrainConfig fields (besides domains/data/registry)")
     gates: Gates = Gates()
     canary_percent: float | None = Field(None, gt=0, le=100, description="promote as canary first instead of production")
-    validate_records: int = Field(2000, ge=1, description="held-out test records each domain's validation measures, at most")
+    validate_records: int = Field(MAX_RECORDS, ge=1, description="held-out test records each domain's validation measures, at most")
     ray_address: str | None = None
 
 

@@ -14,7 +14,7 @@ from jobs.common import run_or_exit
 from nbmf.errors import NBMFError
 from nbmf.registry import Registry
 from nbmf.storage import Store
-from nbmf.validation import Gates, ValidationReport, summary_table, validate, write_report
+from nbmf.validation import MAX_RECORDS, Gates, ValidationReport, summary_table, validate, write_report
 
 
 class ValidateConfig(BaseModel):
@@ -23,7 +23,7 @@ class ValidateConfig(BaseModel):
     data: str
     registry: str
     gates: Gates = Gates()
-    max_records: int = 2000
+    max_records: int = MAX_RECORDS
 
 
 def split_texts(data: str, domain: str, split: str = "test") -> list[str]:
@@ -67,7 +67,7 @@ def validate_cmd(
     version: Annotated[Optional[int], typer.Option(help="Default: the newest version.")] = None,
     min_exact: Annotated[float, typer.Option(help="Gate: fraction of exact round trips.")] = 1.0,
     max_decode_p95_ms: Annotated[float, typer.Option(help="Gate: p95 decode ms per record (best of 3 timings each).")] = 120.0,
-    max_records: Annotated[int, typer.Option()] = 2000,
+    max_records: Annotated[int, typer.Option(help="Held-out test records measured, at most (the first ones).")] = MAX_RECORDS,
 ) -> None:
     """Measure a version against production, the stub, zstd and zstd+dict; exit 1 if a gate fails."""
     cfg = ValidateConfig(

@@ -33,6 +33,7 @@ from nbmf.registry import Registry
 
 REPORTS_DIR = "reports"  # models/<domain>/<version>/reports/<run>/: one folder per validation run
 LEGACY_REPORT_DIR = "report"  # the single report folder written before runs were kept apart
+MAX_RECORDS = 2000  # test records a validation measures by default, at most (the first ones): its one default
 DECODE_REPEATS = 3  # the decode gate times each record this often and keeps the best (noise, not the model, is in the rest)
 
 
@@ -105,7 +106,7 @@ def _nbmf_contender(role: Role, name: str, codec: NBMF, domain: str) -> Contende
 
 
 def validate(
-    registry: Registry, domain: str, version: int, texts: Sequence[str], gates: Gates, max_records: int = 2000
+    registry: Registry, domain: str, version: int, texts: Sequence[str], gates: Gates, max_records: int = MAX_RECORDS
 ) -> ValidationReport:
     """Measure and gate ``domain@version`` on ``texts`` (the domain's test split)."""
     texts = list(texts)[:max_records]

@@ -231,7 +231,10 @@ def _learn_post(
     t0 = time.time()
     progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg.cm)})")
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
-    progress(f"primed in {time.time() - t0:.0f} s; choosing on {min(len(val), POST_CHECK)} check records")
+    open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
+    checked = min(len(val), POST_CHECK)
+    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {checked} check records" if checked else "no val records to choose on"
+    progress(f"primed in {time.time() - t0:.0f} s; {choosing}")
     identity = st.post.copy()
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
     if cfg.cm.match_trust is None and check:

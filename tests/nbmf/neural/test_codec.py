@@ -440,7 +440,10 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     from nbmf.neural.codec import artifact_format, unpack_files
 
     cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": None, "order_sets": False})})
-    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
+    said: list[str] = []
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights, said.append)
+    choosing = [s for s in said if s.endswith(f"the post mixer on {CHECK} check records")]
+    assert len(choosing) == 1 and "choosing match trust, " in choosing[0], said  # the build says what it chooses
     sizes = metrics["match_trust_bytes"]
     assert tuple(sizes) == TRUSTS and all(n > 0 for n in sizes.values())
     assert metrics["match_trust"] == min(sizes, key=lambda t: (sizes[t], -t))
@@ -452,8 +455,11 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
     given = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"match_trust": 3})})
-    files, metrics = build_files(tiny.train, tiny.test[:CHECK], given, tiny.weights)
+    said.clear()
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], given, tiny.weights, said.append)
     assert "match_trust_bytes" not in metrics and unpack_files(files)[2].match_trust == 3
+    choosing = [s for s in said if s.endswith(f"the post mixer on {CHECK} check records")]
+    assert len(choosing) == 1 and "match trust" not in choosing[0], said  # a trust given is not said to be chosen
 
 
 def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
