@@ -233,7 +233,8 @@ def _learn_post(
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
     open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
     checked = min(len(val), POST_CHECK)
-    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {checked} check records" if checked else "no val records to choose on"
+    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {checked} check records"
+    choosing = choosing if checked else "no val records to choose on"
     progress(f"primed in {time.time() - t0:.0f} s; {choosing}")
     identity = st.post.copy()
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
