@@ -53,6 +53,7 @@ def migrated(ray_local, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tu
                 train=LIGHT_TRAIN,
                 min_train_records=20,
                 collect={"min_bytes": 50},
+                validate_records=60,  # the gates' machinery; all ~1,000 test records took 40 s of the setup's 240
             )  # fmt: skip
         )
         new_root = str(tmp_path_factory.mktemp("migrated"))
