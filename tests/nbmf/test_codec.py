@@ -154,3 +154,15 @@ def test_oversize_record_refused() -> None:
 def test_batch_api() -> None:
     values = ["a record", "another record " * 5, ""]
     assert codec.decode_many(codec.encode_many(values)) == values
+
+
+def test_the_package_names_the_codec_and_stays_light_to_import() -> None:
+    import subprocess
+
+    import nbmf
+
+    assert nbmf.NBMF is NBMF and "NBMF" in nbmf.__all__
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        nbmf.nope  # noqa: B018
+    probe = "import sys, nbmf; print('nbmf.codec' in sys.modules, 'numpy' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split() == ["False", "False"]
