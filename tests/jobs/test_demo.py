@@ -46,13 +46,17 @@ def clean_copy(dest: Path) -> Path:
             (dest / f.decode()).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / f.decode())
     (dest / ".venv").symlink_to(Path(sys.prefix), target_is_directory=True)
-    # and the kernel numba compiled here: a user's clone has it after `make demo` ran there, but the demo above runs
-    # in this process, from this tree. Its index holds the source's mtime and size, which copy2 keeps: valid there too.
-    # Without it the README's `nbmf train` compiled the kernel again (152 s against 78 s warm, all but the compile)
+    return dest
+
+
+def copy_compiled(dest: Path) -> None:
+    """The kernel numba compiled in this tree, into the copy ``dest``: a user's clone has it once `make demo` ran there,
+    but the test's demo runs in this process, from this tree, so call this after it (in a clean CI, only then is it
+    compiled). Numba's index holds each source's mtime and size, which ``copy2`` kept: valid in the copy too. Without
+    it the README's `nbmf train`, run from the copy, compiled the kernel again (152 s against 95 s with it)."""
     for f in (ROOT / "nbmf").rglob("__pycache__/*.nb[ic]"):
         (dest / f.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(f, dest / f.relative_to(ROOT))
-    return dest
 
 
 def next_steps_commands() -> list[str]:
@@ -92,6 +96,7 @@ def test_demo_then_the_readme_next_steps(tmp_path: Path) -> None:
     assert any(ln.startswith("legal: step ") for ln in lines), "no training progress on screen"
 
     # the README's next steps, in bash, from the clone, with the user's own records
+    copy_compiled(clone)
     rows = [dict(r, source=f"note-{i % 60}") for i, r in enumerate(local_records("technical", limit=360))]
     (clone / "my_records.jsonl").write_text("".join(json.dumps({"text": r["text"], "source": r["source"]}) + "\n" for r in rows))
     (clone / "my_note.txt").write_text(rows[0]["text"])
