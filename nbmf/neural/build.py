@@ -231,13 +231,11 @@ def _learn_post(
     t0 = time.time()
     progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg.cm)})")
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
-    open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
-    checked = min(len(val), POST_CHECK)
-    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {checked} check records"
-    choosing = choosing if checked else "no val records to choose on"
-    progress(f"primed in {time.time() - t0:.0f} s; {choosing}")
-    identity = st.post.copy()
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
+    open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
+    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {len(check)} check records"
+    progress(f"primed in {time.time() - t0:.0f} s; {choosing if check else 'no val records to choose on'}")
+    identity = st.post.copy()
     if cfg.cm.match_trust is None and check:
         trust, by_trust = choose_trust(st, check)
         progress(f"match models' trust: {trust}/8 (check records {by_trust})")
