@@ -24,6 +24,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from jobs.common import init_ray, run_or_exit
+from nbmf.config import parse_config
 from nbmf.corpus import DOMAINS
 from nbmf.errors import InputError, NBMFError, StorageError
 from nbmf.storage import Store
@@ -329,12 +330,12 @@ def collect(
     ] = None,
 ) -> None:
     """Collect training sets per domain with Ray Data (files, dirs, a memory-service warm store or its export)."""
-    cfg = CollectConfig(
+    fields = dict(
         inputs=input, out=out, domain=domain, min_bytes=min_bytes, max_bytes=max_bytes, cap=cap,
         near_dedupe=near_dedupe, seed=seed, fail_on_bad=fail_on_bad, force=force, ray_address=address,
         class_policy=class_policy,
     )  # fmt: skip
-    run_or_exit(run, cfg)
+    run_or_exit(lambda: run(parse_config(CollectConfig, fields, "nbmf collect")))
 
 
 if __name__ == "__main__":

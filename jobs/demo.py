@@ -18,8 +18,10 @@ from typing import Annotated, Any, Optional
 import typer
 from pydantic import BaseModel, Field
 
+from jobs.common import run_or_exit
 from jobs.pipeline import PipelineConfig, format_summary
 from jobs.pipeline import run as run_pipeline
+from nbmf.config import merged, parse_config
 
 
 class DemoConfig(BaseModel):
@@ -66,7 +68,7 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
         # once (DEMO_CHOICES given, the val records left out of the reference), each validation measures VALIDATE_RECORDS
         model = {"reference_bytes": 8 << 20, "val_in_reference": False, "cm": DEMO_CHOICES}
         train = {"model": model | {"neural": {"max_steps": 10**9, "time_budget_s": max(20.0, 0.3 * cfg.budget_s)}}}
-        train = _merge(train, cfg.train)
+        train = merged(train, cfg.train)
         inputs = ["builtin:" + ",".join(cfg.domains)]
         collect = {"cap": cfg.records_per_domain}
         pipe = PipelineConfig(storage=cfg.storage, inputs=inputs, collect=collect, train=train, validate_records=VALIDATE_RECORDS)
@@ -123,13 +125,6 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
     return summary
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _format(summary: dict[str, Any], storage: str) -> str:
     lines = ["", "=" * 78, "nbmf demo summary", format_summary(summary), "", "over HTTP (127.0.0.1):"]
     for d, h in summary["http"].items():
@@ -164,11 +159,9 @@ def demo(
     ] = "legal,technical",
 ) -> None:
     """Collect, train the built-in domains in parallel, validate, promote, serve, and try it over HTTP."""
-    try:
-        summary = run(DemoConfig(storage=storage, budget_s=budget, port=port, domains=[d for d in domains.split(",") if d]))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: everything started here has been shut down", err=True)
-        raise typer.Exit(130) from None
+    fields = {"storage": storage, "budget_s": budget, "port": port, "domains": [d for d in domains.split(",") if d]}
+    # a bad flag or an nbmf error: its message and exit 2; Ctrl-C / SIGTERM: what the demo started stops (exit 130 / 143)
+    summary = run_or_exit(lambda: run(parse_config(DemoConfig, fields, "nbmf demo")))
     if json_out:
         typer.echo(json.dumps(summary, indent=2))
 

@@ -23,6 +23,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from jobs.common import init_ray, run_or_exit
+from nbmf.config import parse_config
 from nbmf.errors import InputError
 from nbmf.storage import Store
 from nbmf.warm_store import RECORDS
@@ -217,8 +218,8 @@ def migrate(
     address: Annotated[Optional[str], typer.Option("--address", help="Ray address (default: local or the job's cluster).")] = None,
 ) -> None:
     """Re-encode a memory-service warm store with the production models (every record verified; none dropped)."""
-    cfg = MigrateConfig(store=store, out=out, registry=registry, class_policy=class_policy, workers=workers, ray_address=address)
-    report = run_or_exit(run, cfg)
+    fields = dict(store=store, out=out, registry=registry, class_policy=class_policy, workers=workers, ray_address=address)
+    report = run_or_exit(lambda: run(parse_config(MigrateConfig, fields, "nbmf migrate")))
     if report["not_migrated"]:
         raise typer.Exit(1)
 

@@ -17,6 +17,7 @@ from jobs import collect as collect_job
 from jobs import train as train_job
 from jobs import validate as validate_job
 from jobs.common import load_config, run_or_exit
+from nbmf.config import parse_config
 from nbmf.errors import NBMFError
 from nbmf.measurement import Role
 from nbmf.promotion import promote
@@ -40,8 +41,10 @@ class PipelineConfig(BaseModel):
 
 def run(cfg: PipelineConfig, progress: Any = print) -> dict[str, Any]:
     t0 = time.time()
+    fields = {**cfg.collect, "inputs": cfg.inputs, "out": cfg.storage, "ray_address": cfg.ray_address}
+    cc = parse_config(collect_job.CollectConfig, fields, "the pipeline's collect")
+    train_config(cfg, cfg.domains or ["(each domain)"])  # a bad train field stops the pipeline before it collects
     progress(f"[1/4] collect {cfg.inputs} -> {cfg.storage}")
-    cc = collect_job.CollectConfig.model_validate({**cfg.collect, "inputs": cfg.inputs, "out": cfg.storage, "ray_address": cfg.ray_address})
     manifest = collect_job.run(cc, progress)
     filled = {d: i["splits"]["train"]["records"] for d, i in manifest["domains"].items()}
     wanted = cfg.domains or sorted(filled)
@@ -52,10 +55,7 @@ def run(cfg: PipelineConfig, progress: Any = print) -> dict[str, Any]:
     if not domains:
         raise NBMFError(f"no domain has {cfg.min_train_records}+ train records: {filled}")
     progress(f"[2/4] train {domains} in parallel")
-    tc = train_job.TrainConfig.model_validate(
-        {**cfg.train, "domains": domains, "data": cfg.storage, "registry": cfg.storage, "ray_address": cfg.ray_address}
-    )
-    trained = train_job.run(tc, progress)
+    trained = train_job.run(train_config(cfg, domains), progress)
     reg = Registry(cfg.storage)
     summary: dict[str, Any] = {"domains": {}, "skipped": skipped}
     for domain in domains:
@@ -92,6 +92,12 @@ def run(cfg: PipelineConfig, progress: Any = print) -> dict[str, Any]:
     return summary
 
 
+def train_config(cfg: PipelineConfig, domains: list[str]) -> train_job.TrainConfig:
+    """The train step's config: ``cfg.train`` for ``domains``, on the pipeline's storage (no field unknown)."""
+    fields = {**cfg.train, "domains": domains, "data": cfg.storage, "registry": cfg.storage, "ray_address": cfg.ray_address}
+    return parse_config(train_job.TrainConfig, fields, "the pipeline's train")
+
+
 def format_summary(summary: dict[str, Any]) -> str:
     lines = ["", "domain      version  ratio   vs stub  vs zstd+dict  p95 decode  promoted"]
     for d, e in summary["domains"].items():
@@ -105,7 +111,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 def pipeline(config: Annotated[str, typer.Option("--config", help="Pipeline YAML/JSON file.")]) -> None:
     """Collect, train, validate and promote, as one job."""
-    run_or_exit(run, PipelineConfig.model_validate(load_config(config)))
+    run_or_exit(lambda: run(parse_config(PipelineConfig, load_config(config), config)))
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ import typer
 from pydantic import BaseModel, Field
 
 from jobs.common import RAY_CALLER_THREADS, init_ray, load_config, run_or_exit
-from nbmf.config import ModelConfig
+from nbmf.config import ModelConfig, merged, parse_config
 from nbmf.errors import NBMFError
 from nbmf.storage import Store
 
@@ -38,6 +38,12 @@ class TrainConfig(BaseModel):
     registry: str = Field(description="registry root; runs are kept under <registry>/runs/")
     run: str | None = Field(None, description="run id; default: hash of config + data manifests (same inputs resume)")
     model: ModelConfig = ModelConfig()
+    model_by_domain: dict[str, ModelConfig] = Field(
+        default_factory=dict,
+        description="per domain, the model fields it sets otherwise than `model` (only those written here; nested "
+        "fields one by one), e.g. {technical: {reference_bytes: 16777216}, general: {predictor_place: best}}. "
+        "A domain this run does not train is ignored (and said so)",
+    )
     workers_per_domain: int = Field(1, ge=1)
     cpus_per_worker: float = Field(0.5, gt=0, description="fractional on purpose: leaves CPU for Ray Data's readers")
     use_gpu: bool = False
@@ -71,6 +77,18 @@ class TrainConfig(BaseModel):
     progress_every_s: float = Field(10.0, gt=0, description="seconds between progress lines (one per domain that moved)")
     inject_failure_at_step: int | None = Field(None, description="testing: raise once at this step (first attempt only)")
     ray_address: str | None = None
+
+    def for_domain(self, domain: str) -> TrainConfig:
+        """This config as ``domain`` trains: ``model`` with the fields ``model_by_domain[domain]`` sets over it (what the
+        workers, the build and the run's checkpoints see; they get no ``model_by_domain``)."""
+        own = self.own_settings(domain)
+        model = ModelConfig.model_validate(merged(self.model.model_dump(), own)) if own else self.model
+        return self.model_copy(update={"model": model, "model_by_domain": {}})
+
+    def own_settings(self, domain: str) -> dict[str, Any]:
+        """The model fields ``domain`` sets otherwise than ``model`` (nested), as written."""
+        own = self.model_by_domain.get(domain)
+        return {} if own is None else own.model_dump(exclude_unset=True)
 
 
 def _read_texts(store: Store, domain: str, split: str) -> list[bytes]:
@@ -451,7 +469,9 @@ def run_id(cfg: TrainConfig) -> str:
     """Same config and same data manifests -> same run id -> a re-run resumes instead of restarting."""
     store = Store(cfg.data)
     h = hashlib.sha256(cfg.model.model_dump_json().encode())
-    for d in sorted(cfg.domains):
+    for d in sorted(cfg.domains):  # a domain's own model fields too (none: the ids of before they existed)
+        if cfg.own_settings(d):
+            h.update(f"{d}:{cfg.for_domain(d).model.model_dump_json()}".encode())
         h.update(store.read_bytes(f"datasets/{d}/manifest.json"))
     return h.hexdigest()[:10]
 
@@ -495,6 +515,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
     results: dict[str, Any] = {}
 
     def train_domain(domain: str) -> None:
+        dcfg = cfg.for_domain(domain)  # ``model`` with the domain's own fields: what its workers and its build take
         for split in ("train", "val"):
             if not data.child("datasets", domain, split).list():
                 raise FileNotFoundError(
@@ -509,7 +530,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         }
         trainer = TorchTrainer(
             train_loop_per_worker,
-            train_loop_config={"cfg": cfg.model_dump(mode="json"), "domain": domain, "run": rid},
+            train_loop_config={"cfg": dcfg.model_dump(mode="json"), "domain": domain, "run": rid},
             scaling_config=ScalingConfig(
                 num_workers=cfg.workers_per_domain, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
             ),
@@ -531,7 +552,7 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         built = _already_published(reg_root, domain, run_name, metrics.get("step"))
         if built is None:
             progress(f"{domain}: building the integer model…")
-            built = ray.get(build_remote.remote(cfg.model_dump_json(), domain, result.checkpoint.path, metrics, rid))
+            built = ray.get(build_remote.remote(dcfg.model_dump_json(), domain, result.checkpoint.path, metrics, rid))
         progress(
             f"{domain}: published candidate {domain}@{built['version']} (val {built['metrics']['val_bpb_neural']:.3f} bits/byte end to end)"
         )
@@ -539,7 +560,11 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
             results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
 
     for domain in cfg.domains:  # before any domain trains: one that cannot resume would stop the job midway
-        check_resumable(runs, f"{domain}-{rid}", cfg)
+        check_resumable(runs, f"{domain}-{rid}", cfg.for_domain(domain))
+        if cfg.own_settings(domain):
+            progress(f"{domain}: its own model fields {json.dumps(cfg.own_settings(domain))}")
+    if unused := sorted(set(cfg.model_by_domain) - set(cfg.domains)):
+        progress(f"model_by_domain names {', '.join(unused)}, not trained in this run: ignored")
     from jobs.progress import Watcher, format_training, start_board
 
     board = start_board(rid)
@@ -587,16 +612,19 @@ def train(
         base["domains"] = [d for d in domains.split(",") if d]
     if use_gpu:
         base["use_gpu"] = True
-    model = base.setdefault("model", {})
-    neural = model.setdefault("neural", {})
+    flagged: dict[str, Any] = {"neural": {}}
     if max_steps is not None:
-        neural["max_steps"] = max_steps
+        flagged["neural"]["max_steps"] = max_steps
     if time_budget is not None:
-        neural["time_budget_s"] = time_budget
+        flagged["neural"]["time_budget_s"] = time_budget
     if reference_mb is not None:
-        model["reference_bytes"] = int(reference_mb * (1 << 20))
-    cfg = TrainConfig.model_validate(base)
-    out = run_or_exit(run_training, cfg)
+        flagged["reference_bytes"] = int(reference_mb * (1 << 20))
+    # the model flags given hold for every domain: over ``model`` and over what ``model_by_domain`` sets
+    base["model"] = merged(base.get("model") or {}, flagged)
+    if isinstance(base.get("model_by_domain"), dict):
+        base["model_by_domain"] = {d: merged(m, flagged) if isinstance(m, dict) else m for d, m in base["model_by_domain"].items()}
+    source = f"{config} (with the flags given)" if config else "nbmf train"
+    out = run_or_exit(lambda: run_training(parse_config(TrainConfig, base, source)))
     typer.echo(json.dumps({d: {"version": r["version"], "val_bpb": r["metrics"]["val_bpb_neural"]} for d, r in out.items()}, indent=2))
 
 

@@ -11,6 +11,7 @@ import typer
 from pydantic import BaseModel
 
 from jobs.common import run_or_exit
+from nbmf.config import parse_config
 from nbmf.errors import NBMFError
 from nbmf.registry import Registry
 from nbmf.storage import Store
@@ -70,11 +71,11 @@ def validate_cmd(
     max_records: Annotated[int, typer.Option(help="Held-out test records measured, at most (the first ones).")] = MAX_RECORDS,
 ) -> None:
     """Measure a version against production, the stub, zstd and zstd+dict; exit 1 if a gate fails."""
-    cfg = ValidateConfig(
+    fields = dict(
         domain=domain, version=version, data=data, registry=registry,
-        gates=Gates(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
+        gates=dict(min_exact=min_exact, max_decode_p95_ms=max_decode_p95_ms), max_records=max_records,
     )  # fmt: skip
-    report = run_or_exit(run, cfg)
+    report = run_or_exit(lambda: run(parse_config(ValidateConfig, fields, "nbmf validate")))
     if not report.passed:
         typer.echo(failure_message(report), err=True)
     raise typer.Exit(0 if report.passed else 1)

@@ -270,7 +270,10 @@ def serve_cmd(
     overrides: dict[str, object] = {"colocate": True} if colocate else {}
     if no_auth:
         overrides["auth_disabled"] = True
-    stop = start(registry, host, port, token, config, overrides=overrides or None, direct=direct)
+    try:
+        stop = start(registry, host, port, token, config, overrides=overrides or None, direct=direct)
+    except (NBMFError, OSError) as exc:  # a bad field of the Serve config, a config file that is not there
+        _fail(exc)
     typer.echo(f"nbmf serving on http://{host}:{port}  (OpenAPI at /docs; Ctrl-C stops it)")
     if direct:
         from nbmf.client import Client

@@ -2,9 +2,67 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import difflib
+import types
+import typing
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
+
+from nbmf.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_config(cls: type[M], data: Any, source: str = "config") -> M:
+    """``data`` (a config file's mapping, flags merged in) as ``cls``, where no field is unknown at any depth: a
+    misspelt field (``refrence_bytes``) is an error that names it and the field it may have meant, not a default
+    silently kept. Bad values likewise, one line each, as a ``ConfigError`` (the CLIs print it, exit 2). Only what a
+    user writes is read this strictly: stored configs (manifests, artifacts, checkpoints) are read as they were
+    written, whatever fields an older nbmf gave them."""
+    try:
+        return cls.model_validate(data, extra="forbid")
+    except ValidationError as exc:
+        lines = [f"{source}: {exc.error_count()} problem{'s' if exc.error_count() > 1 else ''} ({cls.__name__})"]
+        for err in exc.errors():
+            where = ".".join(str(part) for part in err["loc"]) or "(top level)"
+            if err["type"] == "extra_forbidden":
+                known = _fields_at(cls, err["loc"][:-1])
+                near = difflib.get_close_matches(str(err["loc"][-1]), known, n=1)
+                hint = f" (did you mean {'.'.join([*map(str, err['loc'][:-1]), near[0]])}?)" if near else ""
+                lines.append(f"  {where}: not a field{hint}")
+            else:
+                lines.append(f"  {where}: {err['msg']} (got {err['input']!r})" if err["type"] != "missing" else f"  {where}: required")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def merged(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """``a`` with ``b``'s fields over it, nested mappings merged field by field (a config and its overrides)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _fields_at(cls: Any, loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model found at ``loc`` inside ``cls`` (through optionals, lists and dicts), or none."""
+
+    def unwrapped(t: Any) -> Any:  # Optional[X] -> X
+        while typing.get_origin(t) in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(t) if a is not type(None)]
+            t = args[0] if len(args) == 1 else None
+        return t
+
+    for part in loc:
+        cls = unwrapped(cls)
+        if isinstance(cls, type) and issubclass(cls, BaseModel) and isinstance(part, str) and part in cls.model_fields:
+            cls = cls.model_fields[part].annotation
+        elif typing.get_origin(cls) in (list, dict):  # ``part`` is an index or a key: what it holds
+            cls = typing.get_args(cls)[-1]
+        else:
+            return []
+    cls = unwrapped(cls)
+    return list(cls.model_fields) if isinstance(cls, type) and issubclass(cls, BaseModel) else []
 
 
 class NeuralConfig(BaseModel):

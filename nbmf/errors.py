@@ -7,6 +7,10 @@ class NBMFError(Exception):
     """Base class of every error nbmf raises on purpose."""
 
 
+class ConfigError(NBMFError, ValueError):
+    """A job's or the endpoint's config is not valid: an unknown field (a typo is not ignored) or a bad value."""
+
+
 class FrameError(NBMFError):
     """A frame is malformed: truncated, unknown version or codec, bad field."""
 

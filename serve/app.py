@@ -28,6 +28,7 @@ from ray import serve
 from nbmf import frame as fr
 from nbmf.blob import blob_frame, is_nbmf_blob
 from nbmf.codec import NBMF, Decoded
+from nbmf.config import parse_config
 from nbmf.errors import (
     ChecksumError,
     CodecError,
@@ -376,7 +377,7 @@ async def _nbmf_error(request: Request, exc: NBMFError) -> JSONResponse:
 
 def app_builder(args: dict[str, Any]) -> Any:
     """``serve run serve.app:app_builder registry=…`` / the Serve config's ``import_path``."""
-    return build(ServeConfig.model_validate(args))
+    return build(parse_config(ServeConfig, args, "the Serve application's args"))
 
 
 def build(cfg: ServeConfig, encoder_options: dict[str, Any] | None = None, ingress_options: dict[str, Any] | None = None) -> Any:

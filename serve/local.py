@@ -28,6 +28,7 @@ def start(
     import ray
     from ray import serve
 
+    from nbmf.config import parse_config
     from serve.app import build
     from serve.schemas import ServeConfig
 
@@ -43,8 +44,6 @@ def start(
             raise RuntimeError(f"direct ingress needs {DIRECT_INGRESS_SWITCH}=1 set before Ray starts")
         for k, v in DIRECT_INGRESS_ENV.items():
             os.environ.setdefault(k, v)
-    if started_ray:
-        ray.init(include_dashboard=False, ignore_reinit_error=True)
     args: dict[str, Any] = {"registry": registry, "auth_token": token}
     opts = dict(deployment_options or {})
     if config:
@@ -56,10 +55,13 @@ def start(
         for d in app_cfg.get("deployments", []):
             opts.setdefault(d["name"], {k: v for k, v in d.items() if k != "name"})
     args.update(overrides or {})
+    cfg = parse_config(ServeConfig, args, config or "the endpoint's settings")  # before Ray starts: a bad field starts nothing
+    if started_ray:
+        ray.init(include_dashboard=False, ignore_reinit_error=True)
     # per-request access logs are off (the ingress logs errors and fallbacks): on a small node the
     # proxy's log write per request is a measurable share of the latency
     serve.start(http_options={"host": host, "port": port}, logging_config={"enable_access_log": False})
-    app = build(ServeConfig.model_validate(args), opts.get("Encoder"), opts.get("Ingress"))
+    app = build(cfg, opts.get("Encoder"), opts.get("Ingress"))
     serve.run(app, name="nbmf", route_prefix="/")
 
     def stop() -> None:

@@ -33,9 +33,10 @@ def test_serve_config_validates_and_imports() -> None:
     module, _, attr = app.import_path.partition(":")
     builder = getattr(importlib.import_module(module), attr)
     assert callable(builder)
+    from nbmf.config import parse_config
     from serve.schemas import ServeConfig
 
-    ServeConfig.model_validate(app.args)
+    parse_config(ServeConfig, app.args)  # every arg a field (a misspelt one is an error, not a default kept)
     names = {d.name for d in app.deployments}
     # the deployments the app builds (serve/app.py, serve/hosting.py): colocated, the Ingress codes itself
     assert names == ({"Ingress"} if app.args.get("colocate") else {"Ingress", "Encoder"})
@@ -53,8 +54,9 @@ def test_rayjob_and_rayservice() -> None:
     cfg_path = shlex.split(job["spec"]["entrypoint"])[-1]
     from jobs.common import load_config
     from jobs.pipeline import PipelineConfig
+    from nbmf.config import parse_config
 
-    PipelineConfig.model_validate(load_config(str(ROOT / cfg_path)))
+    parse_config(PipelineConfig, load_config(str(ROOT / cfg_path)))
     svc = yaml.safe_load((ROOT / "cluster" / "rayservice.yaml").read_text())
     assert svc["kind"] == "RayService"
     serve_cfg = yaml.safe_load((ROOT / "serve" / "config.yaml").read_text())

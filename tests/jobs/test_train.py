@@ -5,7 +5,7 @@ import pyarrow.parquet as pq
 import pytest
 from tests_support import GIVEN_CHOICES, write_datasets
 
-from jobs.train import ShardCache, TrainConfig, check_resumable, run
+from jobs.train import ShardCache, TrainConfig, check_resumable, run, run_id
 from nbmf.codec import NBMF
 from nbmf.config import CMParams, ModelConfig, NeuralConfig
 from nbmf.corpus import local_records
@@ -37,10 +37,13 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow
 def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) -> None:  # type: ignore[no-untyped-def]
-    cfg = tiny_config(data_root, progress_every_s=0.5, val_tokens=700)
+    own = {"legal": ModelConfig.model_validate({"neural": {"hidden": 16}, "dict_bytes": 2048}), "general": ModelConfig()}
+    cfg = tiny_config(data_root, progress_every_s=0.5, val_tokens=700, model_by_domain=own)
     lines: list[str] = []
     out = run(cfg, lines.append)
     assert set(out) == {"technical", "legal"}
+    assert 'legal: its own model fields {"dict_bytes": 2048, "neural": {"hidden": 16}}' in lines, lines
+    assert "model_by_domain names general, not trained in this run: ignored" in lines
     for domain in out:  # live progress from the workers: the last line of each domain is its final step
         shown = [ln for ln in lines if ln.startswith(f"{domain}: step ")]
         assert shown and shown[-1].startswith(f"{domain}: step 40/40 ·") and "val " in shown[-1], lines
@@ -49,7 +52,9 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
     reg = Registry(cfg.registry)
     for domain, res in out.items():
         man = reg.manifest(domain, res["version"])
-        assert man.config["neural"]["hidden"] == 32 and man.data_manifest == {"domain": domain, "records": 200}
+        hidden, dict_bytes = (16, 2048) if domain == "legal" else (32, 4096)  # legal's own fields, the rest of `model`
+        assert (man.config["neural"]["hidden"], man.config["dict_bytes"], man.config["neural"]["context"]) == (hidden, dict_bytes, 8)
+        assert man.data_manifest == {"domain": domain, "records": 200}
         assert res["metrics"]["val_exact"] == 1.0
         assert res["metrics"]["build_threads"] == 1  # two domains on 2 CPUs: a CPU each
         assert res["train_metrics"]["step"] == 40
@@ -67,6 +72,18 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
         assert res["train_metrics"]["step"] == 40
         assert res["train_metrics"]["tokens_per_s_per_worker"] in (0.0, out[domain]["train_metrics"]["tokens_per_s_per_worker"])
         assert res["version"] == out[domain]["version"]  # nothing retrained, nothing republished
+
+
+def test_a_domains_own_model_fields_go_over_the_shared_ones(data_root: Path) -> None:
+    cfg = tiny_config(data_root)
+    legal = ModelConfig.model_validate({"predictor_place": "best", "neural": {"hidden": 64}})
+    own = tiny_config(data_root, model_by_domain={"legal": legal})
+    assert own.for_domain("technical") == cfg.for_domain("technical") and own.own_settings("technical") == {}
+    mine = own.for_domain("legal")
+    assert mine.model.predictor_place == "best" and mine.model.neural.hidden == 64 and mine.model_by_domain == {}
+    assert mine.model.neural.context == 8 and mine.model.cm == cfg.model.cm  # what legal leaves alone is `model`'s
+    # the run id: the same as before such fields existed where no trained domain sets any, another where one does
+    assert run_id(tiny_config(data_root, model_by_domain={"general": legal})) == run_id(cfg) != run_id(own)
 
 
 @pytest.mark.slow
