@@ -392,9 +392,12 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         ray.train.report({"step": step, "best_val_bpb": best, "resumed_from_step": step, "tokens_per_s_per_worker": 0.0, "val_bpb": best})
 
 
-def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics: dict[str, Any], run: str | None = None) -> dict[str, Any]:
+def build_and_publish(
+    cfg_json: str, domain: str, checkpoint_path: str | None, metrics: dict[str, Any], run: str | None = None
+) -> dict[str, Any]:
     """Ray task: integer model from the run's best weights (kept in every checkpoint) + dictionary + reference -> candidate.
-    ``run``: whose progress board hears what the build is doing (each priming, each choice made on the check records)."""
+    ``run``: whose progress board hears what the build is doing (each priming, each choice made on the check records).
+    ``checkpoint_path`` None: a model without a predictor (``use_neural`` false), of which nothing was trained."""
     import pyarrow.fs as pafs
     import ray
     import torch
@@ -407,16 +410,19 @@ def build_and_publish(cfg_json: str, domain: str, checkpoint_path: str, metrics:
     cfg = TrainConfig.model_validate_json(cfg_json)
     store = Store(cfg.data)
     reg_store = Store(cfg.registry)
-    with tempfile.TemporaryDirectory() as d:
-        pafs.copy_files(checkpoint_path, d, source_filesystem=reg_store.filesystem, destination_filesystem=pafs.LocalFileSystem())
-        state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)  # a CPU task, a GPU run's tensors
-    model = BytePredictor(cfg.model.neural)
-    model.load_state_dict(state.get("best_model", state["model"]))  # the best validation, not the last step
+    weights = None
+    if checkpoint_path is not None and cfg.model.use_neural:
+        with tempfile.TemporaryDirectory() as d:
+            pafs.copy_files(checkpoint_path, d, source_filesystem=reg_store.filesystem, destination_filesystem=pafs.LocalFileSystem())
+            state = torch.load(os.path.join(d, "state.pt"), map_location="cpu", weights_only=True)  # a CPU task, a GPU run's tensors
+        model = BytePredictor(cfg.model.neural)
+        model.load_state_dict(state.get("best_model", state["model"]))  # the best validation, not the last step
+        weights = export_int(model)
     train_b, val_b = _read_texts(store, domain, "train"), _read_texts(store, domain, "val")
     say = Poster(run, domain)
     # the CPUs this task holds (called outside Ray, as bench/gpu_build.py does: one)
     threads = build_threads(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0) if ray.is_initialized() else 1)
-    files, build_metrics = build_files(train_b, val_b, cfg.model, export_int(model) if cfg.model.use_neural else None, say, threads)
+    files, build_metrics = build_files(train_b, val_b, cfg.model, weights, say, threads)
     build_metrics.update({f"train_{k}": v for k, v in metrics.items()}, build_threads=threads)
     data_manifest = json.loads(store.read_bytes(f"datasets/{domain}/manifest.json"))
     man = publish(Registry(cfg.registry), domain, files, cfg.model, build_metrics, data_manifest)
@@ -523,6 +529,17 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
                 )
         # fractional CPUs: schedulable beside the training workers. The val split is small: each worker reads its
         # share straight from storage (``sample_val``).
+        run_name = f"{domain}-{rid}"
+        if not dcfg.model.use_neural:  # no predictor to train: the build alone (it still makes its choices on val)
+            progress(f"{domain}: no predictor to train (model.use_neural is false): building the codec without one…")
+            metrics: dict[str, Any] = {"run": run_name, "step": 0}
+            built = _already_published(reg_root, domain, run_name, 0)
+            if built is None:
+                built = ray.get(build_remote.remote(dcfg.model_dump_json(), domain, None, metrics, rid))
+            progress(f"{domain}: published candidate {domain}@{built['version']} (val {built['metrics']['val_bpb_neural']:.3f} bits/byte)")
+            with lock:
+                results[domain] = {"version": built["version"], "run": run_name, "train_metrics": metrics, "metrics": built["metrics"]}
+            return
         datasets: dict[str, Any] = {
             "train": ray.data.read_parquet(
                 data.child("datasets", domain, "train").path, filesystem=data.filesystem, num_cpus=READER_CPUS
@@ -546,7 +563,6 @@ def run(cfg: TrainConfig, progress: Any = print) -> dict[str, Any]:
         result = trainer.fit()
         if result.checkpoint is None:
             raise RuntimeError(f"{domain}: training produced no checkpoint")
-        run_name = f"{domain}-{rid}"
         metrics = dict(result.metrics or {}) | {"run": run_name}
         progress(f"{domain}: trained to step {metrics.get('step')} (val {metrics.get('val_bpb', float('nan')):.3f} bits/byte)")
         built = _already_published(reg_root, domain, run_name, metrics.get("step"))

@@ -53,7 +53,8 @@ def build_files(
     metrics["zstd_dict_bytes"] = len(dictionary)
     reference = select_reference(train, cfg.reference_bytes)  # what the choices are made with: val is text it has not seen
     shipped = reference
-    places = cfg.use_neural and cfg.cm.post_mix  # a predictor is trained or given, then placed on val (below)
+    # a predictor is trained or given, then placed on val (below); without one the build still makes its choices there
+    places = cfg.cm.post_mix
     if places and cfg.val_in_reference and val:  # and then the artifact's: val joins it
         seen = set(train)  # a val record the train split already holds goes in once
         shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes)
@@ -81,8 +82,7 @@ def build_files(
         weights = export_int(model)
     primed = None
     if places:
-        assert weights is not None  # trained above or given
-        weights, primed, cfg = place_predictor(weights, reference, cfg, val, metrics, progress, threads)
+        weights, primed, cfg = place_predictor(weights or NeuralWeights.empty(), reference, cfg, val, metrics, progress, threads)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
     files.update(pack_files(weights or NeuralWeights.empty(), shipped, cfg.cm, cfg.use_neural and weights is not None))
@@ -138,7 +138,7 @@ def place_predictor(
     with two choices the build holds two states at its peak, as one at a time does when it compares them (with
     more, up to ``threads`` + 1); the same choice is made, in the same files, as one at a time (fifty-third
     session). Returns the weights, the primed state and the config the artifact is packed with."""
-    places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place]
+    places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place] if cfg.use_neural else (False,)
     orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
     first = cfg.cm.mixer_count  # (left open: MIXER_CHOICES[0])
     sizes: dict[tuple[bool, bool, int], int] = {}
@@ -192,7 +192,7 @@ def place_predictor(
         by_mixers = {m: sizes[(c.cm.late, c.cm.order_sets, m)] for m in MIXER_CHOICES if (c.cm.late, c.cm.order_sets, m) in sizes}
         metrics["mixers_bytes"] = by_mixers
         progress(f"mixers: {c.cm.mixers} (check records {by_mixers})")
-    metrics["predictor_place"] = "post" if c.cm.late else "mixers"
+    metrics["predictor_place"] = ("post" if c.cm.late else "mixers") if cfg.use_neural else "none"
     metrics["order_sets"] = bool(c.cm.order_sets)
     metrics["mixers"] = c.cm.mixers
     metrics.update(said)
@@ -229,11 +229,13 @@ def _learn_post(
     from nbmf.neural.codec import cm_config
 
     t0 = time.time()
-    progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg.cm)})")
-    st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), True)
+    progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg)})")
+    st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), cfg.use_neural)
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
     open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
-    choosing = f"choosing {', '.join([*open_choices, 'the post mixer'])} on {len(check)} check records"
+    choosing = (
+        f"choosing {', '.join([*open_choices, *(['the post mixer'] if cfg.use_neural else [])]) or 'nothing'} on {len(check)} check records"
+    )
     progress(f"primed in {time.time() - t0:.0f} s; {choosing if check else 'no val records to choose on'}")
     identity = st.post.copy()
     if cfg.cm.match_trust is None and check:
@@ -247,7 +249,7 @@ def _learn_post(
         if metrics is not None:
             metrics["lr_record_bytes"] = by_rate
     candidates = {0: identity}
-    for rate in K.POST_RATES if val else ():
+    for rate in K.POST_RATES if val and cfg.use_neural else ():  # without a predictor a state keeps the identity
         st.post[:] = identity
         candidates[rate] = st.learn_post(learn, rate)
     sizes = {}
@@ -257,14 +259,18 @@ def _learn_post(
     best = min(sizes, key=lambda r: (sizes[r], r))
     st.post[:] = candidates[best]
     said = ", ".join(f"rate {r}: {n} bytes" if r else f"identity: {n} bytes" for r, n in sizes.items())
-    progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
+    if cfg.use_neural:
+        progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
+    else:
+        progress(f"no predictor: {len(check)} check records coded into {sizes[best]} bytes in {time.time() - t0:.0f} s")
     st.nn = dataclasses.replace(weights, post=candidates[best].astype(np.int64))
     return st.nn, st, sizes[best]
 
 
-def _choices(cm: Any) -> str:
+def _choices(cfg: ModelConfig) -> str:
     """What a priming is for, in ``place_predictor``'s terms."""
-    place = "predictor in the post mixer only" if cm.late else "predictor in the mixers"
+    cm = cfg.cm
+    place = ("predictor in the post mixer only" if cm.late else "predictor in the mixers") if cfg.use_neural else "no predictor"
     sets = "open" if cm.order_sets is None else ("on" if cm.order_sets else "off")
     return f"{place}, order sets {sets}, {cm.mixer_count} mixers"
 

@@ -462,6 +462,28 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     assert len(choosing) == 1 and "match trust" not in choosing[0], said  # a trust given is not said to be chosen
 
 
+def test_a_build_without_a_predictor_still_makes_its_choices_on_val(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``use_neural`` false (``nbmf build --no-neural``, or a domain's ``model_by_domain``): no predictor, and the
+    build makes the choices it makes with one on the check records (here the match models' trust), where before it
+    left them open; the post mixer, which has no predictor to weigh, stays the identity."""
+    from nbmf.neural.build import TRUSTS, build_files
+    from nbmf.neural.codec import NeuralCodec, unpack_files
+
+    cm = tiny.config.cm.model_copy(update={"match_trust": None, "order_sets": False})
+    cfg = tiny.config.model_copy(update={"use_neural": False, "cm": cm})
+    said: list[str] = []
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, None, said.append)
+    assert metrics["predictor_place"] == "none" and tuple(metrics["match_trust_bytes"]) == TRUSTS
+    assert any("(no predictor, order sets off" in s for s in said) and any(s.startswith("no predictor: ") for s in said), said
+    assert not any("post mixer learned" in s for s in said)
+    _, _, packed, use_neural = unpack_files(files)
+    assert not use_neural and (packed.match_trust or 8) == metrics["match_trust"]
+    nc = NeuralCodec.from_files(files)
+    assert (nc.state.post.reshape(-1, 3) == (65536, 0, 0)).all()
+    for r in tiny.test[CHECK : CHECK + 5]:
+        assert nc.state.decode(nc.state.encode(r, len(r) + 64), len(r)) == r
+
+
 def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Open ``order_sets``: the build primes with the mixers' order sets (format 17) and without, codes the check
     records with each and keeps the smaller (without, on a tie); the artifact and the published config say which. Order
