@@ -66,7 +66,8 @@ def run(cfg: DemoConfig, progress: Any = print) -> dict[str, Any]:
     try:
         # training gets about 30 % of the budget; priming, validation and serving take the rest: each build primes
         # once (DEMO_CHOICES given, the val records left out of the reference), each validation measures VALIDATE_RECORDS
-        model = {"reference_bytes": 8 << 20, "val_in_reference": False, "cm": DEMO_CHOICES}
+        # and the predictor is kept without the check that primes once more (``predictor_min_gain``)
+        model = {"reference_bytes": 8 << 20, "val_in_reference": False, "cm": DEMO_CHOICES, "predictor_min_gain": None}
         train = {"model": model | {"neural": {"max_steps": 10**9, "time_budget_s": max(20.0, 0.3 * cfg.budget_s)}}}
         train = merged(train, cfg.train)
         inputs = ["builtin:" + ",".join(cfg.domains)]

@@ -337,7 +337,22 @@ class ModelConfig(BaseModel):
     )
     neural: NeuralConfig = NeuralConfig()
     cm: CMParams = CMParams()
-    use_neural: bool = True
+    use_neural: bool = Field(
+        True,
+        description="false: a codec without the trained predictor (the context-mixing core alone): the train job "
+        "trains nothing for the domain and goes straight to the build, which still makes its choices on val records; "
+        "for a domain whose predictor does not pay for its decode time (legal here: BENCHMARKS.md, fifty-seventh session)",
+    )
+    predictor_min_gain: float | None = Field(
+        0.01,
+        ge=0,
+        description="the trained predictor must code the build's check records (val) at least this fraction smaller than "
+        "the codec without it, or the build leaves it out (the artifact codes without it: use_neural false in its "
+        "files): one more priming, without the predictor, once the other choices are made. It costs a fifth to a "
+        "quarter of the decode time; legal's on the documented path saved nothing on its held-out records (12,214 "
+        "against 12,221 bytes), +0.57 % on its 32 check records, and took its decode p95 from 16.1 to 20.5 ms per KB "
+        "(BENCHMARKS.md, fifty-seventh session). None: kept unchecked",
+    )
     predictor_place: Literal["mixers", "post", "best"] = Field(
         "mixers",
         description="where the trained predictor enters the codec: 'mixers' (an input of every mixer and of the post "

@@ -144,8 +144,11 @@ def place_predictor(
     sizes: dict[tuple[bool, bool, int], int] = {}
     kept: tuple[Any, ...] = ()
 
-    def prime(late: bool, order_sets: bool, mixers: int, say: Callable[[str], None] = progress) -> tuple[Any, ...]:
-        c = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"late": late, "order_sets": order_sets, "mixers": mixers})})
+    def prime(
+        late: bool, order_sets: bool, mixers: int, say: Callable[[str], None] = progress, use_neural: bool = cfg.use_neural
+    ) -> tuple[Any, ...]:
+        cm = cfg.cm.model_copy(update={"late": late, "order_sets": order_sets, "mixers": mixers})
+        c = cfg.model_copy(update={"cm": cm, "use_neural": use_neural})
         said: dict[str, Any] = {}
         w, st, size = _learn_post(weights, reference, c, val, say, said)
         chosen = {"match_trust": st.config.match_trust, "lr_record": st.config.lr_record}
@@ -179,25 +182,50 @@ def place_predictor(
     if cfg.cm.mixers is None:  # then the other mixer counts, with the place and the order sets chosen
         for mixers in MIXER_CHOICES[1:]:
             consider(prime(kept[2].cm.late, kept[2].cm.order_sets, mixers))
+    chosen = kept[2].cm  # with the predictor (the sizes below are of those primings)
+    if cfg.use_neural and cfg.predictor_min_gain is not None and val:  # does the predictor earn its place?
+        kept = _earned(kept, cfg.predictor_min_gain, prime, metrics, progress)
     w, st, c, _, said = kept
     if len(places) > 1:
         by_place = {("post" if late else "mixers"): min(n for (la, _, _), n in sizes.items() if la == late) for late in places}
         metrics["predictor_place_bytes"] = by_place
-        progress(f"predictor placed in {'the post mixer only' if c.cm.late else 'the mixers'}: check records {by_place}")
+        progress(f"predictor placed in {'the post mixer only' if chosen.late else 'the mixers'}: check records {by_place}")
     if len(orders) > 1:
-        by_sets = {("on" if o else "off"): sizes[(c.cm.late, o, first)] for o in orders}
+        by_sets = {("on" if o else "off"): sizes[(chosen.late, o, first)] for o in orders}
         metrics["order_sets_bytes"] = by_sets
         progress(f"mixers' order sets (format 17) {'on' if c.cm.order_sets else 'off'}: check records {by_sets}")
     if cfg.cm.mixers is None:
-        by_mixers = {m: sizes[(c.cm.late, c.cm.order_sets, m)] for m in MIXER_CHOICES if (c.cm.late, c.cm.order_sets, m) in sizes}
+        by_mixers = {m: sizes[(chosen.late, chosen.order_sets, m)] for m in MIXER_CHOICES if (chosen.late, chosen.order_sets, m) in sizes}
         metrics["mixers_bytes"] = by_mixers
         progress(f"mixers: {c.cm.mixers} (check records {by_mixers})")
-    metrics["predictor_place"] = ("post" if c.cm.late else "mixers") if cfg.use_neural else "none"
+    metrics["predictor_place"] = ("post" if c.cm.late else "mixers") if c.use_neural else "none"
     metrics["order_sets"] = bool(c.cm.order_sets)
     metrics["mixers"] = c.cm.mixers
     metrics.update(said)
     metrics["lr_record"] = c.cm.lr_record
     return w, st, c
+
+
+def _earned(
+    kept: tuple[Any, ...], min_gain: float, prime: Callable[..., tuple[Any, ...]], metrics: dict[str, Any], progress: Callable[[str], None]
+) -> tuple[Any, ...]:
+    """``kept`` (the choice with the predictor) where the predictor codes the check records at least ``min_gain`` smaller
+    than the codec without it, primed once more with the same order sets and mixers (its own trust and record rate chosen
+    the same way); else the choice without it, which the build then ships (``use_neural`` false: the predictor's weights
+    stay in the files, unused). Measured on the documented path: legal's predictor saved nothing and cost a fifth of
+    its decode time (BENCHMARKS.md, fifty-seventh session)."""
+    c = kept[2]
+    progress("priming once more without the predictor: does it earn its place?")
+    bare = prime(False, c.cm.order_sets, c.cm.mixers, use_neural=False)
+    with_it, without = kept[3], bare[3]
+    gain = (without - with_it) / max(1, without)
+    metrics["predictor_check_bytes"] = {"with": with_it, "without": without}
+    metrics["predictor_gain"] = round(gain, 5)
+    left_out = gain < min_gain
+    metrics["predictor_left_out"] = left_out
+    verdict = f"under the {100 * min_gain:g} % it must earn: left out" if left_out else "kept"
+    progress(f"the predictor codes the check records {100 * gain:+.2f} % smaller ({with_it} bytes, {without} without it): {verdict}")
+    return bare if left_out else kept
 
 
 def learn_post(

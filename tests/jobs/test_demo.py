@@ -31,6 +31,7 @@ TINY = {
         "dict_bytes": 4096,
         "neural": {"context": 8, "dim": 8, "hidden": 32, "max_steps": 30, "batch_size": 128, "time_budget_s": 60},
         "cm": {"table_bits": 16, "match_bits": 16, **GIVEN_CHOICES},
+        "predictor_min_gain": None,
     },
 }
 

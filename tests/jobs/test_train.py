@@ -20,6 +20,7 @@ def tiny_config(tmp: Path, **kw: object) -> TrainConfig:
         dict_bytes=4096,
         neural=NeuralConfig(context=8, dim=8, hidden=32, max_steps=40, batch_size=128, time_budget_s=120),
         cm=CMParams(table_bits=16, match_bits=16, **GIVEN_CHOICES),
+        predictor_min_gain=None,
     )
     base = dict(domains=["technical", "legal"], data=str(tmp), registry=str(tmp / "reg"), model=model, eval_every=10, cpus_per_worker=0.5)
     base.update(kw)

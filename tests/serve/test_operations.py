@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests_support import autoscale_ramp, free_ports
+from tests_support import GIVEN_CHOICES, autoscale_ramp, free_ports
 
 from nbmf.client import Client, ClientError
 from nbmf.config import CMParams, ModelConfig
@@ -33,7 +33,8 @@ def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, li
     tmp = tmp_path_factory.mktemp("ops")
     texts = [r["text"] for r in local_records("technical", limit=700)]
     train, test = [t.encode() for t in texts[:600]], texts[600:]
-    cfg = ModelConfig(use_neural=False, reference_bytes=1 << 20, dict_bytes=4096, cm=CMParams(table_bits=18, match_bits=18))
+    cm = CMParams(table_bits=18, match_bits=18, **GIVEN_CHOICES)  # one priming: the choices given
+    cfg = ModelConfig(use_neural=False, reference_bytes=1 << 20, dict_bytes=4096, cm=cm)
     files, _ = build_files(train, train[:50], cfg)
     reg = Registry(str(tmp / "reg"))
     reg.publish("technical", files, config=cfg.model_dump(mode="json"))

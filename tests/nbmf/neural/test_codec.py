@@ -484,6 +484,35 @@ def test_a_build_without_a_predictor_still_makes_its_choices_on_val(tiny) -> Non
         assert nc.state.decode(nc.state.encode(r, len(r) + 64), len(r)) == r
 
 
+def test_a_predictor_that_does_not_earn_its_place_is_left_out(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``predictor_min_gain``: once its choices are made the build primes once more without the predictor and keeps it
+    only where it codes the check records that fraction smaller; else the artifact codes without it (its weights stay
+    in the files) and is the state the build chose with."""
+    from nbmf.config import ModelConfig
+    from nbmf.neural.build import build_files
+    from nbmf.neural.codec import NeuralCodec, unpack_files
+
+    given = tiny.config.cm.model_copy(update={"order_sets": False, "match_trust": 8, "lr_record": 16})  # one priming each way
+    cfg = tiny.config.model_copy(update={"predictor_min_gain": 1.0, "cm": given})  # 100 %: no predictor earns that
+    said: list[str] = []
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights, said.append)
+    check = metrics["predictor_check_bytes"]
+    assert metrics["predictor_left_out"] is True and metrics["predictor_place"] == "none"
+    assert metrics["predictor_gain"] == round((check["without"] - check["with"]) / check["without"], 5)
+    verdict = [s for s in said if s.startswith("the predictor codes the check records ")]
+    assert len(verdict) == 1 and verdict[0].endswith("under the 100 % it must earn: left out"), said
+    weights, _, _, use_neural = unpack_files(files)
+    assert not use_neural and weights.m2 == tiny.weights.m2  # the trained weights travel along, unused
+    nc = NeuralCodec.from_files(files)
+    assert sum(len(nc.state.encode(r, len(r) + 64)) for r in tiny.test[:CHECK]) == check["without"]  # the state it chose with
+    assert (nc.state.post.reshape(-1, 3) == (65536, 0, 0)).all()
+    # the default asks 1 %: kept or not by what the check records say
+    cfg = cfg.model_copy(update={"predictor_min_gain": ModelConfig().predictor_min_gain})
+    files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
+    left_out = metrics["predictor_left_out"]
+    assert left_out == (metrics["predictor_gain"] < 0.01) and unpack_files(files)[3] == (not left_out)
+
+
 def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Open ``order_sets``: the build primes with the mixers' order sets (format 17) and without, codes the check
     records with each and keeps the smaller (without, on a tie); the artifact and the published config say which. Order
