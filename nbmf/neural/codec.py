@@ -301,7 +301,8 @@ def primed_state(
             st = None  # a state left changed (CMState.broken): read it again from the disk, the shelf or priming
         if st is None:
             w, reference, cm, stored_use = unpack_files(files)
-            use = stored_use if use_neural is None else use_neural
+            # the predictor alone runs it, even where the build left it out of the codec (``predictor_min_gain``)
+            use = True if nn_only else stored_use if use_neural is None else use_neural
             config = cm_config(cm)
             disk_key = _disk_key(digest, use, nn_only)
             st = _from(primed_cache.load(disk_key), config, w, use, nn_only, "node")

@@ -506,6 +506,8 @@ def test_a_predictor_that_does_not_earn_its_place_is_left_out(tiny) -> None:  # 
     nc = NeuralCodec.from_files(files)
     assert sum(len(nc.state.encode(r, len(r) + 64)) for r in tiny.test[:CHECK]) == check["without"]  # the state it chose with
     assert (nc.state.post.reshape(-1, 3) == (65536, 0, 0)).all()
+    alone = NeuralCodec.from_files(files, nn_only=True).state  # the bench's "predictor alone" still runs it
+    assert sum(len(alone.encode(r, 2 * len(r) + 64)) for r in tiny.test[:CHECK]) < 0.8 * sum(map(len, tiny.test[:CHECK]))
     # the default asks 1 %: kept or not by what the check records say
     cfg = cfg.model_copy(update={"predictor_min_gain": ModelConfig().predictor_min_gain})
     files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
