@@ -350,8 +350,8 @@ class ModelConfig(BaseModel):
         "the codec without it, or the build leaves it out (the artifact codes without it: use_neural false in its "
         "files): one more priming, without the predictor, once the other choices are made. It costs a fifth to a "
         "quarter of the decode time; legal's on the documented path saved nothing on its held-out records (12,214 "
-        "against 12,221 bytes), +0.57 % on its 32 check records, and took its decode p95 from 16.1 to 20.5 ms per KB "
-        "(BENCHMARKS.md, fifty-seventh session). None: kept unchecked",
+        "against 12,221 bytes) and took its decode p95 from 16.1 to 20.5 ms per KB; another training's made +0.57 % on "
+        "its 32 check records, +0.16 % held out (BENCHMARKS.md, fifty-seventh session). None: kept unchecked",
     )
     predictor_place: Literal["mixers", "post", "best"] = Field(
         "mixers",
