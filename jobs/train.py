@@ -628,11 +628,8 @@ def train(
         base["domains"] = [d for d in domains.split(",") if d]
     if use_gpu:
         base["use_gpu"] = True
-    flagged: dict[str, Any] = {"neural": {}}
-    if max_steps is not None:
-        flagged["neural"]["max_steps"] = max_steps
-    if time_budget is not None:
-        flagged["neural"]["time_budget_s"] = time_budget
+    neural = {k: v for k, v in (("max_steps", max_steps), ("time_budget_s", time_budget)) if v is not None}
+    flagged: dict[str, Any] = {"neural": neural} if neural else {}  # nothing where no flag is given (a domain's own fields stay its own)
     if reference_mb is not None:
         flagged["reference_bytes"] = int(reference_mb * (1 << 20))
     # the model flags given hold for every domain: over ``model`` and over what ``model_by_domain`` sets

@@ -63,3 +63,19 @@ def test_the_readmes_per_domain_example_is_a_train_config() -> None:
     cfg = parse_config(TrainConfig, {**yaml.safe_load(block), "domains": ["general", "technical"], "data": "/x", "registry": "/x"})
     assert cfg.for_domain("technical").model.reference_bytes == 16 << 20 and cfg.for_domain("general").model.predictor_place == "best"
     assert cfg.for_domain("general").model.neural.time_budget_s == 600 == cfg.for_domain("technical").model.neural.time_budget_s
+
+
+def test_the_model_flags_hold_for_every_domain_and_add_nothing_else(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import jobs.train as train_job
+
+    seen: list[TrainConfig] = []
+    monkeypatch.setattr(train_job, "run_training", lambda cfg: seen.append(cfg) or {})
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model_by_domain:\n  legal: {use_neural: false}\n")
+    args = dict(domains="legal,technical", data=str(tmp_path), registry=str(tmp_path), config=str(cfg), workers_per_domain=None)
+    args |= dict(cpus_per_worker=None, use_gpu=False, max_steps=None, reference_mb=None, run=None, address=None)
+    train_job.train(**args, time_budget=None)
+    assert seen[-1].own_settings("legal") == {"use_neural": False}  # no flag given: legal's fields are what it wrote
+    train_job.train(**args, time_budget=15)
+    assert seen[-1].own_settings("legal") == {"neural": {"time_budget_s": 15.0}, "use_neural": False}
+    assert seen[-1].for_domain("technical").model.neural.time_budget_s == 15.0
