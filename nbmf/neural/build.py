@@ -114,7 +114,8 @@ def build_threads(cpus: float) -> int:
 
 
 POST_RECORDS = 400  # val records the post mixer learns from (format 12): the last ones
-POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes them)
+POST_CHECK = 200  # val records that choose its learning rate, or none (the first ones, as ``measure_val`` takes them;
+# with fewer than both, ``post_folds`` halves val instead)
 TRUSTS = (8, 6, 5, 4)  # the match models' trusts a build tries (format 16, eighths; 8: as before), on the check records
 MIXER_CHOICES = (MIXERS, 5)  # the mixer counts a build tries where ``CMParams.mixers`` is open: format 21's first, then 20's
 RECORD_RATES = (16, 20, 24)  # the mixers' rates while a record is coded (``lr_record``) a build tries, after the trust
@@ -245,7 +246,9 @@ def _learn_post(
 ) -> tuple[NeuralWeights, Any, int]:
     """``weights`` with the post mixer's weights (artifact format 12) learned on the last ``POST_RECORDS`` val records,
     coded one by one from the primed state as the codec codes them: the predictor's second say, after the APM stages,
-    weighed on records it was not trained on. Without val records the post mixer stays the identity. Before that, where
+    weighed on records it was not trained on. Its learning rate (or the identity) is the one that codes val records it
+    did not learn from smallest (``post_folds``); the size returned is of those. Without val records the post mixer
+    stays the identity. Before that, where
     ``cfg.cm.match_trust`` is open, the match models' trust (format 16) that codes the check records smallest
     (``choose_trust``); then, where ``cfg.cm.lr_record`` is open, the mixers' rate while a record is coded likewise
     (``choose_record_rate``). Also returns the primed state, which holds the learned weights and the trust: the new artifact's
@@ -260,6 +263,7 @@ def _learn_post(
     progress(f"priming on {len(reference) / 2**20:.1f} MiB of reference text ({_choices(cfg)})")
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), cfg.use_neural)
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
+    folds = post_folds(val)
     open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
     choosing = (
         f"choosing {', '.join([*open_choices, *(['the post mixer'] if cfg.use_neural else [])]) or 'nothing'} on {len(check)} check records"
@@ -276,23 +280,52 @@ def _learn_post(
         progress(f"mixers' rate while a record is coded: {rate} (check records {by_rate})")
         if metrics is not None:
             metrics["lr_record_bytes"] = by_rate
-    candidates = {0: identity}
-    for rate in K.POST_RATES if val and cfg.use_neural else ():  # without a predictor a state keeps the identity
-        st.post[:] = identity
-        candidates[rate] = st.learn_post(learn, rate)
-    sizes = {}
-    for rate, post in candidates.items():  # the weights that code other val records smallest (the identity: format 11's)
-        st.post[:] = post
-        sizes[rate] = _coded(st, check)
+    checked = [r for _, fold_check in folds for r in fold_check]  # the records every size below is of
+    st.post[:] = identity
+    sizes = {0: _coded(st, checked)}  # the identity: format 11's
+    learned: dict[int, np.ndarray] = {}
+    for rate in K.POST_RATES if cfg.use_neural and any(fold_learn for fold_learn, _ in folds) else ():
+        sizes[rate] = 0  # without a predictor a state keeps the identity
+        for fold_learn, fold_check in folds:  # the weights learned on some val records, measured on others
+            st.post[:] = identity
+            learned[rate] = st.learn_post(fold_learn, rate)
+            sizes[rate] += _coded(st, fold_check)
     best = min(sizes, key=lambda r: (sizes[r], r))
-    st.post[:] = candidates[best]
+    post = identity
+    if best:  # the rate chosen; with two folds, learned once more on every val record it may learn from
+        st.post[:] = identity
+        post = learned[best] if len(folds) == 1 else st.learn_post(learn, best)
+    st.post[:] = post
     said = ", ".join(f"rate {r}: {n} bytes" if r else f"identity: {n} bytes" for r, n in sizes.items())
+    if metrics is not None and cfg.use_neural:
+        metrics["post_rate"], metrics["post_rate_bytes"] = best, {(f"rate {r}" if r else "identity"): n for r, n in sizes.items()}
+        metrics["post_checked_records"], metrics["post_folds"] = len(checked), len(folds)
     if cfg.use_neural:
-        progress(f"post mixer learned on {len(learn)} val records, checked on {len(check)} ({said}) in {time.time() - t0:.0f} s")
+        how = (
+            f"learned on {len(folds[0][0])} val records, checked on {len(checked)}"
+            if len(folds) == 1
+            else f"learned on each half of {len(checked)} val records, checked on the other, then on {len(learn)}"
+        )
+        progress(f"post mixer {how} ({said}) in {time.time() - t0:.0f} s")
     else:
-        progress(f"no predictor: {len(check)} check records coded into {sizes[best]} bytes in {time.time() - t0:.0f} s")
-    st.nn = dataclasses.replace(weights, post=candidates[best].astype(np.int64))
+        progress(f"no predictor: {len(checked)} check records coded into {sizes[best]} bytes in {time.time() - t0:.0f} s")
+    st.nn = dataclasses.replace(weights, post=post.astype(np.int64))
     return st.nn, st, sizes[best]
+
+
+def post_folds(val: Sequence[bytes]) -> list[tuple[list[bytes], list[bytes]]]:
+    """The (learn, check) val records that choose the post mixer's learning rate, never one record in both: a rate
+    learned and checked on the same records looks better than it is, and so does the predictor beside the codec
+    without it (``_earned`` compares the two on the same records). With ``POST_RECORDS`` + ``POST_CHECK`` val records
+    or more, one fold: it learns on the last ``POST_RECORDS``, is checked on the first ``POST_CHECK``. With fewer, two:
+    it learns on one half and is checked on the other, then the other way round, every val record checked once."""
+    records = list(val)
+    if len(records) >= POST_RECORDS + POST_CHECK:
+        return [(records[-POST_RECORDS:], records[:POST_CHECK])]
+    half = len(records) // 2
+    if not half:
+        return [([], records)]
+    return [(records[half:], records[:half]), (records[:half], records[half:])]
 
 
 def _choices(cfg: ModelConfig) -> str:

@@ -383,6 +383,54 @@ def test_the_post_mixer_learns_on_val_and_travels_with_the_artifact(tiny) -> Non
     assert [core.encode(x, 2 * len(x) + 64) for x in test] == [old.encode(x, 2 * len(x) + 64) for x in test]
 
 
+def test_the_post_mixers_rate_is_chosen_on_records_it_did_not_learn_from(tiny) -> None:  # type: ignore[no-untyped-def]
+    """``post_folds``: no val record is both learned from and checked on (a rate learned on its own check records looks
+    better than it is, and so does the predictor beside the codec without it). With few val records each half is
+    checked with the weights learned on the other; the rate chosen is then learned on every val record, and the sizes
+    the build reports (and compares the codec without its predictor with) are those cross-checked ones."""
+    import dataclasses
+    import re
+
+    from nbmf.neural import kernel as K
+    from nbmf.neural.build import POST_CHECK, POST_RECORDS, build_files, learn_post, post_folds
+    from nbmf.neural.cm import CMState
+    from nbmf.neural.codec import cm_config
+
+    for n in (0, 1, 2, 7, 40, POST_RECORDS + POST_CHECK - 1, POST_RECORDS + POST_CHECK, 2000):
+        val = [str(i).encode() for i in range(n)]
+        folds = post_folds(val)
+        assert all(not set(learn) & set(check) for learn, check in folds)
+        checked = [r for _, check in folds for r in check]
+        if n >= POST_RECORDS + POST_CHECK:  # as before: the last ones learned, the first ones checked
+            assert folds == [(val[-POST_RECORDS:], val[:POST_CHECK])]
+        else:  # every record checked once, with weights learned on the others
+            assert sorted(checked) == sorted(val) and all(len(learn) + len(check) == n for learn, check in folds if learn)
+
+    given = tiny.config.cm.model_copy(update={"order_sets": False, "match_trust": 8, "lr_record": 16})
+    cfg = tiny.config.model_copy(update={"cm": given})
+    val = tiny.test[:CHECK]
+    said: list[str] = []
+    w, _ = learn_post(tiny.weights, tiny.reference, cfg, val, said.append)
+    line = next(s for s in said if s.startswith("post mixer learned on each half of 12 val records"))
+    reported = {int(r or 0): int(b) for r, b in re.findall(r"(?:rate (\d+)|identity): (\d+) bytes", line)}
+    st = CMState.build(cm_config(given), tiny.reference, dataclasses.replace(tiny.weights, post=None))
+    identity = st.post.copy()
+    expected = {0: sum(len(st.encode(r, 2 * len(r) + 64)) for r in val)}
+    for rate in K.POST_RATES:
+        expected[rate] = 0
+        for learn, check in post_folds(val):
+            st.post[:] = identity
+            st.learn_post(learn, rate)
+            expected[rate] += sum(len(st.encode(r, 2 * len(r) + 64)) for r in check)
+    assert reported == expected, line
+    best = min(expected, key=lambda r: (expected[r], r))
+    st.post[:] = identity
+    assert w.post is not None and np.array_equal(w.post, st.learn_post(val, best) if best else identity)
+    _, metrics = build_files(tiny.train, val, cfg, tiny.weights)  # a build says the same in its metrics
+    assert metrics["post_rate"] == best and metrics["post_folds"] == 2 and metrics["post_checked_records"] == CHECK
+    assert metrics["post_rate_bytes"] == {(f"rate {r}" if r else "identity"): n for r, n in expected.items()}
+
+
 def test_a_late_predictor_speaks_in_the_post_mixer_only(tiny) -> None:  # type: ignore[no-untyped-def]
     """Format 15: with ``late`` the mixers never see the predictor, so with the post mixer at the identity a record
     codes exactly as the codec without its predictor codes it; with learned post weights the predictor has its say
