@@ -264,11 +264,15 @@ def _learn_post(
     st = CMState.build(cm_config(cfg.cm), reference, dataclasses.replace(weights, post=None), cfg.use_neural)
     learn, check = list(val)[-POST_RECORDS:], list(val)[:POST_CHECK]
     folds = post_folds(val)
+    checked = [r for _, fold_check in folds for r in fold_check]  # the records the post mixer's sizes are of
     open_choices = [name for name, v in (("match trust", cfg.cm.match_trust), ("record rate", cfg.cm.lr_record)) if v is None]
-    choosing = (
-        f"choosing {', '.join([*open_choices, *(['the post mixer'] if cfg.use_neural else [])]) or 'nothing'} on {len(check)} check records"
+    choosing = "; ".join(
+        [
+            *([f"choosing {', '.join(open_choices)} on {len(check)} check records"] if open_choices else []),
+            *([f"the post mixer on {len(checked)} val records"] if cfg.use_neural else []),
+        ]
     )
-    progress(f"primed in {time.time() - t0:.0f} s; {choosing if check else 'no val records to choose on'}")
+    progress(f"primed in {time.time() - t0:.0f} s; {(choosing or 'nothing to choose') if check else 'no val records to choose on'}")
     identity = st.post.copy()
     if cfg.cm.match_trust is None and check:
         trust, by_trust = choose_trust(st, check)
@@ -280,7 +284,6 @@ def _learn_post(
         progress(f"mixers' rate while a record is coded: {rate} (check records {by_rate})")
         if metrics is not None:
             metrics["lr_record_bytes"] = by_rate
-    checked = [r for _, fold_check in folds for r in fold_check]  # the records every size below is of
     st.post[:] = identity
     sizes = {0: _coded(st, checked)}  # the identity: format 11's
     learned: dict[int, np.ndarray] = {}

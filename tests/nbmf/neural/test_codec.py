@@ -490,7 +490,7 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     cfg = tiny.config.model_copy(update={"cm": tiny.config.cm.model_copy(update={"match_trust": None, "order_sets": False})})
     said: list[str] = []
     files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights, said.append)
-    choosing = [s for s in said if s.endswith(f"the post mixer on {CHECK} check records")]
+    choosing = [s for s in said if s.endswith(f"; the post mixer on {CHECK} val records")]
     assert len(choosing) == 1 and "choosing match trust, " in choosing[0], said  # the build says what it chooses
     sizes = metrics["match_trust_bytes"]
     assert tuple(sizes) == TRUSTS and all(n > 0 for n in sizes.values())
@@ -506,7 +506,7 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     said.clear()
     files, metrics = build_files(tiny.train, tiny.test[:CHECK], given, tiny.weights, said.append)
     assert "match_trust_bytes" not in metrics and unpack_files(files)[2].match_trust == 3
-    choosing = [s for s in said if s.endswith(f"the post mixer on {CHECK} check records")]
+    choosing = [s for s in said if s.endswith(f"; the post mixer on {CHECK} val records")]
     assert len(choosing) == 1 and "match trust" not in choosing[0], said  # a trust given is not said to be chosen
 
 
