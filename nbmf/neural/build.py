@@ -287,8 +287,9 @@ def _learn_post(
     st.post[:] = identity
     sizes = {0: _coded(st, checked)}  # the identity: format 11's
     learned: dict[int, np.ndarray] = {}
-    for rate in K.POST_RATES if cfg.use_neural and any(fold_learn for fold_learn, _ in folds) else ():
-        sizes[rate] = 0  # without a predictor a state keeps the identity
+    learns = cfg.use_neural and any(fold_learn for fold_learn, _ in folds)  # without a predictor: the identity
+    for rate in K.POST_RATES if learns else ():
+        sizes[rate] = 0
         for fold_learn, fold_check in folds:  # the weights learned on some val records, measured on others
             st.post[:] = identity
             learned[rate] = st.learn_post(fold_learn, rate)
