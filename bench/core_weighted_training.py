@@ -48,9 +48,9 @@ def core_costs(cfg_cm, reference: bytes) -> np.ndarray:
     H = np.zeros(len(reference) + 1 + 8192, dtype=np.uint8)
     ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
     tr = np.zeros((len(ref) * 8, 2), np.int64)
-    j = np.zeros(2, np.int64)
+    j, jold = np.zeros(2, np.int64), np.zeros(2, np.uint32)  # priming's journal: empty, of the coding journal's types
     nn0 = NeuralWeights.empty()
-    K.process(K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
+    K.process(K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, jold, *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
               nn0.P, nn0.B1, nn0.WO, nn0.BO, tr)  # fmt: skip
     bits = np.unpackbits(ref)  # the bit each probability was for (msb first, as the kernel codes)
     p1 = tr[:, 0].astype(np.float64) / 4096.0

@@ -283,11 +283,13 @@ class CMState:
             W = np.concatenate([W, np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)])
         H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
         ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
-        j = np.zeros(2, np.int64)
+        # priming keeps no journal; its (empty) one has the coding journal's types, so that numba compiles one
+        # specialisation of ``process`` for priming and for a record coded on int64 weights (a long one), not two
+        j, jold = np.zeros(2, np.int64), np.zeros(2, np.uint32)
         if nn_only:  # the predictor alone needs no priming of the counters
             ref = ref[-1:]
         K.process(
-            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, j.copy(), *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
+            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, jold, *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
             nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
         )  # fmt: skip
         if config.post_mix and use_nn and not nn_only and nn.post is not None:  # priming leaves the post mixer alone

@@ -585,6 +585,9 @@ def test_int32_mixer_weights_code_the_bytes_int64_ones_do(tiny) -> None:  # type
     assert np.array_equal(wide.learn_post(recs[:2], 5), post) and post.dtype == np.int64
     over = np.array([0, WEIGHT_HEADROOM + 1], np.int64)
     assert narrow_weights(over)[0] is over and narrow_weights(over)[1] == WEIGHT_HEADROOM + 1  # beyond: stays int64
+    if K.NARROW:  # priming (int64 weights, no journal) and a record coded on int64 weights: one compiled kernel, not two
+        wide = [sig for sig in K.process.signatures if str(sig[3]) == "array(int64, 1d, C)"]
+        assert len(wide) == len({str(sig[14]) for sig in wide}), wide  # one per first-layer type: a cold start compiles it once
 
 
 def test_records_are_independent(tiny) -> None:  # type: ignore[no-untyped-def]
