@@ -16,6 +16,10 @@ COPY --chown=ray:users jobs ./jobs
 COPY --chown=ray:users serve ./serve
 COPY --chown=ray:users configs ./configs
 RUN pip install --no-cache-dir . && python -c "import nbmf, jobs.pipeline, serve.app"
+# the codec's kernel compiled into numba's cache (beside the installed source, else the user's; about 3 min), so that no replica
+# waits ~40 s for the compiler before its first record; a node whose CPU model differs from the build machine's
+# compiles once more on its first load (numba keeps code per CPU model)
+RUN nbmf compile-kernel
 
 # primed model states, kept per node (mount a node-local volume here to keep them across pod restarts)
 ENV NBMF_PRIMED_CACHE=/home/ray/.cache/nbmf/primed \

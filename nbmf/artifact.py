@@ -59,6 +59,19 @@ class DomainModel:
         why = getattr(self.codecs.get(CodecId.NEURAL), "broken", None)
         return why if isinstance(why, str) else None
 
+    def ready_kernel(self) -> float:
+        """Have the compiled kernel its neural codec codes with in this process (numba compiles it, about 40 s a
+        type, or loads it from its cache), so that its first record does not wait for the compiler; the seconds it
+        took (0 without a neural codec or where it was ready; ``nbmf.neural.precompile``)."""
+        if CodecId.NEURAL not in self.codecs:
+            return 0.0
+        from nbmf.neural.codec import NeuralCodec
+        from nbmf.neural.precompile import compile_kernel
+
+        codec = self.codecs[CodecId.NEURAL]
+        assert isinstance(codec, NeuralCodec)
+        return sum(compile_kernel((str(codec.state.nn.P.dtype),), wide=False).values())
+
     @classmethod
     def load(cls, registry: Registry, domain: str, version: int) -> DomainModel:
         manifest, files = registry.load_files(domain, version)

@@ -380,6 +380,19 @@ def prime(
         _fail(exc)
 
 
+@app.command("compile-kernel")
+def compile_kernel_cmd() -> None:
+    """Compile the neural codec's kernel into numba's cache (about 40 s for each of four variants on one core), so
+    that no process started later waits for the compiler before its first record: run it where an image or a node is
+    prepared (the Dockerfile does). The cache lies beside the installed source, or in NUMBA_CACHE_DIR."""
+    from nbmf.neural.precompile import FIRST_LAYERS, compile_kernel
+
+    typer.echo("compiling the kernel (or loading it from numba's cache)…", err=True)
+    for first_layer in FIRST_LAYERS:  # one at a time: progress between the variants
+        took = compile_kernel((first_layer,))
+        typer.echo(f"first-layer table {first_layer}: ready in {took.get(first_layer, 0.0):.1f} s")
+
+
 @app.callback()
 def _options(
     verbose: Annotated[bool, typer.Option("--verbose", help="Show Ray's own logs (workers, raylet, Ray Data) on the screen too.")] = False,

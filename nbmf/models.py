@@ -137,6 +137,7 @@ class ModelService:
             t0 = time.perf_counter()
             try:
                 model = DomainModel.load(self.registry, domain, version)
+                compiling = model.ready_kernel()  # its first record must not wait for numba's compiler
             except Exception as exc:
                 self._tell("load_failed", domain=domain, version=version, error=type(exc).__name__)
                 raise
@@ -144,7 +145,8 @@ class ModelService:
                 with self._lock:
                     self._loading.pop((domain, version), None)
             seconds = time.perf_counter() - t0
-            log.info("model %s loaded in %.2f s (state: %s)", model_id(domain, version), seconds, model.state_source)
+            kernel = f"; its compiled kernel ready in {compiling:.1f} s" if compiling >= 1 else ""
+            log.info("model %s loaded in %.2f s (state: %s%s)", model_id(domain, version), seconds, model.state_source, kernel)
             self._tell("load", domain=domain, version=version, seconds=seconds, source=model.state_source)
             return self.add(model)
 

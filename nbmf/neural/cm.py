@@ -261,6 +261,27 @@ class CMState:
         """Allocate and prime. ``use_nn=False``: the mix without its neural input; ``nn_only``: the
         neural predictor alone codes every bit (for measuring what each part adds)."""
         nn = nn or NeuralWeights.empty()
+        cfg, T, W, H = cls.allocate(config, len(reference), nn, use_nn, nn_only)
+        ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
+        # priming keeps no journal; its (empty) one has the coding journal's types, so that numba compiles one
+        # specialisation of ``process`` for priming and for a record coded on int64 weights (a long one), not two
+        j, jold = np.zeros(2, np.int64), np.zeros(2, np.uint32)
+        if nn_only:  # the predictor alone needs no priming of the counters
+            ref = ref[-1:]
+        K.process(
+            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, jold, *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
+            nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
+        )  # fmt: skip
+        if config.post_mix and use_nn and not nn_only and nn.post is not None:  # priming leaves the post mixer alone
+            W[-K.POST_SETS * 3 :] = nn.post
+        return cls(config, nn, cfg, T, W, H, len(ref))
+
+    @classmethod
+    def allocate(
+        cls, config: CMConfig, reference_len: int, nn: NeuralWeights, use_nn: bool = True, nn_only: bool = False
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(cfg, T, W, H) before priming: every counter at 1/2, every APM stage the identity, every mixer weight at its
+        start, room in the history for a reference of ``reference_len`` bytes and a record."""
         if nn_only and nn.m2 == 0:
             raise CodecError("nn_only needs neural weights")
         cfg = cls._cfg(config, nn, use_nn, nn_only)
@@ -281,20 +302,8 @@ class CMState:
             W = np.concatenate([W, np.full((m3 + m4 + m5) * ninputs, 12000, np.int64), np.full(mf * fw, 65536 // fw, np.int64)])
         if config.post_mix:  # the post mixer starts as the identity: 1.0 on the final probability, 0 on the predictor
             W = np.concatenate([W, np.tile(np.array([65536, 0, 0], np.int64), K.POST_SETS)])
-        H = np.zeros(len(reference) + 1 + MAX_RECORD, dtype=np.uint8)
-        ref = np.frombuffer(reference + b"\0", dtype=np.uint8)
-        # priming keeps no journal; its (empty) one has the coding journal's types, so that numba compiles one
-        # specialisation of ``process`` for priming and for a record coded on int64 weights (a long one), not two
-        j, jold = np.zeros(2, np.int64), np.zeros(2, np.uint32)
-        if nn_only:  # the predictor alone needs no priming of the counters
-            ref = ref[-1:]
-        K.process(
-            K.PRIME, cfg, T, W, H, 0, ref, len(ref), np.zeros(1, np.uint8), j, jold, *_weight_journal(0, 1, int(cfg[K.C_XCTX])),
-            nn.P, nn.B1, nn.WO, nn.BO, NO_TRACE,
-        )  # fmt: skip
-        if config.post_mix and use_nn and not nn_only and nn.post is not None:  # priming leaves the post mixer alone
-            W[-K.POST_SETS * 3 :] = nn.post
-        return cls(config, nn, cfg, T, W, H, len(ref))
+        H = np.zeros(reference_len + 1 + MAX_RECORD, dtype=np.uint8)
+        return cfg, T, W, H
 
     @property
     def post(self) -> np.ndarray:

@@ -108,3 +108,13 @@ def test_build_on_one_machine_primes_its_choices_two_at_once(tmp_path: Path) -> 
     m = Registry(str(reg)).manifest("technical", 1).metrics
     assert set(m["order_sets_bytes"]) == {"on", "off"} and m["order_sets"] == (m["order_sets_bytes"]["on"] < m["order_sets_bytes"]["off"])
     assert m["val_exact"] == 1.0
+
+
+def test_compile_kernel_readies_every_variant_for_later_processes() -> None:
+    """What an image runs once it is built (the Dockerfile): every variant of the kernel into numba's cache."""
+    argv = [sys.executable, "-m", "nbmf.cli", "compile-kernel"]  # in a cold cache: four compiles of about 40 s
+    r = subprocess.run(argv, capture_output=True, timeout=900)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    lines = r.stdout.decode().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["first-layer table int16", "first-layer table int32"]
+    assert all("ready in" in line for line in lines) and "numba's cache" in r.stderr.decode()
