@@ -49,8 +49,9 @@ def _unprimed(config: CMConfig, nn: NeuralWeights) -> CMState:
 
 def compile_kernel(first_layers: tuple[str, ...] = ("int16",), wide: bool = True) -> dict[str, float]:
     """Have the kernel's compiled code for ``first_layers`` in this process: compiled, or loaded from numba's cache.
-    A tiny state primes (int64 weights) and codes a record on int32 weights, and with ``wide`` one on int64 weights
-    (the code priming uses too), and decodes them: the types a version's records meet, whatever its tables' sizes.
+    A tiny state codes a record on int32 weights; with ``wide`` it is primed first (int64 weights) and codes the record
+    on int64 weights too (the code priming uses); each decoded again: the types a version's records meet, whatever its
+    tables' sizes.
     Returns the seconds each type took here (none for one readied before in this process)."""
     took: dict[str, float] = {}
     with _lock:  # one thread compiles, the others wait for it instead of compiling too
