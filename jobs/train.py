@@ -607,7 +607,11 @@ def train(
     use_gpu: Annotated[bool, typer.Option("--use-gpu", help="One GPU per worker (NCCL).")] = False,
     max_steps: Annotated[Optional[int], typer.Option(help="Training steps at most.")] = None,
     time_budget: Annotated[
-        Optional[float], typer.Option(help="Seconds of training per domain at most, counted from its first batch (not Ray Data's start).")
+        Optional[float],
+        typer.Option(
+            help="Seconds of training per domain at most, counted from its first batch (not Ray Data's start); the build after"
+            " it is not counted (it says how many times it primes the reference, and how long each took)."
+        ),
     ] = None,
     reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with (default 32).")] = None,
     run: Annotated[Optional[str], typer.Option(help="Run id (default: derived from config and data: same inputs resume).")] = None,

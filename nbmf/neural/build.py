@@ -82,6 +82,7 @@ def build_files(
         weights = export_int(model)
     primed = None
     if places:
+        progress(build_plan(cfg, val, len(reference), shipped != reference, threads))
         weights, primed, cfg = place_predictor(weights or NeuralWeights.empty(), reference, cfg, val, metrics, progress, threads)
         metrics["post_records"] = min(len(val), POST_RECORDS)
     files = {ZSTD_DICT_FILE: dictionary}
@@ -139,8 +140,7 @@ def place_predictor(
     with two choices the build holds two states at its peak, as one at a time does when it compares them (with
     more, up to ``threads`` + 1); the same choice is made, in the same files, as one at a time (fifty-third
     session). Returns the weights, the primed state and the config the artifact is packed with."""
-    places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place] if cfg.use_neural else (False,)
-    orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
+    places, orders = _open_choices(cfg)
     first = cfg.cm.mixer_count  # (left open: MIXER_CHOICES[0])
     sizes: dict[tuple[bool, bool, int], int] = {}
     kept: tuple[Any, ...] = ()
@@ -205,6 +205,32 @@ def place_predictor(
     metrics.update(said)
     metrics["lr_record"] = c.cm.lr_record
     return w, st, c
+
+
+def _open_choices(cfg: ModelConfig) -> tuple[tuple[bool, ...], tuple[bool, ...]]:
+    """The predictor's places (``late``) and the order sets a build primes with to choose between (``place_predictor``)."""
+    places = {"mixers": (False,), "post": (True,), "best": (False, True)}[cfg.predictor_place] if cfg.use_neural else (False,)
+    orders = (False, True) if cfg.cm.order_sets is None else (cfg.cm.order_sets,)
+    return places, orders
+
+
+def build_plan(cfg: ModelConfig, val: Sequence[bytes], reference_len: int, reprime: bool, threads: int = 1) -> str:
+    """What a build (``build_files`` with ``place_predictor``) will prime, said before it starts: each priming of the
+    reference takes about as long as the first, which the build reports (``primed in N s``), so the wait can be told."""
+    places, orders = _open_choices(cfg)
+    combos = len(places) * len(orders)
+    open_ones = [name for name, options in (("the predictor's place", places), ("the order sets", orders)) if len(options) > 1]
+    parts = [f"{combos} to choose {' and '.join(open_ones)}" + (f" ({min(threads, combos)} at once)" if threads > 1 else "")]
+    if combos == 1:
+        parts = ["1 with the place and order sets given"]
+    if cfg.cm.mixers is None:
+        parts.append(f"{len(MIXER_CHOICES) - 1} for the other mixer counts")
+    if cfg.use_neural and cfg.predictor_min_gain is not None and val:
+        parts.append("1 without the predictor")
+    if reprime:
+        parts.append("1 of the shipped reference, the val records in it")
+    total = sum(int(p.split(" ", 1)[0]) for p in parts)
+    return f"the build primes {total} time{'s' * (total > 1)} on about {reference_len / 2**20:.1f} MiB: {'; '.join(parts)}"
 
 
 def _earned(

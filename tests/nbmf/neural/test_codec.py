@@ -549,6 +549,10 @@ def test_a_predictor_that_does_not_earn_its_place_is_left_out(tiny) -> None:  # 
     assert metrics["predictor_gain"] == round((check["without"] - check["with"]) / check["without"], 5)
     verdict = [s for s in said if s.startswith("the predictor codes the check records ")]
     assert len(verdict) == 1 and verdict[0].endswith("under the 100 % it must earn: left out"), said
+    plan = [s for s in said if s.startswith("the build primes ")]  # said first: as many primings as it then makes
+    primings = [s for s in said if s.startswith(("priming on ", "priming the shipped "))]
+    assert len(plan) == 1 and said.index(plan[0]) < said.index(primings[0]), said
+    assert plan[0].startswith(f"the build primes {len(primings)} times on about ") and "1 without the predictor" in plan[0], said
     weights, _, _, use_neural = unpack_files(files)
     assert not use_neural and weights.m2 == tiny.weights.m2  # the trained weights travel along, unused
     nc = NeuralCodec.from_files(files)
@@ -561,6 +565,27 @@ def test_a_predictor_that_does_not_earn_its_place_is_left_out(tiny) -> None:  # 
     files, metrics = build_files(tiny.train, tiny.test[:CHECK], cfg, tiny.weights)
     left_out = metrics["predictor_left_out"]
     assert left_out == (metrics["predictor_gain"] < 0.01) and unpack_files(files)[3] == (not left_out)
+
+
+def test_the_build_says_how_many_primings_it_will_make() -> None:
+    """A build of the default config (order sets open, the predictor's check, the val records joining the shipped
+    reference) primes four times, the first two at once where it has two threads; each choice left open adds its own."""
+    from nbmf.config import ModelConfig
+    from nbmf.neural.build import MIXER_CHOICES, build_plan
+
+    cfg = ModelConfig()
+    assert build_plan(cfg, [b"v"], 14 << 20, True, 2) == (
+        "the build primes 4 times on about 14.0 MiB: 2 to choose the order sets (2 at once); 1 without the predictor; "
+        "1 of the shipped reference, the val records in it"
+    )
+    given = cfg.model_copy(update={"cm": cfg.cm.model_copy(update={"order_sets": True}), "predictor_min_gain": None})
+    assert build_plan(given, [b"v"], 1 << 20, False) == "the build primes 1 time on about 1.0 MiB: 1 with the place and order sets given"
+    no_check = cfg.model_copy(update={"cm": given.cm})
+    assert build_plan(given, [], 1 << 20, False) == build_plan(no_check, [], 1 << 20, False)  # no val records: no check
+    wide = cfg.model_copy(update={"predictor_place": "best", "cm": cfg.cm.model_copy(update={"mixers": None})})
+    plan = build_plan(wide, [b"v"], 1 << 20, False)
+    assert plan.startswith("the build primes 6 times ") and f"{len(MIXER_CHOICES) - 1} for the other mixer counts" in plan
+    assert "4 to choose the predictor's place and the order sets;" in plan
 
 
 def test_the_build_chooses_the_mixers_order_sets_on_val(tiny, tmp_path) -> None:  # type: ignore[no-untyped-def]
