@@ -610,7 +610,7 @@ def train(
         Optional[float],
         typer.Option(
             help="Seconds of training per domain at most, counted from its first batch (not Ray Data's start); the build after"
-            " it is not counted (it says how many times it primes the reference, and how long each took)."
+            " it is not counted (it primes the reference text several times: docs/NEURAL.md, Costs)."
         ),
     ] = None,
     reference_mb: Annotated[Optional[float], typer.Option(help="MiB of domain text the model is primed with (default 32).")] = None,
