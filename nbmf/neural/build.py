@@ -220,17 +220,18 @@ def build_plan(cfg: ModelConfig, val: Sequence[bytes], reference_len: int, repri
     places, orders = _open_choices(cfg)
     combos = len(places) * len(orders)
     open_ones = [name for name, options in (("the predictor's place", places), ("the order sets", orders)) if len(options) > 1]
-    parts = [f"{combos} to choose {' and '.join(open_ones)}" + (f" ({min(threads, combos)} at once)" if threads > 1 else "")]
+    parts = [(combos, f"to choose {' and '.join(open_ones)}" + (f" ({min(threads, combos)} at once)" if threads > 1 else ""))]
     if combos == 1:
-        parts = ["1 with the place and order sets given"]
+        parts = [(1, "with the place and order sets given")]
     if cfg.cm.mixers is None:
-        parts.append(f"{len(MIXER_CHOICES) - 1} for the other mixer counts")
+        parts.append((len(MIXER_CHOICES) - 1, "for the other mixer counts"))
     if cfg.use_neural and cfg.predictor_min_gain is not None and val:
-        parts.append("1 without the predictor")
+        parts.append((1, "without the predictor"))
     if reprime:
-        parts.append("1 of the shipped reference, the val records in it")
-    total = sum(int(p.split(" ", 1)[0]) for p in parts)
-    return f"the build primes {total} time{'s' * (total > 1)} on about {reference_len / 2**20:.1f} MiB: {'; '.join(parts)}"
+        parts.append((1, "of the shipped reference, the val records in it"))
+    total = sum(n for n, _ in parts)
+    said = "; ".join(f"{n} {what}" for n, what in parts)
+    return f"the build primes {total} time{'s' * (total > 1)} on about {reference_len / 2**20:.1f} MiB: {said}"
 
 
 def _earned(

@@ -127,7 +127,7 @@ def coded_both_ways() -> dict[tuple[str, bool], dict]:
     from concurrent.futures import ThreadPoolExecutor
 
     # longest first: the two compiled runs that may compile a variant (int16 and int32 first layer; cached after), then
-    # the plain runs from the last format back (3-20 s each, the later formats the longer), then the other compiled runs
+    # the plain runs from the last format back (the later formats the longer), then the other compiled runs
     first = [("format-1", True), ("format-10-int32-table", True)]
     plain = [(i, False) for i in reversed(REFERENCE_IDS)]
     jobs = first + plain + [(i, True) for i in REFERENCE_IDS if (i, True) not in first]
