@@ -1,7 +1,9 @@
 """Live progress of a job's Ray workers on the driver's screen.
 
     workers (rank 0 of each domain) --post(key, status), fire and forget--> ProgressBoard (named actor, 0 CPU)
-    driver thread --every few seconds: snapshot()--> one line per domain whose status moved
+    a build (Ray task) --note(key, message), fire and forget--> the same board, every message kept in order
+    driver thread --every few seconds: snapshot()--> one line per domain whose status moved, and every build message
+                                                     not shown yet (a build may say several things between two polls)
 
 Workers find the board by name, so nothing has to travel through Ray Train's config; a worker that
 cannot find it (a board-less run, a restarted cluster) trains on without reporting.
@@ -19,13 +21,19 @@ POLL_TIMEOUT_S = 2.0
 
 
 class ProgressBoard:
-    """Latest status per key (a domain), as workers posted it."""
+    """Latest status per key (a domain), as workers posted it; a build's messages as a list (``phases``, oldest first),
+    the latest also as ``phase``."""
 
     def __init__(self) -> None:
         self._status: dict[str, dict[str, Any]] = {}
 
     def post(self, key: str, status: dict[str, Any]) -> None:
         self._status[key] = dict(self._status.get(key, {})) | status
+
+    def note(self, key: str, message: str) -> None:
+        st = self._status.setdefault(key, {})
+        st["phase"] = message
+        st["phases"] = [*st.get("phases", ()), message]
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         return self._status
@@ -42,8 +50,9 @@ def start_board(run: str) -> Any:
 
 
 class Poster:
-    """A ``progress`` callback for work inside a Ray task (a model's build): each message is posted as the key's
-    ``phase`` (fire and forget), which its line shows instead of the training figures. Without a board: a no-op."""
+    """A ``progress`` callback for work inside a Ray task (a model's build): each message is noted on the board under the
+    key (fire and forget); the driver prints every one, in order, instead of the training figures. Without a board: a
+    no-op."""
 
     def __init__(self, run: str | None, key: str) -> None:
         self.board = find_board(run) if run else None
@@ -52,7 +61,7 @@ class Poster:
 
     def __call__(self, msg: str) -> None:
         if self.board is not None:
-            self._last = self.board.post.remote(self.key, {"phase": msg})
+            self._last = self.board.note.remote(self.key, msg)
 
     def flush(self, timeout_s: float = POLL_TIMEOUT_S) -> None:
         """Wait (briefly) until the board holds the last message: before the task returns, so the driver's last poll
@@ -124,12 +133,14 @@ def training_eta(st: dict[str, Any]) -> float | None:
 
 
 class Watcher:
-    """A driver thread printing what the board holds, a line per key whenever it moved."""
+    """A driver thread printing what the board holds: a line per key whenever it moved, and each of a key's ``phases``
+    (a build's messages) once, in order, as ``fmt`` writes the key's status with that message as its ``phase``."""
 
     def __init__(self, board: Any, fmt: Callable[[str, dict[str, Any]], str], emit: Callable[[str], None], every_s: float = 10.0):
         self.board, self.fmt, self.emit, self.every_s = board, fmt, emit, every_s
         self._stop = threading.Event()
         self._shown: dict[str, Any] = {}
+        self._phases_shown: dict[str, int] = {}
         self._thread = threading.Thread(target=self._run, name="nbmf-progress", daemon=True)
 
     def __enter__(self) -> Watcher:
@@ -150,7 +161,17 @@ class Watcher:
             snap = ray.get(self.board.snapshot.remote(), timeout=POLL_TIMEOUT_S)
         except Exception:  # a board that went away (shutdown under way): nothing to show
             return
+        self.show(snap)
+
+    def show(self, snap: dict[str, dict[str, Any]]) -> None:
+        """Emit what moved in a snapshot since the last one shown."""
         for key, st in sorted(snap.items()):
+            phases = st.get("phases") or []
+            for msg in phases[self._phases_shown.get(key, 0) :]:
+                said = self.fmt(key, st | {"phase": msg})
+                self._shown[key] = said.rsplit(" · ~", 1)[0]
+                self.emit(said)
+            self._phases_shown[key] = len(phases)
             line = self.fmt(key, st)
             seen = line.rsplit(" · ~", 1)[0]  # what it says, the time left aside
             if self._shown.get(key) != seen:

@@ -1,6 +1,6 @@
 """Training progress lines: what they say, and the time left (whichever of budget and steps ends first)."""
 
-from jobs.progress import Poster, format_training, training_eta
+from jobs.progress import Poster, ProgressBoard, Watcher, format_training, training_eta
 
 
 def test_time_left_is_whichever_ends_first() -> None:
@@ -31,3 +31,22 @@ def test_a_poster_without_a_run_says_nothing() -> None:
     say = Poster(None, "legal")
     say("priming")  # no board, no Ray needed: a no-op
     say.flush()
+
+
+def test_every_build_message_is_shown_once_in_order() -> None:
+    board, lines = ProgressBoard(), list[str]()
+    watcher = Watcher(board, format_training, lines.append)
+    board.post("legal", {"step": 40, "start_step": 0, "max_steps": 40, "elapsed_s": 3})
+    watcher.show(board.snapshot())
+    assert lines == ["legal: step 40/40 · ~0:00 left"]
+    for msg in ("the build primes 4 times on about 0.7 MiB", "primed in 12 s", "choosing on 32 check records"):
+        board.note("legal", msg)  # all between two polls
+    watcher.show(board.snapshot())
+    assert lines[1:] == ["legal: build: the build primes 4 times on about 0.7 MiB", "legal: build: primed in 12 s",
+                         "legal: build: choosing on 32 check records"]  # fmt: skip
+    watcher.show(board.snapshot())
+    assert len(lines) == 4  # nothing new, nothing said
+    board.note("legal", "published as version 1")
+    board.post("financial", {"step": 5})
+    watcher.show(board.snapshot())
+    assert lines[4:] == ["financial: step 5", "legal: build: published as version 1"]

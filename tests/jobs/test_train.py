@@ -51,8 +51,10 @@ def test_two_domains_train_concurrently_and_publish(ray_local, data_root: Path) 
     for domain in out:  # live progress from the workers: the last line of a domain that trained is its final step
         shown = [ln for ln in lines if ln.startswith(f"{domain}: step ")]
         assert domain == "legal" or (shown and shown[-1].startswith(f"{domain}: step 40/40 ·") and "val " in shown[-1]), lines
-        # then what the build does, from inside its Ray task (each poll shows its latest phase; where it ended, always)
-        assert any(ln.startswith(f"{domain}: build: published as version ") for ln in lines), lines
+        # then what the build does, from inside its Ray task: every message, in order, from its plan to where it ended
+        built = [ln for ln in lines if ln.startswith(f"{domain}: build: ")]
+        assert built[0].startswith(f"{domain}: build: the build primes "), lines
+        assert built[-1].startswith(f"{domain}: build: published as version ") and len(built) > 2, lines
     reg = Registry(cfg.registry)
     for domain, res in out.items():
         man = reg.manifest(domain, res["version"])
