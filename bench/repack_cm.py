@@ -4,7 +4,11 @@ that setting alone (e.g. the table's ways, artifact format 4, on models trained 
 
     python bench/repack_cm.py SRC_REGISTRY DST_REGISTRY '{"ways": 4}' [DOMAIN ...]
     python bench/repack_cm.py SRC_REGISTRY DST_REGISTRY '{}' --reference-mb 16 [DOMAIN ...]
+    python bench/repack_cm.py SRC_REGISTRY DST_REGISTRY '{"nibbles": true}' --version 1 [DOMAIN ...]
 then  bash bench/neural_bench.sh - DST_REGISTRY
+
+``--version N``: repack version N of each domain instead of its production version (a registry a build wrote
+without promoting, e.g. the documented path's before ``nbmf promote``).
 
 ``--reference-mb``: also a new reference of that size, chosen from data/corpus/<domain>.jsonl's train
 split exactly as ``nbmf build --reference-mb`` chooses it (the weights stay: they were trained on the
@@ -22,7 +26,11 @@ from nbmf.registry import Registry
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    reference_mb = None
+    reference_mb, pinned = None, None
+    if "--version" in args:
+        at = args.index("--version")
+        pinned = int(args[at + 1])
+        del args[at : at + 2]
     if "--reference-mb" in args:
         at = args.index("--reference-mb")
         reference_mb = float(args[at + 1])
@@ -31,7 +39,7 @@ if __name__ == "__main__":
         sys.exit(__doc__)
     src, dst, change = Registry(args[0]), Registry(args[1]), json.loads(args[2])
     for domain in args[3:] or src.domains():
-        version = src.channels(domain).production
+        version = pinned if pinned is not None else src.channels(domain).production
         if version is None:
             print(f"{domain}: no production version in {args[0]}, skipped", file=sys.stderr)
             continue
