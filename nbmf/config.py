@@ -274,13 +274,6 @@ class CMParams(BaseModel):
         "general 0.12 %, technical 0.09 %, financial 0.02 % smaller; docs/NEURAL.md, 'Format 22'). "
         "False: as before format 22 (every model before it, nbmf.neural.codec.unpack_files)",
     )
-    nibbles: bool = Field(
-        True,
-        description="the bit states of a nibble share one block of each hashed context's table: a context's next "
-        "three bits read slots beside the first's instead of a random cache line each (artifact format 23; the same "
-        "size within 0.1 %, financial and legal code 11-12 % faster on this machine; docs/NEURAL.md, 'Format 23'). "
-        "False: as before format 23 (every model before it, nbmf.neural.codec.unpack_files)",
-    )
 
     def sized_for(self, reference_bytes: int) -> CMParams:
         """These params with the table sizes set for a reference of ``reference_bytes`` (each as given, where given):

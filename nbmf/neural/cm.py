@@ -106,7 +106,6 @@ class CMConfig:
     match_trust: int = 8  # the match models' inputs while a record is coded, in eighths (kernel.TRUST_SHIFT; format 16 below 8)
     order_sets: bool = False  # mixers 1 and 2 select by the highest order seen and its counter (kernel.X_ORDSEL; format 17)
     maps: bool = True  # each extra context is read through a map by its count and probability (kernel.X_CMAP; format 22)
-    nibbles: bool = True  # a nibble's bit states share one block of a context's table (kernel.X_NIBBLE; format 23)
 
 
 def _trust_bits(trust: int) -> int:
@@ -233,8 +232,6 @@ class CMState:
             cfg[K.C_XCTX] |= K.X_ORDSEL
         if config.maps and config.contexts:  # (maps for the extra contexts: without any, a format 21 model's config)
             cfg[K.C_XCTX] |= K.X_CMAP
-        if config.nibbles:
-            cfg[K.C_XCTX] |= K.X_NIBBLE
         return cfg
 
     @classmethod

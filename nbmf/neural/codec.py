@@ -41,7 +41,7 @@ _STATES: weakref.WeakValueDictionary[str, CMState] = weakref.WeakValueDictionary
 _STATES_LOCK = threading.Lock()
 
 
-FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 24))  # every one ever written
+FORMATS = tuple(f"nbmf-neural-{n}" for n in range(1, 23))  # every one ever written
 _FORMAT5_CONTEXTS = ("ind3", "word3")
 _FORMAT7_CONTEXTS = ("recw", "rec3")
 _FORMAT10_CONTEXTS = ("line", "paren")
@@ -62,15 +62,12 @@ _FIELD_SINCE = {
     "match_trust": 16,
     "order_sets": 17,
     "maps": 22,
-    "nibbles": 23,
 }
 _NOT_WRITTEN: dict[str, set[str]] = {f: {k for k, n in _FIELD_SINCE.items() if n > i} for i, f in enumerate(FORMATS, 1)}
 
 
 def artifact_format(cm: CMParams) -> str:
     """The oldest format that has every feature this CM config uses (older models stay byte for byte)."""
-    if cm.nibbles:
-        return "nbmf-neural-23"
     if cm.maps and cm.contexts:
         return "nbmf-neural-22"
     if cm.mixer_count == 6:
@@ -139,7 +136,6 @@ def cm_config(p: CMParams) -> CMConfig:
         match_trust=p.match_trust or 8,  # left open (the build has not chosen): as before format 16
         order_sets=bool(p.order_sets) and p.wide_mixers,  # left open (the build has not chosen): as before format 17
         maps=p.maps,
-        nibbles=p.nibbles,
     )
 
 
@@ -188,8 +184,6 @@ def pack_files(weights: NeuralWeights, reference: bytes, cm: CMParams, use_neura
         # kinds), which a reader of format 19 refuses (its CMParams take at most 4).
         # format 21: a second final mixer (``mixers`` 6), which a reader of format 20 refuses (at most 5).
         # format 22: the extra contexts read through maps (``maps``), which a reader of format 21 refuses (an unknown format).
-        # format 23: a nibble's bit states in one block of a context's table (``nibbles``): other slots, which a reader
-        # of format 22 refuses (an unknown format).
         "format": fmt,
     }
     c = np.ascontiguousarray  # safetensors writes raw buffers: strides must be plain
@@ -263,8 +257,6 @@ def unpack_files(files: dict[str, bytes]) -> tuple[NeuralWeights, bytes, CMParam
             cm["late"] = False  # every format before 15: the predictor is one of the mixers' inputs
         if meta["format"] in FORMATS[:21]:
             cm["maps"] = False  # every format before 22: each extra context as its counter says
-        if meta["format"] in FORMATS[:22]:
-            cm["nibbles"] = False  # every format before 23: each bit state's group where the context and c0 hash to
         return w, reference, CMParams.model_validate(cm), bool(json.loads(meta["use_neural"]))
     except (KeyError, ValueError, TypeError, SafetensorError, zstd.ZstdError) as exc:
         raise IntegrityError(f"neural artifact is unreadable: {exc}") from None

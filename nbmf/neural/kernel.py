@@ -183,14 +183,6 @@ FINAL2_SETS = 1536 * 8
 # turn out to mean (forty-eighth session: docs/NEURAL.md, "Format 22").
 X_CMAP = 67108864
 CMAP_COUNTS = 12
-# X_NIBBLE (artifact format 23): the bit states of a nibble share one block of a hashed context's table: the context
-# and the nibble's known bits are hashed once per nibble (``_bit_hash``), and each of the nibble's 15 bit states takes
-# its own group of ``ways`` slots in the block (16 x ways slots, 256 bytes with 4 ways). Before, every bit hashed the
-# context with the partial byte: a random cache line per context per bit, and decoding waited on those misses (the
-# hottest instruction, after the prefetch of the next bit's groups). Now a context's next three bits read lines beside
-# the first's, on the same page (sixty-first session: financial and legal code 11-12 % faster, the same size within
-# 0.1 %; docs/NEURAL.md, "Format 23").
-X_NIBBLE = 134217728
 POST_SETS = 32  # match state (4) x bit position (8), 3 weights each
 POST_RATES = (2, 5)  # learning rates ``nbmf.neural.build.learn_post`` tries (cfg[C_LR] bits 24-31 while it learns)
 NUM_LEN = 24  # the longest candidate written out
@@ -528,36 +520,14 @@ def _apm3_row(o_apm3: int, c4: int, c0: int) -> int:
 
 
 @njit(cache=True, inline="always")
-def _bit_hash(a: int, c0: int, ways: int, nibble: bool) -> int:
-    """The hash that names context ``a``'s group for the partial byte ``c0`` (1-255, its leading 1 first). Format 23
-    (``nibble``): the hash of the context and the nibble's start, with the low bits naming the bit state's group of
-    ``ways`` in the nibble's block of 16 x ``ways`` slots (state 0 unused); ``_group`` keeps those bits (its region is
-    at least 2^12 slots, a block at most 128). Before: the hash of the context and ``c0``."""
-    if not nibble:
-        return _hash(a, c0)
-    if c0 < 16:  # the first nibble: c0 is 1 (no bit known) to 15 (three known)
-        start, state = 1, c0
-    elif c0 < 32:  # the second nibble's start: the whole first nibble known
-        start, state = c0, 1
-    elif c0 < 64:
-        start, state = c0 >> 1, 2 + (c0 & 1)
-    elif c0 < 128:
-        start, state = c0 >> 2, 4 + (c0 & 3)
-    else:
-        start, state = c0 >> 3, 8 + (c0 & 7)
-    block = 16 * ways
-    return (_hash(a, start) & ~(block - 1)) | (state * ways)
-
-
-@njit(cache=True, inline="always")
 def _next_bit(
-    T: np.ndarray, ctx: np.ndarray, hnext: np.ndarray, c0: int, gbase: np.ndarray, bits: int, ways: int, nibble: bool,
+    T: np.ndarray, ctx: np.ndarray, hnext: np.ndarray, c0: int, gbase: np.ndarray, bits: int, ways: int,
     o_apm2: int, c1: int, o_apm3: int, c4: int,
 ) -> None:  # fmt: skip
     """Once the partial byte ``c0`` of the next bit is known: hash its contexts into ``hnext`` and start
     the cache misses of their groups and of its APM rows (``o_apm3`` < 0: no third APM stage)."""
     for k in range(ctx.shape[0]):
-        hnext[k] = _bit_hash(ctx[k], c0, ways, nibble)
+        hnext[k] = _hash(ctx[k], c0)
         _prefetch(T, _group(gbase, k, bits, hnext[k], ways))
     a2 = _apm2_row(o_apm2, c1, c0)
     _prefetch(T, a2)
@@ -696,7 +666,6 @@ def process(
     a3mask = 0xFFFFFF if x_final2 else 0xFFFF  # format 21: the third APM stage by the last three bytes
     x_shape = (xctx & X_SHAPE) != 0
     x_cmap = (xctx & X_CMAP) != 0
-    x_nibble = (xctx & X_NIBBLE) != 0
     nrec = int(x_recw) + int(x_rec3)
     # region offsets (must match ``layout``)
     o_o1 = 256
@@ -958,7 +927,7 @@ def process(
         if x_rec3:  # format 7: the record's own last three bytes
             ctx[kx] = _hash(0x5A3 + recno, c4 & 0xFFFFFF)
             kx += 1
-        _next_bit(T, ctx, hnext, 1, gbase, bits, ways, x_nibble, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)  # start the misses now
+        _next_bit(T, ctx, hnext, 1, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)  # start the misses now
         if use_nn:
             if P.itemsize == 2:  # an int16 table (``NeuralWeights``): its rows and B1 sum exactly in int32
                 for j in range(nh):
@@ -1021,7 +990,7 @@ def process(
             rseen = 0  # which of the record's own contexts (format 7) were seen: bit 0 the first
             base = 2 + nhashed
             for k in range(nhashed):
-                hh = hnext[k]  # _bit_hash(ctx[k], c0, ...), computed when the previous bit was known
+                hh = hnext[k]  # _hash(ctx[k], c0), computed when the previous bit was known
                 chk[k] = (hh >> 24) & 255
                 vsyn[k] = -1
                 cmi[k] = -1
@@ -1254,7 +1223,7 @@ def process(
                     return _stop(jidx, jcap, jn, wj, wn, code)  # (what was written so far is undone all the same)
             # ---------------- update ----------------
             if bitpos < 7:  # the next bit's groups, while this bit updates
-                _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, x_nibble, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)
+                _next_bit(T, ctx, hnext, (c0 << 1) | y, gbase, bits, ways, o_apm2, c1, o_apm3 if x_apm3 else -1, c4 & a3mask)
             if journal and jn + (16 if x_run else 1) * nhashed + (nhashed if x_cmap else 0) + 8 > jcap:
                 return _stop(jidx, jcap, jn, wj, wn, -2)
             if journal:  # save each weight set before its first change in this record (``undo_weights``)
@@ -1364,7 +1333,7 @@ def process(
                             T[sl] = wv
                         for bi in range(bitpos + 1, 8):  # and the recorded byte's later bits keep what the run saw
                             cb = (b + 256) >> (8 - bi)
-                            hb = _bit_hash(ctx[k], cb, ways, x_nibble)
+                            hb = _hash(ctx[k], cb)
                             ck = (hb >> 24) & 255
                             sl = _slot(T, _group(gbase, k, bits, hb, ways), ways, ck)
                             if journal:

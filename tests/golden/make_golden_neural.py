@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 
 HERE = Path(__file__).parent / "neural"  # format 1: the CM core with its first contexts
-DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 24)}}
+DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 23)}}
 # format 2: + JSON structure and word contexts, mixer 3; format 3: + indirect contexts;
 # format 4: 4 ways per table group, the match context, a third APM stage;
 # format 5: + indirect after 3 bytes and word-trigram contexts, the record's own mixer rate;
@@ -32,7 +32,6 @@ DIRS = {1: HERE, **{n: Path(__file__).parent / f"neural-{n}" for n in range(2, 2
 # format 20: a fifth mixer, by the JSON key or the line's layout; mixer 4 by the runs of byte kinds (``mixers`` 5)
 # format 21: a second final mixer by the fifth's sets, the fifth by the word, APM 3 by three bytes (``mixers`` 6)
 # format 22: each extra context read through a map by its count and probability (``maps``)
-# format 23: a nibble's bit states share one block of a context's table (``nibbles``)
 OLD = {"wide_mixers": False, "lr": 6}  # every format before 6
 CM: dict[int, dict] = {
     1: {"contexts": (), "mixers": 2, "ways": 1, "apms": 2, "lr_record": 0, **OLD},
@@ -83,10 +82,7 @@ CM[20] = {**CM[19], "mixers": 5}
 for _n in CM:
     CM[_n]["maps"] = False  # every format before 22: each extra context as its counter says
 CM[21] = {**CM[19], "mixers": 6}
-for _n in CM:
-    CM[_n]["nibbles"] = False  # every format before 23: each bit state's group where the context and c0 hash to
-CM[22] = {**CM[21], "maps": True, "nibbles": False}
-CM[23] = {**CM[22], "nibbles": True}
+CM[22] = {**CM[21], "maps": True}
 WORDS = (
     "the licensee shall keep every copyright notice intact in all copies of the software and its documentation "
     "transaction amount currency merchant settled pending user prefers concise answers about deadlines"

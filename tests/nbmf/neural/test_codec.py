@@ -116,51 +116,41 @@ def test_artifact_format_follows_the_contexts() -> None:
     # small, three mixers and before format 13; the record rate as an artifact names it (``CMParams.record_rate``)
     c18 = tuple(c for c in CMParams().contexts if c != "shape")  # every format before 19
     small: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "mixers": 3, "contexts": c18, "maps": False}
-    small["nibbles"] = False  # (every format before 23)
     base: dict[str, object] = {**small, "once": False, "runs": False}
 
     def pre8(**kw: object) -> CMParams:  # a small config of a format before 8 (no freeze, no ends, no line)
         c7 = tuple(c for c in CMParams().contexts if c not in ("line", "paren", "num", "shape"))
         return CMParams.model_validate({**base, "post_mix": False, "freeze": 0, "ends": False, "contexts": c7} | kw)
 
-    twenty_three = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
-    assert meta(twenty_three)["format"] == "nbmf-neural-23"  # the defaults: a nibble's bit states in one block
-    assert unpack_files(twenty_three)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16) and CMParams().nibbles
-    bare = CMParams(table_bits=12, match_bits=12, mixers=2, order_sets=False, once=False, contexts=(), post_mix=False)
-    assert meta(pack_files(NeuralWeights.empty(), b"ref", bare))["format"] == "nbmf-neural-23"  # whatever else it has
-    twenty_two = pack_files(NeuralWeights.empty(), b"ref", CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16))
-    assert meta(twenty_two)["format"] == "nbmf-neural-22"  # the extra contexts through their maps
-    assert b"nibbles" not in twenty_two[WEIGHTS_FILE]  # as format 22 wrote it: its readers take False
-    assert unpack_files(twenty_two)[2] == CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16) and CMParams().maps
-    twenty_one = pack_files(NeuralWeights.empty(), b"ref", CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, maps=False))
+    twenty_two = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16))
+    assert meta(twenty_two)["format"] == "nbmf-neural-22"  # the defaults: the extra contexts through their maps
+    assert unpack_files(twenty_two)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16) and CMParams().maps
+    twenty_one = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, maps=False))
     assert meta(twenty_one)["format"] == "nbmf-neural-21"  # a second final mixer
     assert b"maps" not in twenty_one[WEIGHTS_FILE]  # as format 21 wrote it: its readers take False
     assert CMParams().mixers == 6 and CMParams(mixers=None).mixer_count == 6  # None: a build chooses 6 or 5
-    assert unpack_files(twenty_one)[2] == CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, mixers=6, maps=False)  # named
-    six = CMParams(nibbles=False, table_bits=12, match_bits=12, mixers=6, order_sets=False, once=False, contexts=())  # (maps: none to map)
+    assert unpack_files(twenty_one)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=6, maps=False)  # named
+    six = CMParams(table_bits=12, match_bits=12, mixers=6, order_sets=False, once=False, contexts=())  # (maps: none to map)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", six))["format"] == "nbmf-neural-21"  # whatever else it has
     from nbmf.neural.cm import CMState
 
     kernel_cfg = [CMState._cfg(cm_config(six.model_copy(update={"maps": m})), NeuralWeights.empty(), True, False) for m in (True, False)]
     assert np.array_equal(*kernel_cfg)  # read back (maps False) it is the kernel config it was primed with
-    cm20 = CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False)
-    twenty = pack_files(NeuralWeights.empty(), b"ref", cm20)
+    twenty = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False))
     assert meta(twenty)["format"] == "nbmf-neural-20"  # five mixers
-    assert unpack_files(twenty)[2] == CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False)
-    five = CMParams(nibbles=False, table_bits=12, match_bits=12, mixers=5, order_sets=False, once=False, contexts=())
+    assert unpack_files(twenty)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=5, maps=False)
+    five = CMParams(table_bits=12, match_bits=12, mixers=5, order_sets=False, once=False, contexts=())
     assert meta(pack_files(NeuralWeights.empty(), b"ref", five))["format"] == "nbmf-neural-20"  # whatever else it has
-    cm19 = CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, mixers=4, maps=False)
-    nineteen = pack_files(NeuralWeights.empty(), b"ref", cm19)
+    nineteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=4, maps=False))
     assert meta(nineteen)["format"] == "nbmf-neural-19"  # the shape context, four mixers
-    assert unpack_files(nineteen)[2] == CMParams(nibbles=False, table_bits=12, match_bits=12, lr_record=16, mixers=4, maps=False)
-    shape3 = CMParams(nibbles=False, table_bits=12, match_bits=12, mixers=3, order_sets=False, once=False, contexts=("shape",), maps=False)
+    assert unpack_files(nineteen)[2] == CMParams(table_bits=12, match_bits=12, lr_record=16, mixers=4, maps=False)
+    shape3 = CMParams(table_bits=12, match_bits=12, mixers=3, order_sets=False, once=False, contexts=("shape",), maps=False)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", shape3))["format"] == "nbmf-neural-19"  # whatever else it has
     four18: dict[str, Any] = {"table_bits": 12, "match_bits": 12, "lr_record": 16, "contexts": c18, "mixers": 4, "maps": False}
-    four18["nibbles"] = False
     eighteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**four18))
     assert meta(eighteen)["format"] == "nbmf-neural-18"  # four mixers, no shape
     assert unpack_files(eighteen)[2] == CMParams(**four18)
-    plain4 = CMParams(nibbles=False, table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False, contexts=c18, maps=False)
+    plain4 = CMParams(table_bits=12, match_bits=12, mixers=4, order_sets=False, once=False, contexts=c18, maps=False)
     assert meta(pack_files(NeuralWeights.empty(), b"ref", plain4))["format"] == "nbmf-neural-18"  # whatever else it has
     fourteen = pack_files(NeuralWeights.empty(), b"ref", CMParams(**small))
     assert meta(fourteen)["format"] == "nbmf-neural-14"
@@ -508,8 +498,7 @@ def test_the_build_chooses_the_match_models_trust_on_val(tiny, tmp_path) -> None
     cm = unpack_files(files)[2]
     assert (cm.match_trust or 8) == metrics["match_trust"]
     c18 = tuple(c for c in cm.contexts if c != "shape")  # without format 19's context and 18's mixer, and
-    # (the build chose the order sets: format 17)
-    old = cm.model_copy(update={"order_sets": False, "mixers": 3, "contexts": c18, "maps": False, "nibbles": False})
+    old = cm.model_copy(update={"order_sets": False, "mixers": 3, "contexts": c18, "maps": False})  # the build chose the order sets (17)
     assert artifact_format(old) == ("nbmf-neural-16" if metrics["match_trust"] < 8 else "nbmf-neural-14")
     man = publish(Registry(str(tmp_path)), "general", files, cfg, metrics)
     assert man.config["cm"]["match_trust"] == metrics["match_trust"]
@@ -689,9 +678,8 @@ def test_the_build_chooses_the_mixers_on_val(tiny, tmp_path) -> None:  # type: i
     assert tuple(sizes) == MIXER_CHOICES == (6, 5) and all(n > 0 for n in sizes.values())
     assert metrics["mixers"] == min(sizes, key=lambda m: (sizes[m], -m))
     cm = unpack_files(files)[2]
-    assert cm.mixers == metrics["mixers"] and artifact_format(cm) == "nbmf-neural-23"  # with the nibbles' blocks, either count
-    assert artifact_format(cm.model_copy(update={"nibbles": False})) == "nbmf-neural-22"  # with the maps, either count
-    assert artifact_format(cm.model_copy(update={"maps": False, "nibbles": False})) == f"nbmf-neural-{15 + cm.mixers}"  # 21 or 20
+    assert cm.mixers == metrics["mixers"] and artifact_format(cm) == "nbmf-neural-22"  # with the maps, either count
+    assert artifact_format(cm.model_copy(update={"maps": False})) == f"nbmf-neural-{15 + cm.mixers}"  # without: 21 or 20
     man = publish(Registry(str(tmp_path)), "legal", files, cfg, metrics)
     assert man.config["cm"]["mixers"] == metrics["mixers"]
     for given in (6, 5, 4):

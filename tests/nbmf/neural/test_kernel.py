@@ -38,7 +38,7 @@ cfg = CMConfig(orders=(2, 3, 5), table_bits=12, match_bits=12, match_min=(4, 8),
                ways=x.get("ways", 1), apms=x.get("apms", 2), lr_record=x.get("lr_record", 0), wide_mixers=x.get("wide", True),
                freeze=x.get("freeze", 0), ends=x.get("ends", False), post_mix=x.get("post", False), once=x.get("once", False),
                runs=x.get("runs", False), late=x.get("late", False), match_trust=x.get("trust", 8),
-               order_sets=x.get("ordsel", False), maps=x.get("maps", False), nibbles=x.get("nibbles", False))
+               order_sets=x.get("ordsel", False), maps=x.get("maps", False))
 js = b'{"id":"a\\"b","amount":{"value":"-4.20","currency":"USD"},"tags":["x",{"k":[1,2]}]}'
 if "num" in x["contexts"]:  # format 11: numbers whose product, difference or sum the next one is
     js += b'[{"q": 3, "p": 2.5, "v": 7.5, "t": 0.25, "s": 7.75}, {"q": -12, "p": 0.125, "v": -1.5, "d": 9, "e": -10.5}]'
@@ -107,16 +107,6 @@ REFERENCE_CMS = [
     {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 5},
     {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6},
     {**FORMAT14, "contexts": [*FORMAT14["contexts"], "shape"], "trust": 5, "ordsel": True, "mixers": 6, "maps": True},
-    {
-        **FORMAT14,
-        "contexts": [*FORMAT14["contexts"], "shape"],
-        "trust": 5,
-        "ordsel": True,
-        "mixers": 6,
-        "maps": True,
-        "nibbles": True,
-        "long_run": True,
-    },  # fmt: skip
 ]
 REFERENCE_IDS = [
     *("format-1", "format-2", "format-3", "format-4", "format-5", "format-8", "format-9", "format-10"),
@@ -127,7 +117,6 @@ REFERENCE_IDS = [
     "format-20",
     "format-21",
     "format-22",
-    "format-23-long-run",
 ]
 
 
@@ -210,7 +199,6 @@ def test_extra_contexts_change_the_coding_and_are_named() -> None:
     # 40 times in its reference, codes to one byte with or without any extra context
     small = {"table_bits": 14, "match_bits": 14, "orders": (2, 3, 4, 5, 6, 8), "match_min": (6, 16), "post_mix": False, "once": False}
     small["maps"] = False  # (format 22's maps add a region per extra context: ``test_the_extra_contexts_read_through_maps...``)
-    small["nibbles"] = False  # (the slots of format 10's models)
     plain = CMState.build(CMConfig(**small, contexts=(), mixers=2, ways=1, apms=2, lr_record=0, freeze=0), ref)
     coded_plain = plain.encode(rec, 2 * len(rec))
     variants = ((("json", "word"), 2), ((), 3), (("json", "word"), 3), (("ind",), 2), (("json", "word", "ind"), 3), (("match",), 2))
@@ -758,33 +746,3 @@ def test_a_context_always_followed_by_the_same_byte_keeps_one_slot() -> None:
     parted = b" ".join(w[:5] + bytes(reversed(w[5:])) for w in (words[int(i)] for i in rng.integers(0, len(words), 60)))
     sizes = _coded_sizes((per_bit, runs), (same, parted))
     assert abs(sizes[2] - sizes[0]) <= 0.1 * sizes[0] and abs(sizes[3] - sizes[1]) <= 0.1 * sizes[1], sizes
-
-
-def test_a_nibbles_bit_states_share_one_block() -> None:
-    """Format 23: the hash that names a context's group for each bit of a byte is the same block of 16 x ways slots for
-    the four bits of a nibble, with a group of its own for each bit state; the second nibble's block is named by the
-    first nibble too. Without ``nibbles`` every bit state hashes on its own (format 22 and before)."""
-    from nbmf.neural import kernel as K
-    from nbmf.neural.cm import CMConfig, CMState
-
-    for ways in (1, 2, 4, 8):
-        block = 16 * ways
-        for a, byte in ((0x1234567, 0x41), (0xDEADBEE, 0xFF), (7, 0x00)):
-            c0s = [(byte | 256) >> (8 - i) for i in range(8)]  # the partial byte before each bit: 1, 1b7, ...
-            h = [K._bit_hash(a, c0, ways, True) for c0 in c0s]
-            first, second = {x & ~(block - 1) for x in h[:4]}, {x & ~(block - 1) for x in h[4:]}
-            assert len(first) == 1 and len(second) == 1 and first != second
-            # the bit state: a leading 1 and the nibble's bits known so far (1 for its first bit ... 8-15 for its last)
-            assert [x & (block - 1) for x in h] == [((1 << i % 4) + ((byte >> (8 - i)) & ((1 << i % 4) - 1))) * ways for i in range(8)]
-            other = (byte ^ 0x80) | 256  # another first nibble: another block for the second
-            assert K._bit_hash(a, other >> 4, ways, True) & ~(block - 1) not in second
-            assert [K._bit_hash(a, c0, ways, False) for c0 in c0s] == [K._hash(a, c0) for c0 in c0s]
-    # a record codes, decodes, and leaves the tables as priming left them, with the same layout as before
-    ref = b"\0".join(b'{"id": %d, "memo": "the quick brown fox %d"}' % (i, i * 7) for i in range(60))
-    rec = b'{"id": 61, "memo": "the quick brown fox 427"}'
-    states = {n: CMState.build(CMConfig(table_bits=14, match_bits=14, nibbles=n), ref) for n in (False, True)}
-    assert states[True].T.shape == states[False].T.shape and not np.array_equal(states[True].T, states[False].T)
-    for state in states.values():
-        primed = state.T.copy()
-        coded = state.encode(rec, 2 * len(rec))
-        assert state.decode(coded, len(rec)) == rec and np.array_equal(state.T, primed)
