@@ -132,6 +132,11 @@ def training_eta(st: dict[str, Any]) -> float | None:
     return max(0.0, min(left)) if left else None
 
 
+def _gist(line: str) -> str:
+    """What a status line says, the time left (``· ~1:12 left``, which moves every poll) aside."""
+    return line.rsplit(" · ~", 1)[0]
+
+
 class Watcher:
     """A driver thread printing what the board holds: a line per key whenever it moved, and each of a key's ``phases``
     (a build's messages) once, in order, as ``fmt`` writes the key's status with that message as its ``phase``."""
@@ -169,11 +174,11 @@ class Watcher:
             phases = st.get("phases") or []
             for msg in phases[self._phases_shown.get(key, 0) :]:
                 said = self.fmt(key, st | {"phase": msg})
-                self._shown[key] = said.rsplit(" · ~", 1)[0]
+                self._shown[key] = _gist(said)
                 self.emit(said)
             self._phases_shown[key] = len(phases)
             line = self.fmt(key, st)
-            seen = line.rsplit(" · ~", 1)[0]  # what it says, the time left aside
+            seen = _gist(line)
             if self._shown.get(key) != seen:
                 self._shown[key] = seen
                 self.emit(line)
