@@ -70,7 +70,7 @@ def _reference_for(model: DomainModel, train_b: Sequence[bytes], registry: Regis
 
         _, files = registry.load_files(domain, model.version)
         return unpack_files(files)[1]
-    from nbmf.neural.build import select_reference
+    from nbmf.neural.reference import select_reference
 
     return select_reference(train_b, 1 << 20)
 

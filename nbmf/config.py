@@ -327,6 +327,15 @@ class ModelConfig(BaseModel):
     reference_bytes: int = Field(
         32 << 20, ge=0, description="at most this much domain text primes the model (16 MiB before 2026-12-02; 8 MiB before that)"
     )
+    reference_novel: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="where the train records do not all fit in reference_bytes, a record whose sampled text is less than "
+        "this share new to the reference so far is passed over until the others are in (nbmf.neural.reference): the "
+        "same bytes hold more distinct text (held-out records 1-12 % smaller where the limit binds: BENCHMARKS.md, "
+        "sixty-second session); 0: the first records in content-hash order, as before",
+    )
     dict_bytes: int = Field(112 * 1024, ge=1024)
     val_in_reference: bool = Field(
         True,

@@ -1,6 +1,6 @@
 """Build a domain model version's files from its train / val records.
 
-train records --reference (deterministic sample, up to reference_bytes)--> the build's choices, made on val
+train records --reference (``nbmf.neural.reference``: up to reference_bytes, distinct text first)--> the build's choices, made on val
 train + val records --the same, once the choices are made (``val_in_reference``)--> reference.zst
               --zstd dictionary--> zstd.dict
               --BytePredictor (torch, float) --train--> export_int --> neural.safetensors
@@ -9,7 +9,6 @@ val records   --> metrics: bits/byte of the float model, and of the integer code
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -20,18 +19,7 @@ from nbmf.artifact import ZSTD_DICT_FILE
 from nbmf.codecs.zstd_dict import ZstdDictCodec, train_dictionary
 from nbmf.config import MIXERS, ModelConfig
 from nbmf.neural.cm import NeuralWeights
-
-
-def select_reference(records: Sequence[bytes], limit: int) -> bytes:
-    """Train records in a seed-free, order-independent order (by content hash), joined by \\0."""
-    ordered = sorted(records, key=lambda r: hashlib.sha256(r).digest())
-    out, size = [], 0
-    for r in ordered:
-        if size + len(r) + 1 > limit:
-            break
-        out.append(r)
-        size += len(r) + 1
-    return b"\0".join(out)
+from nbmf.neural.reference import select_reference as select_reference  # also imported from here (bench scripts, tests)
 
 
 def build_files(
@@ -51,13 +39,14 @@ def build_files(
     t0 = time.time()
     dictionary = train_dictionary(list(train), cfg.dict_bytes)
     metrics["zstd_dict_bytes"] = len(dictionary)
-    reference = select_reference(train, cfg.reference_bytes)  # what the choices are made with: val is text it has not seen
+    # what the choices are made with: val is text it has not seen
+    reference = select_reference(train, cfg.reference_bytes, cfg.reference_novel)
     shipped = reference
     # a predictor is trained or given, then placed on val (below); without one the build still makes its choices there
     places = cfg.cm.post_mix
     if places and cfg.val_in_reference and val:  # and then the artifact's: val joins it
         seen = set(train)  # a val record the train split already holds goes in once
-        shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes)
+        shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes, cfg.reference_novel)
         del seen
         metrics["reference_held_out_bytes"] = len(reference)
     metrics["reference_bytes"] = len(shipped)

@@ -1,0 +1,148 @@
+"""Which train records make the best reference when they do not all fit? (issue #15, sixty-second session)
+
+A build primed its core on the train records in content-hash order, cut at the limit (32 MiB by default; 16 MiB before
+2026-12-02). Where the train split is larger (10K-100K records of a memory service's domain hold 10-400 MB; here the
+limit is set below a domain's train split instead), that is a random sample, repeats and near-repeats included. This script
+primes the core (no predictor; the product's choices given) on references chosen other ways, at the same limit, and
+codes the same held-out test records with each (payload bytes, records coded alone with their end, as frames of
+version 4/5 carry them):
+
+- ``hash``: the records in content-hash order, the first that fit (``select_reference`` before the sixty-second session;
+  ``hash`` calls it with ``novel`` 0);
+- ``novel:T``: the same order, but a record is passed over while less than ``T`` of its sampled 16-byte shingles are new
+  to the reference so far (text another record already put there), and the passed-over ones fill what room is left
+  (where all the train records fit, this only moves the passed-over ones to the end);
+- ``dedup:T``: as ``novel:T``, the passed-over ones left out even where they fit;
+- ``hash:SALT``: another random sample in the same way as ``hash`` (how much the sample alone moves the bytes).
+
+    python bench/reference_selection.py DOMAIN LIMIT_MIB [STRATEGY ...] [--records N]
+
+Needs data/corpus/<domain>.jsonl (``nbmf corpus --out data/corpus``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from nbmf.config import CMParams  # noqa: E402
+from nbmf.neural.build import select_reference, split_bytes  # noqa: E402
+from nbmf.neural.cm import CMState  # noqa: E402
+from nbmf.neural.codec import cm_config  # noqa: E402
+from nbmf.neural.reference import content_order, shingles  # noqa: E402
+from nbmf.records import read_records  # noqa: E402
+
+CHOICES = {"order_sets": True, "match_trust": 5, "lr_record": 20, "mixers": 6}  # jobs/demo.py's DEMO_CHOICES
+
+
+def salted(records: list[bytes], salt: str) -> list[bytes]:
+    """The records in content-hash order (``select_reference``'s), or, with a salt, in another such order."""
+    return content_order(records) if not salt else sorted(records, key=lambda r: hashlib.sha256(salt.encode() + r).digest())
+
+
+def select_novel(records: list[bytes], limit: int, threshold: float, salt: str = "", fill: bool = True) -> bytes:
+    """``nbmf.neural.reference.select_reference``'s choice, also where everything fits (then it only moves the
+    passed-over records to the end), in another order (``salt``) or without the passed-over ones (``fill`` false)."""
+    ordered = salted(records, salt)
+    seen: set[int] = set()
+    out: list[bytes] = []
+    passed: list[bytes] = []
+    size = 0
+    for r in ordered:
+        if size + len(r) + 1 > limit:
+            break
+        an = shingles(r)
+        new = len(an - seen) / len(an) if an else 1.0
+        if new < threshold:
+            passed.append(r)
+            continue
+        out.append(r)
+        seen |= an
+        size += len(r) + 1
+    for r in passed if fill else []:  # room left: the passed-over ones, in the same order
+        if size + len(r) + 1 > limit:
+            break
+        out.append(r)
+        size += len(r) + 1
+    return b"\0".join(out)
+
+
+def _cut(ordered: list[bytes], limit: int) -> list[bytes]:
+    out, size = [], 0
+    for r in ordered:
+        if size + len(r) + 1 > limit:
+            break
+        out.append(r)
+        size += len(r) + 1
+    return out
+
+
+def distinct_share(reference: bytes) -> float:
+    """Share of the reference's sampled shingles that are distinct (a rough measure of how much it repeats itself)."""
+    recs = reference.split(b"\0")
+    allh: list[int] = []
+    for r in recs:
+        allh.extend(shingles(r))
+    return len(set(allh)) / max(1, len(allh))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("domain")
+    ap.add_argument("limit_mib", type=float)
+    ap.add_argument("strategies", nargs="*", default=["hash", "novel:0.5"])
+    ap.add_argument("--records", type=int, default=400)
+    args = ap.parse_args()
+    sp = split_bytes(list(read_records(f"data/corpus/{args.domain}.jsonl")))
+    train, test = sp["train"], sp["test"][: args.records]
+    limit = int(args.limit_mib * 2**20)
+    orig = sum(len(x) for x in test)
+    print(f"{args.domain}: train {len(train)} records, {sum(map(len, train)) / 2**20:.2f} MiB; limit {args.limit_mib} MiB; "
+          f"{len(test)} test records, {orig} bytes", flush=True)  # fmt: skip
+    for strat in args.strategies:
+        t0 = time.time()
+        kind, _, arg = strat.partition(":")
+        if strat == "hash":
+            ref = select_reference(train, limit, novel=0)
+        elif kind == "hash":  # hash:SALT, another random sample of the same size: how much the sample alone moves the bytes
+            ref = b"\0".join(_cut(salted(train, arg), limit))
+        elif kind == "novel":  # novel:T or novel:T:SALT
+            t, _, salt = arg.partition(":")
+            ref = select_novel(train, limit, float(t), salt)
+        elif kind == "dedup":  # dedup:T: as novel:T, but the passed-over records are left out even where there is room
+            ref = select_novel(train, limit, float(arg), fill=False)
+        else:
+            raise SystemExit(f"unknown strategy {strat}")
+        t_sel = time.time() - t0
+        cm = cm_config(CMParams(**CHOICES).sized_for(len(ref)))
+        t0 = time.time()
+        st = CMState.build(cm, ref)
+        t_prime = time.time() - t0
+        coded = 0
+        for x in test:
+            coded += len(st.encode(x, 2 * len(x) + 64, ends=True))
+        del st
+        row = {
+            "domain": args.domain,
+            "limit_mib": args.limit_mib,
+            "strategy": strat,
+            "reference_bytes": len(ref),
+            "reference_records": ref.count(b"\0") + 1,
+            "distinct_shingles": round(distinct_share(ref), 4),
+            "select_s": round(t_sel, 1),
+            "prime_s": round(t_prime, 1),
+            "test_bytes": orig,
+            "payload_bytes": coded,
+            "ratio": round(orig / coded, 4),
+        }
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    main()
