@@ -4,11 +4,11 @@ The records go in content-hash order (seed-free, and the same whatever order the
 they do not all fit in the limit (``ModelConfig.reference_bytes``, 32 MiB), a record is passed over while less than
 ``novel`` of its sampled 16-byte shingles are new to the reference so far (its text mostly another record's: a form's
 boilerplate, a template, a near copy), and the passed-over records fill what room is left, in the same order. The
-same bytes then hold more of the domain's distinct text: at a limit of 2 MiB of legal's 4.9 MiB, its held-out records
-coded 11.7 % smaller, general (4 of 13.4 MiB) 1.4 %, technical (8 of 25.6 MiB) 1 %; at 16 of 25.6 MiB and on financial's generated records the
-same; through a whole build, legal 17 % and general 3.6 % (sixty-second session: BENCHMARKS.md, "A reference of
-distinct text"; ``bench/reference_selection.py``, ``bench/reference_novel_build.py``). Where
-everything fits, everything goes in, in content-hash order, as before: the repeats are worth their bytes there
+same bytes then hold more of the domain's distinct text: at a limit of 2 MiB of legal's 4.9 MiB, its held-out
+records coded 11.7 % smaller, general (4 of 13.4 MiB) 1.4 %, technical (8 of 25.6 MiB) 1 %; at 16 of 25.6 MiB and on
+financial's generated records the same; through a whole build, legal 17 % and general 3.6 % (sixty-second session:
+BENCHMARKS.md, "A reference of distinct text"; ``bench/reference_selection.py``, ``bench/reference_novel_build.py``).
+Where everything fits, everything goes in, in content-hash order, as before: the repeats are worth their bytes there
 (legal's records without them coded 54 % larger).
 """
 
