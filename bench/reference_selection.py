@@ -35,7 +35,7 @@ from nbmf.config import CMParams  # noqa: E402
 from nbmf.neural.build import select_reference, split_bytes  # noqa: E402
 from nbmf.neural.cm import CMState  # noqa: E402
 from nbmf.neural.codec import cm_config  # noqa: E402
-from nbmf.neural.reference import content_order, shingles  # noqa: E402
+from nbmf.neural.reference import content_order, distinct_first, fill, shingles  # noqa: E402
 from nbmf.records import read_records  # noqa: E402
 
 CHOICES = {"order_sets": True, "match_trust": 5, "lr_record": 20, "mixers": 6}  # jobs/demo.py's DEMO_CHOICES
@@ -46,41 +46,11 @@ def salted(records: list[bytes], salt: str) -> list[bytes]:
     return content_order(records) if not salt else sorted(records, key=lambda r: hashlib.sha256(salt.encode() + r).digest())
 
 
-def select_novel(records: list[bytes], limit: int, threshold: float, salt: str = "", fill: bool = True) -> bytes:
+def select_novel(records: list[bytes], limit: int, threshold: float, salt: str = "", fill_room: bool = True) -> bytes:
     """``nbmf.neural.reference.select_reference``'s choice, also where everything fits (then it only moves the
-    passed-over records to the end), in another order (``salt``) or without the passed-over ones (``fill`` false)."""
-    ordered = salted(records, salt)
-    seen: set[int] = set()
-    out: list[bytes] = []
-    passed: list[bytes] = []
-    size = 0
-    for r in ordered:
-        if size + len(r) + 1 > limit:
-            break
-        an = shingles(r)
-        new = len(an - seen) / len(an) if an else 1.0
-        if new < threshold:
-            passed.append(r)
-            continue
-        out.append(r)
-        seen |= an
-        size += len(r) + 1
-    for r in passed if fill else []:  # room left: the passed-over ones, in the same order
-        if size + len(r) + 1 > limit:
-            break
-        out.append(r)
-        size += len(r) + 1
-    return b"\0".join(out)
-
-
-def _cut(ordered: list[bytes], limit: int) -> list[bytes]:
-    out, size = [], 0
-    for r in ordered:
-        if size + len(r) + 1 > limit:
-            break
-        out.append(r)
-        size += len(r) + 1
-    return out
+    passed-over records to the end), in another order (``salt``) or without the passed-over ones (``fill_room`` false)."""
+    out, size, passed = distinct_first(salted(records, salt), limit, threshold)
+    return b"\0".join(fill(out, size, passed, limit) if fill_room else out)
 
 
 def distinct_share(reference: bytes) -> float:
@@ -111,12 +81,12 @@ def main() -> None:
         if strat == "hash":
             ref = select_reference(train, limit, novel=0)
         elif kind == "hash":  # hash:SALT, another random sample of the same size: how much the sample alone moves the bytes
-            ref = b"\0".join(_cut(salted(train, arg), limit))
+            ref = b"\0".join(fill([], 0, salted(train, arg), limit))
         elif kind == "novel":  # novel:T or novel:T:SALT
             t, _, salt = arg.partition(":")
             ref = select_novel(train, limit, float(t), salt)
         elif kind == "dedup":  # dedup:T: as novel:T, but the passed-over records are left out even where there is room
-            ref = select_novel(train, limit, float(arg), fill=False)
+            ref = select_novel(train, limit, float(arg), fill_room=False)
         else:
             raise SystemExit(f"unknown strategy {strat}")
         t_sel = time.time() - t0

@@ -53,7 +53,14 @@ def select_reference(records: Sequence[bytes], limit: int, novel: float = NOVEL)
     session chose)."""
     ordered = content_order(records)
     if sum(len(r) + 1 for r in ordered) <= limit or novel <= 0:
-        return b"\0".join(_fill([], 0, ordered, limit))
+        return b"\0".join(fill([], 0, ordered, limit))
+    out, size, passed = distinct_first(ordered, limit, novel)
+    return b"\0".join(fill(out, size, passed, limit))
+
+
+def distinct_first(ordered: Sequence[bytes], limit: int, novel: float) -> tuple[list[bytes], int, list[bytes]]:
+    """The records taken in order while they fit, each only if at least ``novel`` of its shingles are new to those
+    taken before it; their bytes with separators; and the ones passed over."""
     seen: set[int] = set()
     out: list[bytes] = []
     passed: list[bytes] = []
@@ -68,10 +75,10 @@ def select_reference(records: Sequence[bytes], limit: int, novel: float = NOVEL)
         out.append(r)
         seen |= sh
         size += len(r) + 1
-    return b"\0".join(_fill(out, size, passed, limit))
+    return out, size, passed
 
 
-def _fill(out: list[bytes], size: int, more: list[bytes], limit: int) -> list[bytes]:
+def fill(out: list[bytes], size: int, more: Sequence[bytes], limit: int) -> list[bytes]:
     """``out`` (``size`` bytes with their separators) and then ``more`` in order, up to the first that does not fit."""
     for r in more:
         if size + len(r) + 1 > limit:
