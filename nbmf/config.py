@@ -7,7 +7,7 @@ import types
 import typing
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from nbmf.errors import ConfigError
 
@@ -327,14 +327,22 @@ class ModelConfig(BaseModel):
     reference_bytes: int = Field(
         32 << 20, ge=0, description="at most this much domain text primes the model (16 MiB before 2026-12-02; 8 MiB before that)"
     )
+    reference_select: Literal["cover", "novel"] = Field(
+        "cover",
+        description="where the train records do not all fit in reference_bytes, which go in (nbmf.neural.reference): "
+        "'cover', the records that cover the most of the train split's text, common text first, once (held-out records "
+        "up to 8.6 % smaller than 'novel' where the limit binds: BENCHMARKS.md, sixty-third session); 'novel', the "
+        "sixty-second session's choice (reference_novel). A config that sets reference_novel and not this field means "
+        "'novel' (as it did before the field existed)",
+    )
     reference_novel: float = Field(
         0.8,
         ge=0,
         le=1,
-        description="where the train records do not all fit in reference_bytes, a record whose sampled text is less than "
-        "this share new to the reference so far is passed over until the others are in (nbmf.neural.reference): the "
-        "same bytes hold more distinct text (held-out records 1-12 % smaller where the limit binds: BENCHMARKS.md, "
-        "sixty-second session); 0: the first records in content-hash order, as before",
+        description="with reference_select 'novel': a record whose sampled text is less than this share new to the "
+        "reference so far is passed over until the others are in (held-out records 1-12 % smaller than a random cut "
+        "where the limit binds: BENCHMARKS.md, sixty-second session); 0: the first records in content-hash order, as "
+        "builds before it chose",
     )
     dict_bytes: int = Field(112 * 1024, ge=1024)
     val_in_reference: bool = Field(
@@ -370,3 +378,12 @@ class ModelConfig(BaseModel):
         "predictor trained on; a GPU-trained predictor, 37 passes over general's, was over-trusted there and made "
         "general's codec 2.7 % larger than no predictor ('post': 3.9 % smaller; BENCHMARKS.md, forty-first session)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _novel_means_novel(cls, data: Any) -> Any:
+        """A config written before ``reference_select`` (a manifest, a checkpoint, a user's YAML) that sets
+        ``reference_novel`` was built, or asks to be built, that way."""
+        if isinstance(data, dict) and "reference_novel" in data and "reference_select" not in data:
+            data = {**data, "reference_select": "novel"}
+        return data

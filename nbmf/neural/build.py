@@ -40,13 +40,15 @@ def build_files(
     dictionary = train_dictionary(list(train), cfg.dict_bytes)
     metrics["zstd_dict_bytes"] = len(dictionary)
     # what the choices are made with: val is text it has not seen
-    reference = select_reference(train, cfg.reference_bytes, cfg.reference_novel)
+    reference = select_reference(train, cfg.reference_bytes, cfg.reference_novel, cfg.reference_select)
     shipped = reference
     # a predictor is trained or given, then placed on val (below); without one the build still makes its choices there
     places = cfg.cm.post_mix
     if places and cfg.val_in_reference and val:  # and then the artifact's: val joins it
         seen = set(train)  # a val record the train split already holds goes in once
-        shipped = select_reference([*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes, cfg.reference_novel)
+        shipped = select_reference(
+            [*train, *(v for v in dict.fromkeys(val) if v not in seen)], cfg.reference_bytes, cfg.reference_novel, cfg.reference_select
+        )
         del seen
         metrics["reference_held_out_bytes"] = len(reference)
     metrics["reference_bytes"] = len(shipped)
