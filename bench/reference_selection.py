@@ -17,7 +17,9 @@ version 4/5 carry them):
 - ``cover:WEIGHT``: greedy coverage (``nbmf.neural.reference.covering_first``): the record worth most per byte goes in
   next, worth the sum of its sampled shingles' weights that the reference does not hold yet; ``cover:df`` (each
   shingle weighs how many train records hold it) is the product's ``cover`` since the sixty-third session; ``one``,
-  ``log``, ``powX``, ``docX`` weigh otherwise (``worth_of``).
+  ``log``, ``powX``, ``docX`` weigh otherwise (``worth_of``); those in the order chosen (the product's in the sixty-third
+  session); ``cover:df:hash`` and ``cover:df:reverse`` put the same records in content-hash order or in the order chosen
+  reversed (``select_cover``; ``reverse`` is the product's since the sixty-fourth session).
 
     python bench/reference_selection.py DOMAIN LIMIT_MIB [STRATEGY ...] [--records N]
 
@@ -92,10 +94,20 @@ def worth_of(weight: str, ordered: list[bytes]):  # type: ignore[no-untyped-def]
     raise SystemExit(f"unknown weight {weight}")
 
 
-def select_cover(records: list[bytes], limit: int, weight: str) -> bytes:
-    """``nbmf.neural.reference.covering_first`` (the product's ``cover``, weight ``df``), also with other weights."""
+def select_cover(records: list[bytes], limit: int, weight: str, order: str = "") -> bytes:
+    """``nbmf.neural.reference.covering_first`` (the product's ``cover``, weight ``df``), also with other weights, and
+    the records chosen in another order: ``hash`` (content-hash order, as where everything fits), ``reverse`` (the
+    greedy order reversed: the common text last, nearest the records coded; the product's since the sixty-fourth
+    session); without ``order``, the greedy order (the product's in the sixty-third session)."""
     ordered = content_order(records)
-    return b"\0".join(covering_first(ordered, limit, worth_of(weight, ordered)))
+    chosen = covering_first(ordered, limit, worth_of(weight, ordered))
+    if order == "hash":
+        chosen = content_order(chosen)
+    elif order == "reverse":
+        chosen = chosen[::-1]
+    elif order:
+        raise SystemExit(f"unknown order {order}")
+    return b"\0".join(chosen)
 
 
 def distinct_share(reference: bytes) -> float:
@@ -136,8 +148,9 @@ def main() -> None:
         elif kind == "novel":  # novel:T or novel:T:SALT
             t, _, salt = arg.partition(":")
             ref = select_novel(train, limit, float(t), salt)
-        elif kind == "cover":  # cover:WEIGHT, greedy coverage of the train split's text (cover:df: the product's)
-            ref = select_cover(train, limit, arg)
+        elif kind == "cover":  # cover:WEIGHT[:ORDER], greedy coverage of the train split's text (cover:df: the product's)
+            weight, _, order = arg.partition(":")
+            ref = select_cover(train, limit, weight, order)
         elif kind == "dedup":  # dedup:T: as novel:T, but the passed-over records are left out even where there is room
             ref = select_novel(train, limit, float(arg), fill_room=False)
         else:

@@ -55,11 +55,12 @@ def test_where_they_do_not_fit_the_reference_covers_the_common_text_once_then_th
     records = distinct + family
     limit = sum(len(r) + 1 for r in distinct) + 501
     got = select_reference(records, limit).split(b"\0")
-    assert got[0] in family  # the text twenty records hold goes in first...
-    assert set(got[1:]) == set(distinct)  # ...once: then the distinct text, not its copies
+    assert got[-1] in family  # the text twenty records hold is chosen first, and stands last, nearest the records coded...
+    assert set(got[:-1]) == set(distinct)  # ...once: the distinct text before it, not its copies
+    assert got == covering_first(content_order(records), limit)[::-1]
     assert select_reference(list(reversed(records)), limit) == b"\0".join(got)  # whatever order they came in
     roomy = select_reference(records, limit + 3 * 501).split(b"\0")  # room left: copies, each worth what it adds
-    assert roomy[: len(got)] == got and len(roomy) == len(got) + 3 and set(roomy[len(got) :]) <= set(family)
+    assert roomy[3:] == got and len(roomy) == len(got) + 3 and set(roomy[:3]) <= set(family)
     plain = select_reference(records, limit, novel=0, select="novel").split(b"\0")
     assert sum(r in family for r in plain) > 5  # a random cut takes about half of them
 
