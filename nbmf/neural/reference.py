@@ -7,8 +7,8 @@ sum over its sampled 16-byte shingles that the reference does not hold yet of ho
 and the record worth most goes in next (greedy, as zstd's COVER dictionary trainer picks segments), until the limit. A
 template or a form's clause that many records share is chosen once, first; its near copies are then worth only what
 they add; text that occurs once still counts. The reference holds them in the reverse order, the commonest text last:
-the core ends its priming on the most typical text (held-out records 0.45-0.6 % smaller than in the order chosen, on
-legal, general and technical: sixty-fourth session). With the core alone at 2 MiB of legal's 4.9 MiB its held-out
+the core ends its priming on the most typical text (held-out records 0.45-1.4 % smaller than in the order chosen, on
+all four domains: sixty-fourth session). With the core alone at 2 MiB of legal's 4.9 MiB its held-out
 records coded 8.6 % smaller than with the sixty-second session's choice (1 MiB: 30 %), technical (8 of 25.6 MiB)
 2.3 %, general (2 of 13.4 MiB) 2.1 %; general at 4 MiB, technical at 16 MiB and financial (2 of 3.5 MiB) within 0.4 %;
 a whole legal build at 2 MiB 9.6 % smaller (BENCHMARKS.md, "A reference that covers the train split";
@@ -72,7 +72,7 @@ def select_reference(records: Sequence[bytes], limit: int, novel: float = NOVEL,
     ordered = content_order(records)
     if sum(len(r) + 1 for r in ordered) <= limit or (select == "novel" and novel <= 0):
         return b"\0".join(fill([], 0, ordered, limit))
-    if select == "cover":  # the commonest text last, nearest the records coded (held-out records 0.5 % smaller)
+    if select == "cover":  # the commonest text last, nearest the records coded (held-out records 0.45-1.4 % smaller)
         return b"\0".join(reversed(covering_first(ordered, limit)))
     out, size, passed = distinct_first(ordered, limit, novel)
     return b"\0".join(fill(out, size, passed, limit))
