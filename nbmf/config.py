@@ -330,7 +330,7 @@ class ModelConfig(BaseModel):
     reference_select: Literal["cover", "novel"] = Field(
         "cover",
         description="where the train records do not all fit in reference_bytes, which go in (nbmf.neural.reference): "
-        "'cover', the records that cover the most of the train split's text, common text first, once (legal's held-out "
+        "'cover', the records that cover the most of the train split's text, common text once and last (legal's held-out "
         "records 8.6 % smaller than 'novel' at 2 of its 4.9 MiB, 30 % at 1: BENCHMARKS.md, sixty-third session); 'novel', the "
         "sixty-second session's choice (reference_novel). A config that sets reference_novel and not this field means "
         "'novel' (as it did before the field existed)",
